@@ -1,0 +1,36 @@
+# Two commands do all set-up on a fresh machine: `make test` and `make bench`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test lint typecheck unit bench bench-quick clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip>=24"
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+## make test: create .venv, install the project with its test extras, lint, type-check, run every test.
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check contexts bench scenarios tests
+	$(BIN)/ruff format --check contexts bench scenarios tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## make bench: the default matrix against the embedded moto server (no AWS account needed).
+bench: $(STAMP)
+	$(BIN)/ctxlab bench $(BENCH_ARGS)
+
+bench-quick: $(STAMP)
+	$(BIN)/ctxlab bench --quick $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

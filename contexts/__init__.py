@@ -1,0 +1,83 @@
+"""Line-sliceable RLM contexts on object storage, all answering exactly like an in-memory string.
+
+    import contexts
+    contexts.write_layout(text, "s3://bucket/ctx/", endpoint_url=...)
+    ctx = contexts.open_context("s3-sequential", "s3://bucket/ctx/", endpoint_url=...)
+    ctx[0:50000]          # lines 0..49999, joined
+    len(ctx), ctx[-1], ctx.grep(r"ERROR"), ctx.stats
+
+Context classes import lazily (``from contexts import SequentialS3Context``) so that a missing
+optional extra only matters for the context that needs it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contexts.base import Context, GrepHit, LineRange
+from contexts.errors import (
+    AccessDeniedError,
+    BucketNotFoundError,
+    ContextClosedError,
+    ContextError,
+    CredentialsError,
+    EndpointUnreachableError,
+    IndexFormatError,
+    IntegrityError,
+    InvalidURLError,
+    LayoutNotFoundError,
+    ManifestError,
+    ManifestNotFoundError,
+    MissingDependencyError,
+    ObjectNotFoundError,
+    StorageError,
+    UnknownContextError,
+    UnsafePathError,
+)
+from contexts.memory import InMemoryContext
+from contexts.registry import REGISTRY, available, context_class, open_context
+from contexts.stats import ContextStats
+from contexts.writer import WrittenLayout, write_layout
+
+__all__ = [
+    "AccessDeniedError",
+    "BucketNotFoundError",
+    "Context",
+    "ContextClosedError",
+    "ContextError",
+    "ContextStats",
+    "CredentialsError",
+    "EndpointUnreachableError",
+    "GrepHit",
+    "InMemoryContext",
+    "IndexFormatError",
+    "IntegrityError",
+    "InvalidURLError",
+    "LayoutNotFoundError",
+    "LineRange",
+    "ManifestError",
+    "ManifestNotFoundError",
+    "MissingDependencyError",
+    "ObjectNotFoundError",
+    "StorageError",
+    "UnknownContextError",
+    "UnsafePathError",
+    "WrittenLayout",
+    "available",
+    "context_class",
+    "open_context",
+    "write_layout",
+]
+
+_LAZY_CLASSES = {spec.class_name: name for name, spec in REGISTRY.items()}
+
+
+def __getattr__(attribute: str) -> Any:
+    """Import registered context classes on first use (``from contexts import X``)."""
+    if attribute in _LAZY_CLASSES:
+        return context_class(_LAZY_CLASSES[attribute])
+    raise AttributeError(f"module 'contexts' has no attribute {attribute!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*__all__, *_LAZY_CLASSES])

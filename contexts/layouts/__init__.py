@@ -1,0 +1,36 @@
+"""How lines map to objects: the seed *segments* layout and the *single object* + line index layout."""
+
+from __future__ import annotations
+
+from contexts.errors import LayoutNotFoundError, ManifestNotFoundError
+from contexts.layouts.base import LayoutReader, ReadPlan
+from contexts.layouts.manifest import MANIFEST_NAME
+from contexts.layouts.segments import SegmentsReader
+from contexts.layouts.single import INDEX_NAME, SingleObjectReader
+from contexts.transport.base import Transport
+
+LAYOUTS = ("segments", "single")
+
+__all__ = ["LAYOUTS", "LayoutReader", "ReadPlan", "open_layout"]
+
+
+def open_layout(transport: Transport, layout: str = "auto") -> LayoutReader:
+    """Load the layout's metadata (one GET; ``auto`` tries the manifest, then the line index)."""
+    if layout == "segments":
+        return SegmentsReader.load(transport)
+    if layout == "single":
+        return SingleObjectReader.load(transport)
+    if layout != "auto":
+        raise ValueError(f"layout must be 'auto', 'segments' or 'single', not {layout!r}")
+    try:
+        return SegmentsReader.load(transport)
+    except ManifestNotFoundError:
+        pass
+    try:
+        return SingleObjectReader.load(transport)
+    except LayoutNotFoundError:
+        raise ManifestNotFoundError(
+            f"no context at {transport.url()}: neither {transport.url(MANIFEST_NAME)} nor "
+            f"{transport.url(INDEX_NAME)} exists; write one with contexts.write_layout(text, url) "
+            "or check the URL and prefix"
+        ) from None

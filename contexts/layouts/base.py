@@ -1,0 +1,44 @@
+"""What every layout reader provides: a line count, a read plan, and the stitched text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from contexts.transport.base import ByteRequest
+
+LineRange = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """The requests that answer a batch of line ranges, in the order they are issued."""
+
+    ranges: tuple[LineRange, ...]
+    """The line ranges asked for, each ``0 <= start < stop <= line_count``."""
+    requests: tuple[ByteRequest, ...]
+    """The GETs (whole objects or byte ranges) that cover every range, each once."""
+
+
+class LayoutReader(Protocol):
+    """Maps line ranges to byte requests and stitches fetched bodies back into text."""
+
+    layout: str
+    """Layout name: ``segments`` or ``single``."""
+
+    @property
+    def line_count(self) -> int:
+        """Lines in the whole context."""
+        ...
+
+    def plan(self, ranges: Sequence[LineRange]) -> ReadPlan:
+        """The requests needed for ``ranges``."""
+        ...
+
+    def assemble(self, plan: ReadPlan, bodies: Sequence[bytes]) -> list[str]:
+        """The text of each range of ``plan`` from the bodies of its requests (same order).
+
+        Raises :class:`contexts.errors.IntegrityError` when a body disagrees with the layout.
+        """
+        ...

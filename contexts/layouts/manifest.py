@@ -1,0 +1,161 @@
+"""The seed ``manifest.json``: parse it strictly, serialise it, and find the segment of a line.
+
+The seed format is a JSON array of ``{"segment": "segment_000001.log", "start_line": 0,
+"line_count": 1000}``. Segment names are relative to the context's prefix, or already carry it
+(the seed uploader wrote both). This project's writer adds two optional fields that readers verify
+when present: ``byte_count`` and ``sha256`` of the segment object.
+"""
+
+from __future__ import annotations
+
+import json
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Any
+
+from contexts.errors import ManifestError, UnsafePathError
+from contexts.location import check_relative_name
+
+MANIFEST_NAME = "manifest.json"
+_FIX = "rewrite the context with contexts.write_layout(...) or repair the manifest"
+
+
+@dataclass(frozen=True)
+class SegmentEntry:
+    """One segment object and the lines it holds."""
+
+    name: str
+    """Object name relative to the context's prefix."""
+    start_line: int
+    """First line (0-based) of the whole context held by this segment."""
+    line_count: int
+    """Number of lines in the segment (at least 1)."""
+    byte_count: int | None = None
+    """Size of the segment object, when the writer recorded it."""
+    sha256: str | None = None
+    """Hex SHA-256 of the segment object, when the writer recorded it."""
+
+    @property
+    def stop_line(self) -> int:
+        """One past the last line held by this segment."""
+        return self.start_line + self.line_count
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest entry (seed fields first)."""
+        entry: dict[str, Any] = {
+            "segment": self.name,
+            "start_line": self.start_line,
+            "line_count": self.line_count,
+        }
+        if self.byte_count is not None:
+            entry["byte_count"] = self.byte_count
+        if self.sha256 is not None:
+            entry["sha256"] = self.sha256
+        return entry
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated, gap-free, ordered list of segments."""
+
+    segments: tuple[SegmentEntry, ...]
+    """Segments in line order."""
+    starts: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    """``start_line`` of each segment, for bisection."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "starts", tuple(s.start_line for s in self.segments))
+
+    @property
+    def line_count(self) -> int:
+        """Lines in the whole context."""
+        return self.segments[-1].stop_line if self.segments else 0
+
+    def segment_index(self, line: int) -> int:
+        """Index in :attr:`segments` of the segment holding ``line`` (0 <= line < line_count)."""
+        return bisect_right(self.starts, line) - 1
+
+    def to_bytes(self) -> bytes:
+        """The manifest as JSON (an array, like the seed's)."""
+        entries = [segment.to_json() for segment in self.segments]
+        return json.dumps(entries, indent=1).encode("utf-8")
+
+
+def parse_manifest(data: bytes, *, url: str, prefix: str = "") -> Manifest:
+    """Parse and validate manifest bytes read from ``url``; raise :class:`ManifestError` if bad.
+
+    Names that already start with ``prefix`` are made relative to it (seed compatibility).
+    """
+    try:
+        raw = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"manifest {url} is not valid JSON ({exc}); {_FIX}") from None
+    if not isinstance(raw, list):
+        raise ManifestError(
+            f"manifest {url} must be a JSON array of segment entries, not a "
+            f"{type(raw).__name__}; {_FIX}"
+        )
+    segments = [
+        _parse_entry(item, position=position, url=url, prefix=prefix)
+        for position, item in enumerate(raw)
+    ]
+    for position in range(1, len(segments)):
+        if segments[position].start_line < segments[position - 1].start_line:
+            raise ManifestError(
+                f"manifest {url} entry {position} ({segments[position].name!r}) starts at line "
+                f"{segments[position].start_line}, before the entry above it: entries are "
+                f"unsorted; sort them by start_line or {_FIX}"
+            )
+    seen: set[str] = set()
+    expected_start = 0
+    for position, entry in enumerate(segments):
+        where = f"manifest {url} entry {position} ({entry.name!r})"
+        if entry.name in seen:
+            raise ManifestError(f"{where} names a segment listed twice; {_FIX}")
+        seen.add(entry.name)
+        if entry.start_line != expected_start:
+            problem = "a gap" if entry.start_line > expected_start else "an overlap"
+            raise ManifestError(
+                f"{where} starts at line {entry.start_line} but the previous segments end at "
+                f"line {expected_start}: {problem}; {_FIX}"
+            )
+        expected_start = entry.stop_line
+    return Manifest(tuple(segments))
+
+
+def _parse_entry(item: Any, *, position: int, url: str, prefix: str) -> SegmentEntry:
+    where = f"manifest {url} entry {position}"
+    if not isinstance(item, dict):
+        raise ManifestError(f"{where} must be an object, not {type(item).__name__}; {_FIX}")
+    missing = [key for key in ("segment", "start_line", "line_count") if key not in item]
+    if missing:
+        raise ManifestError(f"{where} lacks {', '.join(missing)}; {_FIX}")
+    name = item["segment"]
+    if not isinstance(name, str):
+        raise ManifestError(f"{where}: 'segment' must be a string; {_FIX}")
+    if prefix and name.startswith(prefix):
+        name = name[len(prefix) :]
+    try:
+        check_relative_name(name, what=where)
+    except UnsafePathError as exc:
+        raise ManifestError(str(exc)) from None
+    start_line = _integer(item, "start_line", where, minimum=0)
+    line_count = _integer(item, "line_count", where, minimum=1)
+    byte_count = _integer(item, "byte_count", where, minimum=0) if "byte_count" in item else None
+    sha256 = item.get("sha256")
+    if sha256 is not None and not (
+        isinstance(sha256, str)
+        and len(sha256) == 64
+        and all(c in "0123456789abcdef" for c in sha256)
+    ):
+        raise ManifestError(f"{where}: 'sha256' must be 64 lowercase hex digits; {_FIX}")
+    return SegmentEntry(name, start_line, line_count, byte_count, sha256)
+
+
+def _integer(item: dict[str, Any], key: str, where: str, *, minimum: int) -> int:
+    value = item[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ManifestError(f"{where}: {key!r} must be an integer, not {value!r}; {_FIX}")
+    if value < minimum:
+        raise ManifestError(f"{where}: {key!r} must be at least {minimum}, not {value}; {_FIX}")
+    return value

@@ -1,0 +1,96 @@
+"""Named context presets with lazy imports: ``available()``, ``open_context()``, ``context_class()``.
+
+Adding a context = one module with a ``Context`` subclass + one ``ContextSpec`` line here + a
+three-line conformance test class.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from contexts.base import Context
+from contexts.errors import MissingDependencyError, UnknownContextError
+
+
+@dataclass(frozen=True)
+class ContextSpec:
+    """How to find, import and test one registered context."""
+
+    name: str
+    """Registry name (``s3-sequential``)."""
+    target: str
+    """``module:Class`` to import lazily."""
+    summary: str
+    """One line for listings and reports."""
+    storage: Literal["memory", "s3", "local"]
+    """What the context reads: a string, an S3 URL or a directory."""
+    layouts: tuple[str, ...] = ()
+    """Layouts it can read (empty for in-memory)."""
+    extra: str | None = None
+    """The pip extra that provides its optional dependencies."""
+
+    @property
+    def class_name(self) -> str:
+        """The class name, importable as ``from contexts import <class_name>``."""
+        return self.target.partition(":")[2]
+
+
+REGISTRY: dict[str, ContextSpec] = {
+    spec.name: spec
+    for spec in (
+        ContextSpec(
+            "memory",
+            "contexts.memory:InMemoryContext",
+            "the whole text in RAM: the oracle",
+            storage="memory",
+        ),
+        ContextSpec(
+            "s3-sequential",
+            "contexts.sequential:SequentialS3Context",
+            "baseline: one GET per segment, in order, no cache",
+            storage="s3",
+            layouts=("segments", "single"),
+        ),
+    )
+}
+
+
+def available() -> list[str]:
+    """Names of every registered context, for ``open_context``."""
+    return list(REGISTRY)
+
+
+def spec(name: str) -> ContextSpec:
+    """The registry entry for ``name``."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownContextError(
+            f"no context named {name!r}; registered: {', '.join(REGISTRY)}"
+        ) from None
+
+
+def context_class(name: str) -> type[Context]:
+    """Import and return the class registered as ``name``."""
+    entry = spec(name)
+    module_name, _, class_name = entry.target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = f"pip install 'rlm-context-lab[{entry.extra}]'" if entry.extra else "reinstall"
+        raise MissingDependencyError(
+            f"context {name!r} needs {exc.name or 'an optional package'}: {hint}"
+        ) from exc
+    cls: type[Context] = getattr(module, class_name)
+    return cls
+
+
+def open_context(name: str, url: str, **options: Any) -> Context:
+    """Open the context stored at ``url`` with the registered context ``name``.
+
+    ``url`` is ``s3://bucket/prefix/`` or a directory path; ``options`` go to the class, e.g.
+    ``endpoint_url``, ``region_name``, ``layout`` and per-context knobs.
+    """
+    return context_class(name).open(url, **options)

@@ -1,0 +1,74 @@
+"""Thread-safe counters of what a context cost: requests, bytes, cache hits and time spent waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ContextStats:
+    """A snapshot of a context's counters (``ctx.stats``)."""
+
+    requests: int = 0
+    """Storage requests issued (every GET, including the manifest or index)."""
+    bytes_fetched: int = 0
+    """Body bytes received from storage."""
+    cache_hits: int = 0
+    """Reads answered from a cache without a storage request."""
+    cache_misses: int = 0
+    """Reads a cache had to pass on to storage."""
+    wait_seconds: float = 0.0
+    """Wall time callers spent blocked on storage (a concurrent batch counts once)."""
+
+
+class StatsRecorder:
+    """Mutable, lock-protected counters behind :class:`ContextStats`."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests = 0
+        self._bytes = 0
+        self._hits = 0
+        self._misses = 0
+        self._wait = 0.0
+
+    def record_request(self, nbytes: int) -> None:
+        """Count one storage request that returned ``nbytes`` body bytes."""
+        with self._lock:
+            self._requests += 1
+            self._bytes += nbytes
+
+    def record_cache(self, *, hits: int = 0, misses: int = 0) -> None:
+        """Count cache hits and misses."""
+        with self._lock:
+            self._hits += hits
+            self._misses += misses
+
+    def record_wait(self, seconds: float) -> None:
+        """Add time a caller spent blocked on storage."""
+        with self._lock:
+            self._wait += seconds
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Time the enclosed block as storage wait."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.record_wait(time.perf_counter() - started)
+
+    def snapshot(self) -> ContextStats:
+        """The current counters as an immutable snapshot."""
+        with self._lock:
+            return ContextStats(
+                requests=self._requests,
+                bytes_fetched=self._bytes,
+                cache_hits=self._hits,
+                cache_misses=self._misses,
+                wait_seconds=self._wait,
+            )

@@ -1,0 +1,60 @@
+"""The transport interface: fetch an object (or a byte range of it) by layout-relative name."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from contexts.location import Location
+from contexts.stats import StatsRecorder
+
+
+@dataclass(frozen=True)
+class ByteRequest:
+    """One GET: an object name relative to the context's location, and an optional byte range."""
+
+    name: str
+    """Object name relative to the location (``segment_000001.log``, ``context.txt``)."""
+    byte_range: tuple[int, int] | None = None
+    """Half-open ``(start, stop)`` byte range, or ``None`` for the whole object."""
+
+
+class Transport(ABC):
+    """Fetches bytes for a context and counts every request in the context's stats.
+
+    ``get_many`` is the batch form: this base class runs it one request after another (the honest
+    sequential baseline); concurrent transports override :meth:`_fetch_many`.
+    """
+
+    def __init__(self, location: Location, stats: StatsRecorder) -> None:
+        self.location = location
+        self.stats = stats
+
+    def get(self, name: str, byte_range: tuple[int, int] | None = None) -> bytes:
+        """Fetch one object or byte range."""
+        return self.get_many([ByteRequest(name, byte_range)])[0]
+
+    def get_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
+        """Fetch every request; results in request order. Time blocked counts as wait."""
+        with self.stats.waiting():
+            return self._fetch_many(requests)
+
+    def _fetch_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
+        return [self._fetch_counted(request) for request in requests]
+
+    def _fetch_counted(self, request: ByteRequest) -> bytes:
+        body = self._fetch(request)
+        self.stats.record_request(len(body))
+        return body
+
+    @abstractmethod
+    def _fetch(self, request: ByteRequest) -> bytes:
+        """Fetch one request, raising a :class:`contexts.errors.ContextError` on failure."""
+
+    def url(self, name: str = "") -> str:
+        """Where ``name`` lives, for messages (never with credentials)."""
+        return self.location.url(name)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients and connections."""

@@ -1,0 +1,77 @@
+"""Filesystem transport and writer: a directory, a Modal Volume mount or a CloudBucketMount."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from contexts.errors import ObjectNotFoundError, StorageError
+from contexts.location import LocalLocation
+from contexts.stats import StatsRecorder
+from contexts.transport.base import ByteRequest, Transport
+
+
+class LocalTransport(Transport):
+    """Reads whole files, or byte ranges with ``os.pread``; names may not escape the root."""
+
+    location: LocalLocation
+
+    def __init__(self, location: LocalLocation, stats: StatsRecorder) -> None:
+        super().__init__(location, stats)
+
+    def _fetch(self, request: ByteRequest) -> bytes:
+        path = self.location.path(request.name)
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            raise ObjectNotFoundError(f"{path} does not exist") from None
+        except OSError as exc:
+            raise StorageError(f"cannot open {path}: {exc.strerror}") from None
+        try:
+            if request.byte_range is None:
+                with os.fdopen(os.dup(fd), "rb") as handle:
+                    return handle.read()
+            start, stop = request.byte_range
+            return _pread_exactly(fd, stop - start, start)
+        finally:
+            os.close(fd)
+
+
+def _pread_exactly(fd: int, length: int, offset: int) -> bytes:
+    """Up to ``length`` bytes at ``offset`` (fewer only at end of file)."""
+    parts: list[bytes] = []
+    while length > 0:
+        part = os.pread(fd, length, offset)
+        if not part:
+            break
+        parts.append(part)
+        length -= len(part)
+        offset += len(part)
+    return b"".join(parts)
+
+
+class LocalWriter:
+    """Writes layout files atomically (temp file + rename), creating directories as needed."""
+
+    def __init__(self, location: LocalLocation) -> None:
+        self.location = location
+
+    def url(self, name: str = "") -> str:
+        return self.location.url(name)
+
+    def put(self, name: str, data: bytes) -> None:
+        """Write ``data`` to ``name`` so readers see the old file or the new one, never half."""
+        path = self.location.path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(temp, path)
+        except BaseException:
+            if os.path.exists(temp):
+                os.unlink(temp)
+            raise
+
+    def close(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,196 @@
+"""boto3 transport and writer, the S3 client factory, and botocore errors as named context errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.exceptions as bce
+from botocore.config import Config
+
+from contexts.errors import (
+    AccessDeniedError,
+    BucketNotFoundError,
+    ContextError,
+    CredentialsError,
+    EndpointUnreachableError,
+    IntegrityError,
+    ObjectNotFoundError,
+    StorageError,
+)
+from contexts.location import S3Location
+from contexts.stats import StatsRecorder
+from contexts.transport.base import ByteRequest, Transport
+
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+_DENIED = {"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """How to reach an S3 (or S3-compatible) endpoint. Credentials come from boto3's standard chain.
+
+    A dead endpoint fails within ``max_attempts * (connect_timeout_s + read_timeout_s)`` plus
+    botocore's retry back-off; lower these for fail-fast tools.
+    """
+
+    endpoint_url: str | None = None
+    """Custom endpoint (moto, MinIO, R2, ...); ``None`` for AWS."""
+    region_name: str | None = None
+    """Region; ``None`` uses the environment / profile."""
+    profile_name: str | None = None
+    """Named profile from the AWS config files."""
+    connect_timeout_s: float = 5.0
+    """Seconds to wait for a TCP connection."""
+    read_timeout_s: float = 30.0
+    """Seconds to wait for bytes on an open connection."""
+    max_attempts: int = 3
+    """Total attempts per request, including the first (botocore retry ``total_max_attempts``)."""
+    retry_mode: str = "standard"
+    """botocore retry mode: ``standard`` or ``adaptive``."""
+    max_pool_connections: int = 10
+    """HTTP connections kept per client; raise it to match a thread pool."""
+    client_kwargs: dict[str, Any] = field(default_factory=dict)
+    """Extra keyword arguments for ``boto3.client`` (rarely needed)."""
+
+    def describe_endpoint(self) -> str:
+        """The endpoint for messages."""
+        return self.endpoint_url or "AWS S3"
+
+
+def make_s3_client(options: S3Options) -> Any:
+    """A boto3 S3 client with timeouts, retries and pool size from ``options``."""
+    try:
+        session = boto3.session.Session(profile_name=options.profile_name)
+    except bce.ProfileNotFound:
+        raise CredentialsError(
+            f"AWS profile {options.profile_name!r} is not in your AWS config files; "
+            "check ~/.aws/config or pass profile_name=None"
+        ) from None
+    config = Config(
+        connect_timeout=options.connect_timeout_s,
+        read_timeout=options.read_timeout_s,
+        retries={"mode": options.retry_mode, "total_max_attempts": options.max_attempts},
+        max_pool_connections=options.max_pool_connections,
+    )
+    return session.client(
+        "s3",
+        endpoint_url=options.endpoint_url,
+        region_name=options.region_name,
+        config=config,
+        **options.client_kwargs,
+    )
+
+
+def translate_error(exc: Exception, *, url: str, options: S3Options) -> ContextError:
+    """A named context error for a botocore failure on ``url`` (messages never hold secrets)."""
+    endpoint = options.describe_endpoint()
+    if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
+        return CredentialsError(
+            f"no AWS credentials found to read {url} from {endpoint}: set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE / profile_name=..., or run with an IAM role "
+            "(any dummy values work for the embedded moto server)"
+        )
+    if isinstance(exc, bce.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        if code in _NOT_FOUND:
+            return ObjectNotFoundError(f"{url} does not exist on {endpoint}")
+        if code == "NoSuchBucket":
+            return BucketNotFoundError(
+                f"bucket of {url} does not exist on {endpoint}; check the bucket name, region "
+                "and endpoint_url"
+            )
+        if code in _DENIED:
+            return AccessDeniedError(
+                f"access to {url} on {endpoint} was denied ({code}); check the credentials in "
+                "use and the bucket policy"
+            )
+        if code == "InvalidRange":
+            return IntegrityError(
+                f"{url} is shorter than its index says (S3 InvalidRange); rewrite the context "
+                "with contexts.write_layout(...)"
+            )
+        message = str(error.get("Message", ""))
+        return StorageError(
+            f"S3 error {code or 'unknown'} reading {url} from {endpoint}: {message}"
+        )
+    if isinstance(exc, bce.IncompleteReadError | bce.ResponseStreamingError):
+        return IntegrityError(
+            f"the body of {url} from {endpoint} arrived incomplete ({type(exc).__name__}); "
+            "retry, or check the network"
+        )
+    if isinstance(
+        exc,
+        bce.EndpointConnectionError
+        | bce.ConnectTimeoutError
+        | bce.ReadTimeoutError
+        | bce.ConnectionClosedError,
+    ):
+        deadline = options.max_attempts * (options.connect_timeout_s + options.read_timeout_s)
+        return EndpointUnreachableError(
+            f"{endpoint} did not answer for {url} ({type(exc).__name__}) within "
+            f"{options.max_attempts} attempt(s), deadline about {deadline:g} s; check "
+            "endpoint_url and the network, or raise connect_timeout_s / read_timeout_s"
+        )
+    if isinstance(exc, bce.BotoCoreError):
+        return StorageError(f"reading {url} from {endpoint} failed: {type(exc).__name__}: {exc}")
+    raise exc
+
+
+class S3Transport(Transport):
+    """GETs with one shared boto3 client; the base class runs a batch one request at a time."""
+
+    location: S3Location
+
+    def __init__(
+        self, location: S3Location, options: S3Options, stats: StatsRecorder, client: Any = None
+    ) -> None:
+        super().__init__(location, stats)
+        self.options = options
+        self.client = client if client is not None else make_s3_client(options)
+
+    def _fetch(self, request: ByteRequest) -> bytes:
+        kwargs: dict[str, Any] = {
+            "Bucket": self.location.bucket,
+            "Key": self.location.key(request.name),
+        }
+        if request.byte_range is not None:
+            start, stop = request.byte_range
+            kwargs["Range"] = f"bytes={start}-{stop - 1}"
+        try:
+            response = self.client.get_object(**kwargs)
+            with response["Body"] as body:
+                data: bytes = body.read()
+        except Exception as exc:
+            raise translate_error(exc, url=self.url(request.name), options=self.options) from exc
+        return data
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class S3Writer:
+    """PUTs layout objects with a boto3 client (used by ``write_layout``)."""
+
+    def __init__(self, location: S3Location, options: S3Options) -> None:
+        self.location = location
+        self.options = options
+        self.client = make_s3_client(options)
+
+    def url(self, name: str = "") -> str:
+        return self.location.url(name)
+
+    def put(self, name: str, data: bytes) -> None:
+        """Upload ``data`` as ``name`` under the location's prefix."""
+        try:
+            self.client.put_object(
+                Bucket=self.location.bucket, Key=self.location.key(name), Body=data
+            )
+        except Exception as exc:
+            raise translate_error(exc, url=self.url(name), options=self.options) from exc
+
+    def close(self) -> None:
+        """Close the client's connections."""
+        self.client.close()

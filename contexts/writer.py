@@ -1,0 +1,120 @@
+"""``write_layout``: store a text as a context in either layout, on S3 or in a directory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Protocol
+
+from contexts.layouts.manifest import MANIFEST_NAME, Manifest
+from contexts.layouts.segments import build_segments
+from contexts.layouts.single import DEFAULT_STRIDE, INDEX_NAME, TEXT_NAME, build_single
+from contexts.location import LocalLocation, check_relative_name, parse_location
+from contexts.transport.local import LocalWriter
+from contexts.transport.s3 import S3Options, S3Writer
+
+
+class _Writer(Protocol):
+    def put(self, name: str, data: bytes) -> None: ...
+    def url(self, name: str = "") -> str: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class WrittenLayout:
+    """What :func:`write_layout` stored."""
+
+    url: str
+    """The context URL (open it with ``contexts.open_context(name, url)``)."""
+    layout: str
+    """``segments`` or ``single``."""
+    line_count: int
+    """Lines in the text."""
+    byte_count: int
+    """UTF-8 bytes of the text (excluding manifest / index)."""
+    objects: tuple[str, ...]
+    """Names written, relative to the URL, in write order (the manifest or index last)."""
+
+
+def write_layout(
+    text: str,
+    url: str,
+    layout: str = "segments",
+    *,
+    lines_per_segment: int = 1000,
+    index_stride: int = DEFAULT_STRIDE,
+    object_name: str = TEXT_NAME,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    profile_name: str | None = None,
+    max_workers: int = 16,
+) -> WrittenLayout:
+    """Write ``text`` to ``url`` (``s3://bucket/prefix/`` or a directory) in ``layout``.
+
+    Data objects are written first (concurrently, ``max_workers`` at a time) and the manifest or
+    index last, so a reader never sees metadata that points at missing objects.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"write_layout needs a str, not {type(text).__name__}; decode bytes first")
+    _check_encodable(text)
+    location = parse_location(url)
+    writer: _Writer
+    if isinstance(location, LocalLocation):
+        writer = LocalWriter(location)
+    else:
+        options = S3Options(
+            endpoint_url=endpoint_url,
+            region_name=region_name,
+            profile_name=profile_name,
+            max_pool_connections=max_workers,
+        )
+        writer = S3Writer(location, options)
+    try:
+        if layout == "segments":
+            segments = build_segments(text, lines_per_segment)
+            blobs = [(segment.entry.name, segment.data) for segment in segments]
+            metadata = (MANIFEST_NAME, Manifest(tuple(s.entry for s in segments)).to_bytes())
+            line_count = segments[-1].entry.stop_line if segments else 0
+            byte_count = sum(len(segment.data) for segment in segments)
+        elif layout == "single":
+            check_relative_name(object_name, what="object_name")
+            single = build_single(text, object_name=object_name, stride=index_stride)
+            blobs = [(object_name, single.data)]
+            metadata = (INDEX_NAME, single.index.to_bytes())
+            line_count, byte_count = single.index.line_count, single.index.byte_count
+        else:
+            raise ValueError(f"layout must be 'segments' or 'single', not {layout!r}")
+        _put_all(writer.put, blobs, max_workers)
+        writer.put(*metadata)
+    finally:
+        writer.close()
+    return WrittenLayout(
+        url=url,
+        layout=layout,
+        line_count=line_count,
+        byte_count=byte_count,
+        objects=(*(name for name, _ in blobs), metadata[0]),
+    )
+
+
+def _put_all(
+    put: Callable[[str, bytes], None], blobs: list[tuple[str, bytes]], max_workers: int
+) -> None:
+    if len(blobs) <= 1 or max_workers <= 1:
+        for name, data in blobs:
+            put(name, data)
+        return
+    with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="write-layout") as pool:
+        for future in [pool.submit(put, name, data) for name, data in blobs]:
+            future.result()
+
+
+def _check_encodable(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"text cannot be stored as UTF-8: {exc.reason} at character {exc.start} "
+            f"({text[exc.start]!r}); remove or replace lone surrogates first"
+        ) from None
