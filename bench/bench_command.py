@@ -1,0 +1,180 @@
+"""Run the bench matrix against the embedded moto S3 server behind a simulated network.
+
+Each cell opens a fresh, cold context, replays a scenario, times every op and checks every answer
+against the in-memory oracle. Results go to OUT/results.json (schema: bench/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+import contexts
+from bench.results import CellResult, RunResults
+from bench.runner import BenchConfig, run_bench
+from scenarios import SCENARIOS
+
+DEFAULT_PROFILES = ("seed", "s3-standard")
+DEFAULT_LINES = (100_000, 1_000_000)
+DEFAULT_THINK_SCALE = 0.1
+QUICK_PROFILES = ("seed",)
+QUICK_LINES = (20_000,)
+QUICK_THINK_SCALE = 0.01
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part.replace("_", "")) for part in _names(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--lines takes integers like 100000,1000000: {text!r}"
+        ) from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("--lines needs at least one positive size")
+    return sizes
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``ctxlab bench`` options."""
+    parser.add_argument(
+        "--contexts", type=_names, help="comma list (default: every registered context)"
+    )
+    parser.add_argument(
+        "--scenarios", type=_names, help=f"comma list (default: {','.join(SCENARIOS)})"
+    )
+    parser.add_argument(
+        "--profile",
+        dest="profiles",
+        type=_names,
+        help=f"network profiles or profile files, comma list (default: {','.join(DEFAULT_PROFILES)})",
+    )
+    parser.add_argument(
+        "--lines", type=_sizes, help="corpus sizes in lines, comma list (default: 100000,1000000)"
+    )
+    parser.add_argument(
+        "--target",
+        default="moto",
+        help="'moto' (the embedded server; the only target so far)",
+    )
+    parser.add_argument("--out", type=Path, help="output folder (default: reports/<timestamp>)")
+    parser.add_argument("--seed", type=int, default=0, help="corpus, scenario and network seed")
+    parser.add_argument(
+        "--think-scale",
+        type=float,
+        help=f"multiply think pauses (default {DEFAULT_THINK_SCALE}; quick: 0.01)",
+    )
+    parser.add_argument(
+        "--segment-lines", type=int, default=1000, help="lines per segment (default 1000)"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a <60 s smoke run: 20k lines, seed profile, think scale 0.01",
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    """Defaults, then --quick, then explicit options."""
+    if args.target != "moto":
+        raise SystemExit(
+            f"ctxlab bench: target {args.target!r} is not supported yet; only the embedded "
+            "'moto' server (real S3 targets are tracked in the issue list)"
+        )
+    out = args.out or Path("reports") / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return BenchConfig(
+        contexts=args.contexts or tuple(contexts.available()),
+        scenarios=args.scenarios or tuple(SCENARIOS),
+        profiles=args.profiles or (QUICK_PROFILES if args.quick else DEFAULT_PROFILES),
+        lines=args.lines or (QUICK_LINES if args.quick else DEFAULT_LINES),
+        out=out,
+        seed=args.seed,
+        think_scale=(
+            args.think_scale
+            if args.think_scale is not None
+            else (QUICK_THINK_SCALE if args.quick else DEFAULT_THINK_SCALE)
+        ),
+        segment_lines=args.segment_lines,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the matrix with a progress bar and print the summary; non-zero if any cell failed."""
+    config = config_from_args(args)
+    console = Console()
+    if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
+        console = Console(width=160)
+    console.print(
+        f"[bold]ctxlab bench[/]: {config.cell_count} cells — contexts {', '.join(config.contexts)}"
+        f"; scenarios {', '.join(config.scenarios)}; profiles {', '.join(config.profiles)}"
+        f"; lines {', '.join(f'{n:,}' for n in config.lines)}; think x{config.think_scale:g}"
+    )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task("starting server", total=config.cell_count)
+
+        def started(cell: tuple[str, str, str, int]) -> None:
+            name, scenario, profile, lines = cell
+            progress.update(task, description=f"{name} · {scenario} · {profile} · {lines:,}")
+
+        results = run_bench(
+            config, on_cell_start=started, on_cell_done=lambda cell: progress.advance(task)
+        )
+    console.print(summary_table(results))
+    failed = [cell for cell in results.cells if cell.status != "ok"]
+    for cell in failed:
+        console.print(f"[red]FAILED[/] {_cell_name(cell)}: {cell.error}")
+    if results.meta.get("interrupted"):
+        console.print("[yellow]interrupted: finished cells were kept[/]")
+    console.print(f"results: {config.out / 'results.json'}")
+    return 1 if failed or results.meta.get("interrupted") else 0
+
+
+def _cell_name(cell: CellResult) -> str:
+    return f"{cell.context} · {cell.scenario} · {cell.profile} · {cell.lines:,}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def summary_table(results: RunResults) -> Table:
+    """One row per cell: p50, p99, total, stall, requests, bytes, correct."""
+    table = Table(title="bench summary (p50/p99 per op; total = open + ops + think)")
+    text_columns = ("context", "scenario", "profile")
+    for column in (*text_columns, "lines", "p50", "p99", "open", "total", "stall", "requests"):
+        table.add_column(column, justify="left" if column in text_columns else "right")
+    table.add_column("bytes", justify="right")
+    table.add_column("correct", justify="right")
+    for cell in results.cells:
+        style = None if cell.status == "ok" else "red"
+        table.add_row(
+            cell.context,
+            cell.scenario,
+            cell.profile,
+            f"{cell.lines:,}",
+            _seconds(cell.quantile(0.5)),
+            _seconds(cell.quantile(0.99)),
+            _seconds(cell.open_s),
+            _seconds(cell.total_s),
+            _seconds(cell.stall_s),
+            f"{cell.requests:,}",
+            f"{cell.bytes:,}",
+            "yes" if cell.correct else "NO",
+            style=style,
+        )
+    return table

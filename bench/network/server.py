@@ -1,0 +1,322 @@
+"""The embedded S3 server: one moto backend behind two HTTP endpoints on 127.0.0.1.
+
+- the **raw** endpoint serves moto directly (setup traffic such as uploading corpora);
+- the **shaped** endpoint serves the same backend through `ShapingMiddleware`.
+
+By default the server runs in its own process (spawned, so it never shares the client's GIL) and
+is driven over a `multiprocessing` pipe. The child exits by itself when the pipe closes, i.e.
+when the parent stops it or dies. `in_process=True` runs the same thing in threads (for tests).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+import struct
+import threading
+import time
+import traceback
+import urllib.request
+from multiprocessing.connection import Connection
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+from werkzeug.test import Client
+
+from bench.network.profiles import NetworkProfile, Sampler, load_profile
+from bench.network.shaping import InjectedReset, ShapingMiddleware
+
+if TYPE_CHECKING:
+    from multiprocessing.process import BaseProcess
+
+    from werkzeug.serving import BaseWSGIServer
+
+__all__ = ["S3Server", "ServerError"]
+
+_HOST = "127.0.0.1"
+_POLL_INTERVAL_S = 0.1
+
+
+class ServerError(RuntimeError):
+    """The embedded S3 server failed to start, crashed, or refused a control message."""
+
+
+class S3Server:
+    """Moto S3 over real HTTP on 127.0.0.1 with a raw and a shaped endpoint.
+
+    >>> with S3Server(profile="seed", seed=1) as server:   # doctest: +SKIP
+    ...     boto3.client("s3", endpoint_url=server.shaped_endpoint)
+    """
+
+    def __init__(
+        self,
+        profile: str | NetworkProfile = "none",
+        seed: int = 0,
+        *,
+        in_process: bool = False,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self._profile = load_profile(profile)
+        self._seed = seed
+        self._in_process = in_process
+        self._startup_timeout = startup_timeout
+        self._lock = threading.Lock()
+        self._core: _ServerCore | None = None
+        self._process: BaseProcess | None = None
+        self._conn: Connection | None = None
+        self._ports: tuple[int, int] | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> S3Server:
+        """Start the server and wait until both endpoints accept connections."""
+        if self._ports is not None:
+            raise ServerError("S3Server is already running")
+        if self._in_process:
+            self._core = _ServerCore(self._profile, self._seed)
+            self._ports = self._core.ports
+        else:
+            self._ports = self._start_child()
+        return self
+
+    def stop(self) -> None:
+        """Stop the server; the child process is joined (terminated/killed if it lingers)."""
+        with self._lock:
+            core, process, conn = self._core, self._process, self._conn
+            self._core = self._process = self._conn = None
+            self._ports = None
+        if core is not None:
+            core.close()
+        if conn is not None:
+            try:
+                conn.send(("stop", ()))
+                if conn.poll(5.0):
+                    conn.recv()
+            except (OSError, EOFError):
+                pass
+            conn.close()
+        if process is not None:
+            process.join(5.0)
+            if process.is_alive():
+                process.terminate()
+                process.join(2.0)
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+    def __enter__(self) -> S3Server:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # --- endpoints and control -------------------------------------------------------------------
+
+    @property
+    def raw_endpoint(self) -> str:
+        """URL of the unshaped endpoint, e.g. `http://127.0.0.1:PORT`."""
+        return f"http://{_HOST}:{self._require_ports()[0]}"
+
+    @property
+    def shaped_endpoint(self) -> str:
+        """URL of the endpoint behind the simulated network."""
+        return f"http://{_HOST}:{self._require_ports()[1]}"
+
+    @property
+    def profile(self) -> NetworkProfile:
+        """The profile currently applied to the shaped endpoint."""
+        return self._profile
+
+    @property
+    def seed(self) -> int:
+        """The seed of the current profile's sampler."""
+        return self._seed
+
+    @property
+    def pid(self) -> int | None:
+        """The server process id (None when in-process or stopped)."""
+        return self._process.pid if self._process is not None else None
+
+    def set_profile(self, profile: str | NetworkProfile, seed: int = 0) -> NetworkProfile:
+        """Apply a profile to the shaped endpoint, restart its RNG at `seed` and zero the fault
+        counters. Call it between bench cells, while no request is in flight."""
+        resolved = load_profile(profile)
+        self._call("set_profile", resolved, seed)
+        self._profile, self._seed = resolved, seed
+        return resolved
+
+    def fault_counts(self) -> dict[str, int]:
+        """Shaped requests and injected faults by kind since the last `set_profile`."""
+        counts: dict[str, int] = self._call("fault_counts")
+        return counts
+
+    def reset(self) -> None:
+        """Delete every bucket and object (moto's `POST /moto-api/reset`, on the raw endpoint)."""
+        request = urllib.request.Request(f"{self.raw_endpoint}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _require_ports(self) -> tuple[int, int]:
+        if self._ports is None:
+            raise ServerError(
+                "S3Server is not running: call start() or use it as a context manager"
+            )
+        return self._ports
+
+    def _call(self, op: str, *args: Any) -> Any:
+        self._require_ports()
+        if self._core is not None:
+            return getattr(self._core, op)(*args)
+        assert self._conn is not None
+        with self._lock:
+            try:
+                self._conn.send((op, args))
+                status, value = self._conn.recv()
+            except (OSError, EOFError) as error:
+                raise ServerError(f"S3 server process is gone ({op!r} failed): {error}") from error
+        if status != "ok":
+            raise ServerError(f"S3 server refused {op!r}: {value}")
+        return value
+
+    def _start_child(self) -> tuple[int, int]:
+        ctx = multiprocessing.get_context("spawn")
+        parent_conn, child_conn = ctx.Pipe()
+        process = ctx.Process(
+            target=_child_main,
+            args=(child_conn, self._profile, self._seed),
+            name="ctxlab-s3-server",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()  # so that the child's death shows up here as EOF
+        self._process, self._conn = process, parent_conn
+        deadline = time.monotonic() + self._startup_timeout
+        try:
+            while not parent_conn.poll(0.1):
+                if not process.is_alive():
+                    raise ServerError(_died_during_startup(process.exitcode))
+                if time.monotonic() > deadline:
+                    raise ServerError(
+                        f"S3 server process not ready after {self._startup_timeout:g} s"
+                    )
+            try:
+                status, value = parent_conn.recv()
+            except EOFError as error:
+                process.join(1.0)
+                raise ServerError(_died_during_startup(process.exitcode)) from error
+            if status != "ready":
+                raise ServerError(f"S3 server process failed to start:\n{value}")
+            raw_port, shaped_port = value
+            return raw_port, shaped_port
+        except BaseException:
+            self.stop()
+            raise
+
+
+def _died_during_startup(exitcode: int | None) -> str:
+    return (
+        f"S3 server process died during startup (exit code {exitcode}); its traceback is on "
+        "stderr. From a script, start the server under `if __name__ == '__main__':` "
+        "(the spawned process re-imports the main module)."
+    )
+
+
+def _child_main(conn: Connection, profile: NetworkProfile, seed: int) -> None:
+    """Entry point of the server process: serve until told to stop or until the parent is gone."""
+    try:
+        core = _ServerCore(profile, seed)
+    except BaseException:
+        conn.send(("error", traceback.format_exc()))
+        conn.close()
+        return
+    conn.send(("ready", core.ports))
+    try:
+        while True:
+            try:
+                op, args = conn.recv()
+            except (EOFError, OSError):
+                return  # the parent closed the pipe or died
+            if op == "stop":
+                core.close()
+                conn.send(("ok", None))
+                return
+            try:
+                conn.send(("ok", getattr(core, op)(*args)))
+            except Exception as error:
+                conn.send(("error", f"{type(error).__name__}: {error}"))
+    finally:
+        core.close()
+        conn.close()
+
+
+class _ServerCore:
+    """One moto app served on two werkzeug threaded servers (raw and shaped), in this process."""
+
+    def __init__(self, profile: NetworkProfile, seed: int) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        Client(app).get("/")  # build moto's S3 app now, not on the first timed request
+        self.middleware = ShapingMiddleware(app, Sampler(profile, seed))
+        self._servers: list[BaseWSGIServer] = []
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        try:
+            for wsgi_app in (app, self.middleware):
+                server = make_server(_HOST, 0, wsgi_app, threaded=True, request_handler=_Handler)
+                thread = threading.Thread(
+                    target=server.serve_forever,
+                    kwargs={"poll_interval": _POLL_INTERVAL_S},
+                    name=f"ctxlab-s3-{server.port}",
+                    daemon=True,
+                )
+                self._servers.append(server)
+                self._threads.append(thread)
+                thread.start()
+        except BaseException:
+            self.close()
+            raise
+        self.ports = (self._servers[0].port, self._servers[1].port)
+
+    def set_profile(self, profile: NetworkProfile, seed: int) -> None:
+        self.middleware.set_sampler(Sampler(profile, seed))
+
+    def fault_counts(self) -> dict[str, int]:
+        return self.middleware.fault_counts()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for server in self._servers:
+            server.shutdown()
+        for thread in self._threads:
+            thread.join(5.0)
+
+
+class _Handler(MotoRequestHandler):
+    """Moto's request handler, quiet, and able to abort a connection with a TCP reset."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """No access log: it would cost CPU on every request."""
+
+    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
+        """Werkzeug calls this when the app raised a `ConnectionError`. For an injected reset,
+        close the socket with SO_LINGER 0 so the client gets an RST, not an orderly FIN."""
+        self.close_connection = True
+        if isinstance(error, InjectedReset):
+            sock: socket.socket = self.connection
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.rfile.close()  # drop the makefile reference so close() really closes the fd
+            sock.close()

@@ -1,0 +1,151 @@
+"""The versioned results JSON: run metadata plus one record per (context, scenario, profile, size).
+
+Schema (``schema_version`` 1) is documented in ``bench/RESULTS.md``; bump the version on any
+incompatible change. The file is rewritten atomically after every cell, so an interrupted run
+keeps every finished cell.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import tempfile
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "rlm-context-lab/results"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class OpRecord:
+    """One replayed op."""
+
+    kind: str
+    """Op kind: len, read, index, batch, grep, text, iter (think ops are not timed)."""
+    latency_s: float
+    """Wall time of the call, from ``perf_counter_ns``."""
+    correct: bool
+    """Whether the answer equalled the oracle's."""
+
+
+@dataclass
+class CellResult:
+    """One bench cell: a fresh context replaying one scenario on one profile and corpus size."""
+
+    context: str
+    scenario: str
+    scenario_version: str
+    profile: str
+    lines: int
+    status: str = "ok"
+    """``ok``, ``failed`` (wrong answer or error) or ``skipped``."""
+    error: str | None = None
+    """Why the cell failed or was skipped."""
+    correct: bool = True
+    """Every answer equalled the oracle's."""
+    open_s: float = 0.0
+    """Time to open the context (manifest / index GET, or preload), before the first op."""
+    open_requests: int = 0
+    """Requests made while opening."""
+    total_s: float = 0.0
+    """Open plus every op plus think time: what the RLM waited in all."""
+    think_s: float = 0.0
+    """Think time slept (already scaled by ``think_scale``)."""
+    stall_s: float = 0.0
+    """``total_s - think_s``: time lost to storage and client overhead."""
+    requests: int = 0
+    """Storage requests in all (``ctx.stats.requests``), including open."""
+    bytes: int = 0
+    """Body bytes fetched in all (``ctx.stats.bytes_fetched``)."""
+    bytes_returned: int = 0
+    """UTF-8 bytes of the answers returned to the caller."""
+    ops: list[OpRecord] = field(default_factory=list)
+    """Every timed op, in order."""
+
+    def latencies(self) -> list[float]:
+        """Per-op latencies in seconds."""
+        return [op.latency_s for op in self.ops]
+
+    def quantile(self, q: float) -> float:
+        """A latency quantile (0 < q < 1) over the ops, 0 if there are none."""
+        values = sorted(self.latencies())
+        if not values:
+            return 0.0
+        if len(values) == 1:
+            return values[0]
+        return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+
+
+@dataclass
+class RunResults:
+    """A whole run: metadata and cells."""
+
+    meta: dict[str, Any]
+    cells: list[CellResult] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "schema_version": SCHEMA_VERSION,
+            "run": self.meta,
+            "cells": [asdict(cell) for cell in self.cells],
+        }
+
+    def write(self, path: Path) -> None:
+        """Atomically (re)write the results file."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=".results.", suffix=".tmp")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            json.dump(self.to_json(), out, indent=1)
+        os.replace(temp, path)
+
+
+def load_results(path: Path) -> RunResults:
+    """Read a results file written by :meth:`RunResults.write`."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if raw.get("schema") != SCHEMA or raw.get("schema_version") != SCHEMA_VERSION:
+        raise ValueError(
+            f"{path} is not a {SCHEMA} v{SCHEMA_VERSION} file "
+            f"(schema={raw.get('schema')!r}, version={raw.get('schema_version')!r})"
+        )
+    cells = []
+    for cell in raw["cells"]:
+        ops = [OpRecord(**op) for op in cell.pop("ops")]
+        cells.append(CellResult(**cell, ops=ops))
+    return RunResults(raw["run"], cells)
+
+
+def run_metadata(**extra: Any) -> dict[str, Any]:
+    """Commit, machine and start time, plus the caller's fields."""
+    return {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": _git("rev-parse", "HEAD"),
+        "dirty": bool(_git("status", "--porcelain")),
+        "machine": {
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+        },
+        **extra,
+    }
+
+
+def _git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", *args],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+            cwd=Path(__file__).resolve().parent,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()

@@ -1,0 +1,277 @@
+"""The bench runner: contexts x scenarios x profiles x sizes, each cell a fresh, cold context whose
+every answer is checked against the in-memory oracle."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+import contexts
+from bench.corpus import describe_corpus, generate_corpus
+from bench.network import S3Server, load_profile
+from bench.network.aws_env import use_local_aws_env
+from bench.results import CellResult, OpRecord, RunResults, run_metadata
+from contexts import Context, InMemoryContext, registry
+from scenarios import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace, get_scenario
+
+BUCKET = "ctxlab-bench"
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """What to run."""
+
+    contexts: tuple[str, ...]
+    scenarios: tuple[str, ...]
+    profiles: tuple[str, ...]
+    lines: tuple[int, ...]
+    out: Path
+    seed: int = 0
+    """Seeds the corpus, the scenarios and the network profile."""
+    think_scale: float = 1.0
+    """Multiplies every think pause (0.01 for quick runs)."""
+    segment_lines: int = 1000
+    """Lines per segment for the segments layout."""
+
+    @property
+    def cell_count(self) -> int:
+        return len(self.contexts) * len(self.scenarios) * len(self.profiles) * len(self.lines)
+
+
+@dataclass
+class Corpus:
+    """One generated corpus, its oracle, and where each layout of it is stored."""
+
+    text: str
+    oracle: InMemoryContext
+    info: dict[str, Any]
+    urls: dict[tuple[str, int], str] = field(default_factory=dict)
+
+
+class BenchTarget:
+    """The embedded moto server, the corpora written to it (setup traffic bypasses the
+    simulated network), and how to open a context on it (measured traffic goes through it)."""
+
+    def __init__(self, server: S3Server, seed: int) -> None:
+        self.server = server
+        self.seed = seed
+        self.corpora: dict[int, Corpus] = {}
+        client = boto3.client("s3", endpoint_url=server.raw_endpoint)
+        client.create_bucket(Bucket=BUCKET)
+        client.close()
+
+    def corpus(self, lines: int) -> Corpus:
+        """The corpus of ``lines`` lines, generated once."""
+        if lines not in self.corpora:
+            text = generate_corpus(lines, seed=self.seed)
+            info = describe_corpus(text, lines=lines, seed=self.seed)
+            self.corpora[lines] = Corpus(text, InMemoryContext(text), info.__dict__)
+        return self.corpora[lines]
+
+    def url(self, lines: int, layout: str, segment_lines: int) -> str:
+        """The URL of the corpus in ``layout``, uploaded on first use through the raw endpoint."""
+        corpus = self.corpus(lines)
+        key = (layout, segment_lines)
+        if key not in corpus.urls:
+            url = f"s3://{BUCKET}/{lines}-lines-seed{self.seed}/{layout}-{segment_lines}/"
+            contexts.write_layout(
+                corpus.text,
+                url,
+                layout,
+                lines_per_segment=segment_lines,
+                endpoint_url=self.server.raw_endpoint,
+            )
+            corpus.urls[key] = url
+        return corpus.urls[key]
+
+    def prepare(self, name: str, lines: int, segment_lines: int) -> str | None:
+        """Generate and upload what context ``name`` reads; its URL (None for in-memory)."""
+        spec = registry.spec(name)
+        self.corpus(lines)
+        if spec.storage == "memory":
+            return None
+        return self.url(lines, spec.layouts[0], segment_lines)
+
+    def open(self, name: str, lines: int, segment_lines: int) -> Context:
+        """A fresh, cold context ``name`` on the corpus, reading through the shaped endpoint.
+
+        The in-memory oracle is built from the corpus string: its open cost is indexing lines.
+        """
+        url = self.prepare(name, lines, segment_lines)
+        if url is None:
+            return InMemoryContext(self.corpus(lines).text)
+        return contexts.open_context(name, url, endpoint_url=self.server.shaped_endpoint)
+
+
+# -- replaying one trace -----------------------------------------------------------------------
+
+
+def apply_op(ctx: Context, op: Op, pool: ThreadPoolExecutor) -> Any:
+    """Run one op against ``ctx`` and return its answer (exceptions of the sequence protocol,
+    such as IndexError, are answers too)."""
+    try:
+        if isinstance(op, Len):
+            return len(ctx)
+        if isinstance(op, Read):
+            return ctx[op.start : op.stop]
+        if isinstance(op, Index):
+            return ctx[op.i]
+        if isinstance(op, Batch):
+            return list(pool.map(lambda read: ctx[read.start : read.stop], op.reads))
+        if isinstance(op, Grep):
+            return ctx.grep(op.pattern)
+        if isinstance(op, Text):
+            return ctx.text()
+        if isinstance(op, Iter):
+            digest, count = hashlib.sha256(), 0
+            for line in ctx:
+                digest.update(line.encode("utf-8", "surrogatepass"))
+                count += 1
+            return (count, digest.hexdigest())
+    except IndexError:
+        return IndexError
+    raise TypeError(f"cannot replay op {op!r}")
+
+
+def answer_bytes(answer: Any) -> int:
+    """UTF-8 size of an answer (for byte amplification)."""
+    if isinstance(answer, str):
+        return len(answer.encode("utf-8"))
+    if isinstance(answer, list):
+        return sum(answer_bytes(item) for item in answer)
+    if isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[1], str):
+        return answer_bytes(answer[1])
+    return 0
+
+
+def replay(
+    cell: CellResult, ctx: Context, oracle: Context, trace: Trace, think_scale: float
+) -> None:
+    """Replay ``trace`` on ``ctx``, timing every op and checking it against ``oracle``."""
+    with ThreadPoolExecutor(max_workers=32, thread_name_prefix="bench-batch") as pool:
+        for number, op in enumerate(trace.ops):
+            if isinstance(op, Think):
+                started = time.perf_counter()
+                time.sleep(op.ms / 1000 * think_scale)
+                cell.think_s += time.perf_counter() - started
+                continue
+            started_ns = time.perf_counter_ns()
+            answer = apply_op(ctx, op, pool)
+            latency = (time.perf_counter_ns() - started_ns) / 1e9
+            correct = answer == apply_op(oracle, op, pool)
+            cell.ops.append(OpRecord(type(op).__name__.lower(), latency, correct))
+            cell.bytes_returned += answer_bytes(answer)
+            if not correct and cell.correct:
+                cell.correct = False
+                cell.status = "failed"
+                cell.error = f"wrong answer at op #{number} ({op!r})"
+
+
+def run_cell(
+    target: BenchTarget,
+    config: BenchConfig,
+    name: str,
+    scenario_name: str,
+    profile: str,
+    lines: int,
+) -> CellResult:
+    """One cell: set the profile (restarting its seed), open a cold context, replay, check."""
+    trace = get_scenario(scenario_name).trace(lines, seed=config.seed)
+    cell = CellResult(name, scenario_name, trace.version, profile, lines)
+    corpus = target.corpus(lines)
+    target.prepare(name, lines, config.segment_lines)  # upload before timing
+    target.server.set_profile(profile, seed=config.seed)
+    started = time.perf_counter()
+    try:
+        ctx = target.open(name, lines, config.segment_lines)
+    except Exception as exc:
+        return _failed(cell, exc, started)
+    try:
+        cell.open_s = time.perf_counter() - started
+        cell.open_requests = ctx.stats.requests
+        replay(cell, ctx, corpus.oracle, trace, config.think_scale)
+    except Exception as exc:
+        _failed(cell, exc, started)
+    else:
+        cell.total_s = time.perf_counter() - started
+    finally:
+        stats = ctx.stats
+        cell.requests, cell.bytes = stats.requests, stats.bytes_fetched
+        ctx.close()
+    cell.stall_s = max(0.0, cell.total_s - cell.think_s)
+    return cell
+
+
+def _failed(cell: CellResult, exc: Exception, started: float) -> CellResult:
+    cell.status, cell.correct = "failed", False
+    cell.error = f"{type(exc).__name__}: {exc}"
+    cell.total_s = time.perf_counter() - started
+    return cell
+
+
+# -- the matrix ----------------------------------------------------------------------------------
+
+
+def cells_of(config: BenchConfig) -> Iterator[tuple[str, str, str, int]]:
+    """Cells in run order: by size, then profile, scenario, context."""
+    for lines in config.lines:
+        for profile in config.profiles:
+            for scenario in config.scenarios:
+                for name in config.contexts:
+                    yield name, scenario, profile, lines
+
+
+@contextmanager
+def bench_target(config: BenchConfig) -> Iterator[BenchTarget]:
+    """Start the embedded server in its own process and stop it afterwards."""
+    use_local_aws_env()
+    with S3Server(profile="none", seed=config.seed) as server:
+        yield BenchTarget(server, config.seed)
+
+
+def run_bench(
+    config: BenchConfig,
+    on_cell_start: Callable[[tuple[str, str, str, int]], None] = lambda cell: None,
+    on_cell_done: Callable[[CellResult], None] = lambda cell: None,
+) -> RunResults:
+    """Run every cell, rewriting ``config.out/results.json`` after each; Ctrl-C keeps what ran."""
+    for name in config.contexts:
+        registry.spec(name)  # unknown names fail before any work
+    for scenario in config.scenarios:
+        get_scenario(scenario)
+    profiles = {name: load_profile(name) for name in config.profiles}
+    results = RunResults(
+        run_metadata(
+            target="moto",
+            network="simulated (WSGI shaping in front of moto, server in its own process)",
+            seed=config.seed,
+            think_scale=config.think_scale,
+            segment_lines=config.segment_lines,
+            profiles={name: profile.to_dict() for name, profile in profiles.items()},
+            corpora=[],
+            interrupted=False,
+        )
+    )
+    path = config.out / "results.json"
+    try:
+        with bench_target(config) as target:
+            for cell_key in cells_of(config):
+                on_cell_start(cell_key)
+                cell = run_cell(target, config, *cell_key)
+                results.cells.append(cell)
+                results.meta["corpora"] = [c.info for c in target.corpora.values()]
+                results.write(path)
+                on_cell_done(cell)
+    except KeyboardInterrupt:
+        results.meta["interrupted"] = True
+    results.meta["finished_at"] = run_metadata()["started_at"]
+    results.write(path)
+    return results

@@ -1,0 +1,123 @@
+"""The bench runner end to end on the embedded server: results JSON, oracle checks, failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from bench.cli import main
+from bench.results import SCHEMA, SCHEMA_VERSION, load_results
+from bench.runner import BenchConfig, run_bench
+from contexts import registry
+from contexts.sequential import SequentialS3Context
+from scenarios import Batch, Len, Read, Trace, get_scenario
+
+
+class OffByOneContext(SequentialS3Context):
+    """A context with a classic bug: slices silently lose their last character."""
+
+    name = "broken-off-by-one"
+
+    def _read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[str]:
+        return [text[:-1] for text in super()._read_ranges(ranges)]
+
+
+@pytest.fixture
+def broken_context(monkeypatch: pytest.MonkeyPatch) -> str:
+    spec = registry.ContextSpec(
+        OffByOneContext.name,
+        f"{__name__}:OffByOneContext",
+        "test double that returns wrong answers",
+        storage="s3",
+        layouts=("segments",),
+    )
+    monkeypatch.setitem(registry.REGISTRY, spec.name, spec)
+    return spec.name
+
+
+@pytest.mark.timeout(180)
+def test_bench_cells_end_to_end(tmp_path: Path, broken_context: str) -> None:
+    config = BenchConfig(
+        contexts=("memory", "s3-sequential", broken_context),
+        scenarios=("peek", "head-50k"),
+        profiles=("none",),
+        lines=(2_500,),
+        out=tmp_path,
+        segment_lines=1000,
+    )
+    results = run_bench(config)
+    cells = {(cell.context, cell.scenario): cell for cell in results.cells}
+    assert len(cells) == 6
+
+    head = cells[("s3-sequential", "head-50k")]
+    assert head.status == "ok" and head.correct and head.error is None
+    assert head.open_requests == 1 and head.requests == 1 + 3  # manifest + 3 segments
+    assert head.bytes >= head.bytes_returned > 0
+    assert [op.kind for op in head.ops] == ["read"] and head.ops[0].correct
+    assert head.total_s >= head.open_s + head.ops[0].latency_s
+    assert head.stall_s == pytest.approx(head.total_s - head.think_s)
+    assert head.scenario_version == get_scenario("head-50k").trace(2_500).version
+
+    peek = cells[("memory", "peek")]
+    assert peek.status == "ok" and peek.requests == 0 and len(peek.ops) == 3
+
+    for scenario in ("peek", "head-50k"):
+        broken = cells[(broken_context, scenario)]
+        assert broken.status == "failed" and not broken.correct
+        assert "wrong answer" in (broken.error or "")
+
+    raw = json.loads((tmp_path / "results.json").read_text())
+    assert raw["schema"] == SCHEMA and raw["schema_version"] == SCHEMA_VERSION
+    assert raw["run"]["profiles"]["none"]["name"] == "none"
+    assert raw["run"]["corpora"][0]["lines"] == 2_500
+    assert load_results(tmp_path / "results.json").cells == results.cells
+
+
+@pytest.mark.timeout(180)
+def test_think_time_is_scaled_and_not_stall(tmp_path: Path) -> None:
+    config = BenchConfig(
+        contexts=("memory",),
+        scenarios=("linear-scan",),
+        profiles=("none",),
+        lines=(15_000,),
+        out=tmp_path,
+        think_scale=0.05,  # 2 pauses x 2 s x 0.05 = 0.2 s
+    )
+    (cell,) = run_bench(config).cells
+    assert cell.status == "ok"
+    assert 0.2 <= cell.think_s < 2.0
+    assert cell.stall_s < cell.total_s
+
+
+def test_unknown_names_fail_before_any_work(tmp_path: Path) -> None:
+    config = BenchConfig(("nope",), ("peek",), ("none",), (10,), tmp_path)
+    with pytest.raises(LookupError, match="nope"):
+        run_bench(config)
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_trace_round_trips_as_json_lines(tmp_path: Path) -> None:
+    trace = Trace("t", (Len(), Read(0, 5), Batch((Read(1, 2), Read(None, -1)))), {"lines": 9})
+    trace.save(tmp_path / "t.jsonl")
+    loaded = Trace.load(tmp_path / "t.jsonl")
+    assert loaded == trace and loaded.version == trace.version
+    assert Trace("t", (Read(0, 6),)).version != trace.version
+
+
+@pytest.mark.timeout(240)
+def test_quick_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status = main(["bench", "--quick", "--scenarios", "peek,head-50k", "--out", str(tmp_path)])
+    output = capsys.readouterr().out
+    assert status == 0, output
+    assert "bench summary" in output and "results:" in output
+    results = load_results(tmp_path / "results.json")
+    assert {cell.profile for cell in results.cells} == {"seed"}
+    assert all(cell.status == "ok" and cell.correct for cell in results.cells)
+    head = next(
+        c for c in results.cells if (c.context, c.scenario) == ("s3-sequential", "head-50k")
+    )
+    # 20 segment GETs one after another under a 150 ms profile: at least 20 x 150 ms.
+    assert head.requests == 21 and head.ops[0].latency_s >= 20 * 0.150
