@@ -159,7 +159,7 @@ def summary_table(results: RunResults) -> Table:
     for column in (*text_columns, "lines", "p50", "p99", "open", "total", "stall", "requests"):
         table.add_column(column, justify="left" if column in text_columns else "right")
     table.add_column("bytes", justify="right")
-    table.add_column("correct", justify="right")
+    table.add_column("result", justify="right")
     for cell in results.cells:
         style = None if cell.status == "ok" else "red"
         table.add_row(
@@ -174,7 +174,7 @@ def summary_table(results: RunResults) -> Table:
             _seconds(cell.stall_s),
             f"{cell.requests:,}",
             f"{cell.bytes:,}",
-            "yes" if cell.correct else "NO",
+            "ok" if cell.status == "ok" else ("WRONG" if not cell.correct else "ERROR"),
             style=style,
         )
     return table

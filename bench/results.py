@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import statistics
 import subprocess
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -48,7 +47,8 @@ class CellResult:
     error: str | None = None
     """Why the cell failed or was skipped."""
     correct: bool = True
-    """Every answer equalled the oracle's."""
+    """No answer differed from the oracle's (a cell that failed with an error may still be
+    ``correct``: see ``status`` and ``error``)."""
     open_s: float = 0.0
     """Time to open the context (manifest / index GET, or preload), before the first op."""
     open_requests: int = 0
@@ -77,9 +77,10 @@ class CellResult:
         values = sorted(self.latencies())
         if not values:
             return 0.0
-        if len(values) == 1:
-            return values[0]
-        return statistics.quantiles(values, n=100, method="inclusive")[round(q * 100) - 1]
+        position = min(max(q, 0.0), 1.0) * (len(values) - 1)  # linear interpolation
+        low = int(position)
+        high = min(low + 1, len(values) - 1)
+        return values[low] + (values[high] - values[low]) * (position - low)
 
 
 @dataclass

@@ -3,7 +3,6 @@ every answer is checked against the in-memory oracle."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ import contexts
 from bench.corpus import describe_corpus, generate_corpus
 from bench.network import S3Server, load_profile
 from bench.network.aws_env import use_local_aws_env
+from bench.oracle import LineListOracle, iteration_digest
 from bench.results import CellResult, OpRecord, RunResults, run_metadata
 from contexts import Context, InMemoryContext, registry
 from scenarios import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace, get_scenario
@@ -51,7 +51,7 @@ class Corpus:
     """One generated corpus, its oracle, and where each layout of it is stored."""
 
     text: str
-    oracle: InMemoryContext
+    oracle: LineListOracle
     info: dict[str, Any]
     urls: dict[tuple[str, int], str] = field(default_factory=dict)
 
@@ -73,7 +73,7 @@ class BenchTarget:
         if lines not in self.corpora:
             text = generate_corpus(lines, seed=self.seed)
             info = describe_corpus(text, lines=lines, seed=self.seed)
-            self.corpora[lines] = Corpus(text, InMemoryContext(text), info.__dict__)
+            self.corpora[lines] = Corpus(text, LineListOracle(text), info.__dict__)
         return self.corpora[lines]
 
     def url(self, lines: int, layout: str, segment_lines: int) -> str:
@@ -115,8 +115,8 @@ class BenchTarget:
 
 
 def apply_op(ctx: Context, op: Op, pool: ThreadPoolExecutor) -> Any:
-    """Run one op against ``ctx`` and return its answer (exceptions of the sequence protocol,
-    such as IndexError, are answers too)."""
+    """Run one op against ``ctx`` and return its answer (``IndexError`` from ``ctx[i]`` is an
+    answer too, as it is for a list)."""
     try:
         if isinstance(op, Len):
             return len(ctx)
@@ -127,35 +127,57 @@ def apply_op(ctx: Context, op: Op, pool: ThreadPoolExecutor) -> Any:
         if isinstance(op, Batch):
             return list(pool.map(lambda read: ctx[read.start : read.stop], op.reads))
         if isinstance(op, Grep):
-            return ctx.grep(op.pattern)
+            return [tuple(hit) for hit in ctx.grep(op.pattern)]
         if isinstance(op, Text):
             return ctx.text()
         if isinstance(op, Iter):
-            digest, count = hashlib.sha256(), 0
-            for line in ctx:
-                digest.update(line.encode("utf-8", "surrogatepass"))
-                count += 1
-            return (count, digest.hexdigest())
+            return iteration_digest(ctx)
     except IndexError:
         return IndexError
     raise TypeError(f"cannot replay op {op!r}")
 
 
+def expected_answer(oracle: LineListOracle, op: Op) -> Any:
+    """The oracle's answer to ``op``, in the same shape as :func:`apply_op`'s."""
+    if isinstance(op, Len):
+        return oracle.length()
+    if isinstance(op, Read):
+        return oracle.read(op.start, op.stop)
+    if isinstance(op, Index):
+        return oracle.index(op.i)
+    if isinstance(op, Batch):
+        return [oracle.read(read.start, read.stop) for read in op.reads]
+    if isinstance(op, Grep):
+        return oracle.grep(op.pattern)
+    if isinstance(op, Text):
+        return oracle.text
+    if isinstance(op, Iter):
+        return oracle.iterate()
+    raise TypeError(f"cannot replay op {op!r}")
+
+
 def answer_bytes(answer: Any) -> int:
-    """UTF-8 size of an answer (for byte amplification)."""
+    """UTF-8 bytes handed to the caller (for byte amplification)."""
     if isinstance(answer, str):
         return len(answer.encode("utf-8"))
     if isinstance(answer, list):
         return sum(answer_bytes(item) for item in answer)
-    if isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[1], str):
+    if isinstance(answer, tuple) and len(answer) == 3:  # iteration digest: (count, bytes, sha)
+        size: int = answer[1]
+        return size
+    if isinstance(answer, tuple) and len(answer) == 2:  # a grep hit
         return answer_bytes(answer[1])
     return 0
 
 
 def replay(
-    cell: CellResult, ctx: Context, oracle: Context, trace: Trace, think_scale: float
+    cell: CellResult, ctx: Context, oracle: LineListOracle, trace: Trace, think_scale: float
 ) -> None:
-    """Replay ``trace`` on ``ctx``, timing every op and checking it against ``oracle``."""
+    """Replay ``trace`` on ``ctx``, timing every op and checking it against ``oracle``.
+
+    The expected answer is computed before the op is timed, so checking never lends a
+    background-prefetching context extra hidden time.
+    """
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix="bench-batch") as pool:
         for number, op in enumerate(trace.ops):
             if isinstance(op, Think):
@@ -163,10 +185,11 @@ def replay(
                 time.sleep(op.ms / 1000 * think_scale)
                 cell.think_s += time.perf_counter() - started
                 continue
+            expected = expected_answer(oracle, op)
             started_ns = time.perf_counter_ns()
             answer = apply_op(ctx, op, pool)
             latency = (time.perf_counter_ns() - started_ns) / 1e9
-            correct = answer == apply_op(oracle, op, pool)
+            correct = answer == expected
             cell.ops.append(OpRecord(type(op).__name__.lower(), latency, correct))
             cell.bytes_returned += answer_bytes(answer)
             if not correct and cell.correct:
@@ -183,7 +206,10 @@ def run_cell(
     profile: str,
     lines: int,
 ) -> CellResult:
-    """One cell: set the profile (restarting its seed), open a cold context, replay, check."""
+    """One cell: set the profile (restarting its seed), open a cold context, replay, check.
+
+    ``total_s`` adds up only timed sections (open, ops, think), never the bench's own checks.
+    """
     trace = get_scenario(scenario_name).trace(lines, seed=config.seed)
     cell = CellResult(name, scenario_name, trace.version, profile, lines)
     corpus = target.corpus(lines)
@@ -193,27 +219,32 @@ def run_cell(
     try:
         ctx = target.open(name, lines, config.segment_lines)
     except Exception as exc:
-        return _failed(cell, exc, started)
-    try:
         cell.open_s = time.perf_counter() - started
-        cell.open_requests = ctx.stats.requests
+        return _errored(cell, exc)
+    cell.open_s = time.perf_counter() - started
+    cell.open_requests = ctx.stats.requests
+    try:
         replay(cell, ctx, corpus.oracle, trace, config.think_scale)
     except Exception as exc:
-        _failed(cell, exc, started)
-    else:
-        cell.total_s = time.perf_counter() - started
+        _errored(cell, exc)
     finally:
         stats = ctx.stats
         cell.requests, cell.bytes = stats.requests, stats.bytes_fetched
-        ctx.close()
-    cell.stall_s = max(0.0, cell.total_s - cell.think_s)
+        try:
+            ctx.close()
+        except Exception as exc:  # a close failure is a defect of the context, not of the run
+            _errored(cell, exc, during="close")
+    cell.total_s = cell.open_s + sum(op.latency_s for op in cell.ops) + cell.think_s
+    cell.stall_s = cell.total_s - cell.think_s
     return cell
 
 
-def _failed(cell: CellResult, exc: Exception, started: float) -> CellResult:
-    cell.status, cell.correct = "failed", False
-    cell.error = f"{type(exc).__name__}: {exc}"
-    cell.total_s = time.perf_counter() - started
+def _errored(cell: CellResult, exc: Exception, during: str = "") -> CellResult:
+    """Mark the cell failed by an exception (``correct`` stays about wrong answers only)."""
+    cell.status = "failed"
+    if cell.error is None:
+        where = f" during {during}" if during else ""
+        cell.error = f"{type(exc).__name__}{where}: {exc}"
     return cell
 
 

@@ -185,11 +185,12 @@ class Context(ABC):
                 f"{type(self).__name__} is closed; open a new one with contexts.open_context(...)"
             )
 
-    def _chunks(self) -> Iterator[tuple[int, str]]:
-        """``(first_line, text)`` for consecutive chunks of :attr:`chunk_lines` lines."""
-        count = len(self)
-        for start in range(0, count, self.chunk_lines):
-            stop = min(count, start + self.chunk_lines)
+    def _chunks(self, low: int = 0, high: int | None = None) -> Iterator[tuple[int, str]]:
+        """``(first_line, text)`` for consecutive chunks of :attr:`chunk_lines` lines covering
+        lines ``[low, high)`` (the whole context by default)."""
+        stop_at = len(self) if high is None else high
+        for start in range(low, stop_at, self.chunk_lines):
+            stop = min(stop_at, start + self.chunk_lines)
             yield start, self._read_ranges([(start, stop)])[0]
 
     def _slice(self, key: slice) -> str:
@@ -199,8 +200,15 @@ class Context(ABC):
         wanted = range(start, stop, step)
         if not wanted:
             return ""
-        if step == -1:
-            return "".join(reversed(split_lines(self._read_ranges([(stop + 1, start + 1)])[0])))
+        low, high = min(wanted[0], wanted[-1]), max(wanted[0], wanted[-1]) + 1
+        if abs(step) <= self.chunk_lines:
+            # Dense enough: read whole chunks once and pick lines, rather than one range per line.
+            # The wanted lines are exactly low + k*|step| below high, for either sign of step.
+            stride = abs(step)
+            picked: list[str] = []
+            for first, chunk in self._chunks(low, high):
+                picked.extend(split_lines(chunk)[(low - first) % stride :: stride])
+            return "".join(reversed(picked) if step < 0 else picked)
         pieces: list[str] = []
         for first in range(0, len(wanted), self.chunk_lines):
             batch = wanted[first : first + self.chunk_lines]

@@ -75,3 +75,27 @@ def cut_lines(text: str, start: int, stop: int, total: int) -> str:
     if start >= stop:
         return ""
     return text[nth_line_start(text, start, total) : nth_line_start(text, stop, total)]
+
+
+class IndexedText:
+    """A text of known line count that may be cut many times (one fetched segment or byte span
+    serving several ranges of a batch): the first cut walks, the second builds line offsets."""
+
+    __slots__ = ("_cuts", "_starts", "text", "total")
+
+    def __init__(self, text: str, total: int) -> None:
+        self.text = text
+        self.total = total
+        self._cuts = 0
+        self._starts: array[int] | None = None
+
+    def cut(self, start: int, stop: int) -> str:
+        """Lines ``[start, stop)`` of the text."""
+        self._cuts += 1
+        if self._starts is None and self._cuts > 1:
+            self._starts = line_starts(self.text)
+        if self._starts is None:
+            return cut_lines(self.text, start, stop, self.total)
+        if start >= stop:
+            return ""
+        return self.text[self._starts[start] : self._starts[stop]]

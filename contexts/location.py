@@ -82,9 +82,18 @@ def parse_location(url: str | os.PathLike[str]) -> Location:
 def check_relative_name(name: str, *, what: str) -> str:
     """Return ``name`` if it is a plain relative object name, else raise :class:`UnsafePathError`."""
     pure = PurePosixPath(name)
-    if not name or pure.is_absolute() or ".." in pure.parts or "\\" in name or "\x00" in name:
+    if (
+        not name
+        or pure.is_absolute()
+        or ".." in pure.parts
+        or name.endswith("/")
+        or not pure.parts
+        or pure.parts[-1] == "."
+        or "\\" in name
+        or "\x00" in name
+    ):
         raise UnsafePathError(
-            f"{what} names {name!r}: object names must be relative, without '..', backslashes "
-            "or NUL; rewrite the layout with contexts.write_layout(...)"
+            f"{what} names {name!r}: object names must be relative file names, without '..', "
+            "a trailing '/', backslashes or NUL; rewrite the layout with contexts.write_layout(...)"
         )
     return name

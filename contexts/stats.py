@@ -14,7 +14,10 @@ class ContextStats:
     """A snapshot of a context's counters (``ctx.stats``)."""
 
     requests: int = 0
-    """Storage requests issued (every GET, including the manifest or index)."""
+    """Storage requests issued: every GET attempt, including the manifest or index, failed
+    attempts and the client library's own retries."""
+    retries: int = 0
+    """Of :attr:`requests`, the repeated attempts (client retries and re-reads of cut bodies)."""
     bytes_fetched: int = 0
     """Body bytes received from storage."""
     cache_hits: int = 0
@@ -31,6 +34,7 @@ class StatsRecorder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests = 0
+        self._retries = 0
         self._bytes = 0
         self._hits = 0
         self._misses = 0
@@ -41,6 +45,13 @@ class StatsRecorder:
         with self._lock:
             self._requests += 1
             self._bytes += nbytes
+
+    def record_retries(self, count: int) -> None:
+        """Count ``count`` repeated attempts (each is also a request)."""
+        if count > 0:
+            with self._lock:
+                self._requests += count
+                self._retries += count
 
     def record_cache(self, *, hits: int = 0, misses: int = 0) -> None:
         """Count cache hits and misses."""
@@ -67,6 +78,7 @@ class StatsRecorder:
         with self._lock:
             return ContextStats(
                 requests=self._requests,
+                retries=self._retries,
                 bytes_fetched=self._bytes,
                 cache_hits=self._hits,
                 cache_misses=self._misses,

@@ -17,6 +17,7 @@ from contexts.transport.s3 import S3Options, S3Writer
 
 class _Writer(Protocol):
     def put(self, name: str, data: bytes) -> None: ...
+    def delete(self, name: str) -> None: ...
     def url(self, name: str = "") -> str: ...
     def close(self) -> None: ...
 
@@ -72,19 +73,29 @@ def write_layout(
         writer = S3Writer(location, options)
     try:
         if layout == "segments":
+            stale = INDEX_NAME
             segments = build_segments(text, lines_per_segment)
             blobs = [(segment.entry.name, segment.data) for segment in segments]
             metadata = (MANIFEST_NAME, Manifest(tuple(s.entry for s in segments)).to_bytes())
             line_count = segments[-1].entry.stop_line if segments else 0
             byte_count = sum(len(segment.data) for segment in segments)
         elif layout == "single":
+            stale = MANIFEST_NAME
             check_relative_name(object_name, what="object_name")
+            if object_name in (INDEX_NAME, MANIFEST_NAME):
+                raise ValueError(
+                    f"object_name {object_name!r} is reserved for layout metadata; "
+                    f"choose another name such as {TEXT_NAME!r}"
+                )
             single = build_single(text, object_name=object_name, stride=index_stride)
             blobs = [(object_name, single.data)]
             metadata = (INDEX_NAME, single.index.to_bytes())
             line_count, byte_count = single.index.line_count, single.index.byte_count
         else:
             raise ValueError(f"layout must be 'segments' or 'single', not {layout!r}")
+        # Another layout's metadata at this URL would shadow the new one (``auto`` tries the
+        # manifest first): remove it before any data is replaced.
+        writer.delete(stale)
         _put_all(writer.put, blobs, max_workers)
         writer.put(*metadata)
     finally:

@@ -53,6 +53,8 @@ class Variant:
     """Lines per segment, or the index stride."""
     prefixed: bool = False
     """Segment names in the manifest carry the key prefix (as some seed manifests do)."""
+    chunk_lines: int | None = None
+    """Override ``ctx.chunk_lines`` so iteration, grep, text and strides cross chunk edges."""
 
 
 class Built(NamedTuple):
@@ -85,6 +87,8 @@ class ContextTests:
             if spec.storage == "memory":
                 ctx = registry.context_class(self.name)(text)  # type: ignore[call-arg]
                 opened.append(ctx)
+                if variant.chunk_lines:
+                    ctx.chunk_lines = variant.chunk_lines
                 return Built(ctx, text, 0)
             if env is not None:
                 url = env.new_url()
@@ -105,6 +109,8 @@ class ContextTests:
             expected, objects = _store(put, text, variant, name_prefix)
             ctx = contexts.open_context(self.name, url, **options)
             opened.append(ctx)
+            if variant.chunk_lines:
+                ctx.chunk_lines = variant.chunk_lines
             return Built(ctx, expected, objects)
 
         yield build
@@ -114,15 +120,20 @@ class ContextTests:
     def variants(self) -> st.SearchStrategy[Variant]:
         """Every storage variant this context claims to read."""
         spec = registry.spec(self.name)
+        chunks = st.sampled_from([None, 1, 2, 3])
         if spec.storage == "memory":
-            return st.just(Variant("memory"))
+            return st.builds(Variant, st.just("memory"), chunk_lines=chunks)
         kinds = []
         if "segments" in spec.layouts:
             kinds += ["segments", "seed-joined"]
         if "single" in spec.layouts:
             kinds.append("single")
         return st.builds(
-            Variant, st.sampled_from(kinds), st.integers(min_value=1, max_value=5), st.booleans()
+            Variant,
+            st.sampled_from(kinds),
+            st.integers(min_value=1, max_value=5),
+            st.booleans(),
+            chunks,
         )
 
     # -- answers ---------------------------------------------------------------------------------
@@ -215,6 +226,20 @@ class ContextTests:
         with pytest.raises(TypeError):
             ctx[key]
 
+    def test_strides_grep_and_iteration_across_chunks(self, build: Builder) -> None:
+        text = "".join(f"{i}{'a' if i % 3 == 0 else 'b'}\u2028é\n" for i in range(41)) + "end"
+        for variant in self._fixed_variants():
+            built = build(text, variant)
+            built.ctx.chunk_lines = 4
+            lines = reference_lines(built.expected)
+            for step in (2, 3, 4, 5, 9, -1, -2, -3, -4, -7):
+                for bounds in ((None, None), (1, 40), (-5, 3), (38, 2), (40, None)):
+                    key = slice(*bounds, step)
+                    assert built.ctx[key] == "".join(lines[key]), key
+            expected_hits = [(i, line) for i, line in enumerate(lines) if "a" in line]
+            assert built.ctx.grep("a") == expected_hits
+            assert list(built.ctx) == lines and built.ctx.text() == built.expected
+
     def test_zero_step_and_index_protocol(self, build: Builder) -> None:
         ctx = build("a\nb\nc\n", self._fixed_variants()[0]).ctx
 
@@ -287,15 +312,15 @@ class ContextTests:
         """One variant per layout; ``size`` overrides the segment size / stride."""
         spec = registry.spec(self.name)
         if spec.storage == "memory":
-            return [Variant("memory")]
+            return [Variant("memory"), Variant("memory", chunk_lines=2)]
         variants = []
         if "segments" in spec.layouts:
             variants += [
                 Variant("segments", size or 7),
-                Variant("seed-joined", size or 2, prefixed=True),
+                Variant("seed-joined", size or 2, prefixed=True, chunk_lines=3),
             ]
         if "single" in spec.layouts:
-            variants.append(Variant("single", size or 3))
+            variants.append(Variant("single", size or 3, chunk_lines=2))
         return variants
 
 

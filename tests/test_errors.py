@@ -81,6 +81,8 @@ CORRUPT_MANIFESTS = {
     "duplicate": (_manifest(_entry("a", 0, 1), _entry("a", 1, 1)), "listed twice"),
     "dot-dot": (_manifest(_entry("../x", 0, 1)), "without '..'"),
     "absolute": (_manifest(_entry("/etc/passwd", 0, 1)), "must be relative"),
+    "dot": (_manifest(_entry(".", 0, 1)), "must be relative"),
+    "directory": (_manifest(_entry("dir/", 0, 1)), "trailing '/'"),
     "bad sha": (_manifest(_entry("a", 0, 1, sha256="xyz")), "64 lowercase hex"),
 }
 
@@ -316,3 +318,9 @@ def test_local_names_cannot_escape_the_root(tmp_path: Path) -> None:
         with pytest.raises(UnsafePathError, match="outside the context root"):
             location.path(name)
     assert location.path("segment_000001.log") == (root / "segment_000001.log").resolve()
+
+
+def test_directory_where_a_file_should_be(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").mkdir()
+    with pytest.raises(contexts.StorageError, match="cannot read"):
+        open_context("s3-sequential", str(tmp_path))

@@ -122,3 +122,20 @@ def test_text_that_cannot_be_utf8(tmp_path: Path) -> None:
         contexts.write_layout("ok\n\ud800\n", str(tmp_path))
     with pytest.raises(TypeError, match="decode"):
         contexts.write_layout(b"bytes", str(tmp_path))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("first", "second"), [("segments", "single"), ("single", "segments")])
+def test_rewriting_in_another_layout_replaces_the_old_one(
+    s3: S3Env, tmp_path: Path, first: str, second: str
+) -> None:
+    for url, options in ((s3.new_url(), {"endpoint_url": s3.endpoint_url}), (str(tmp_path), {})):
+        contexts.write_layout("old\n", url, first, **options)  # type: ignore[arg-type]
+        contexts.write_layout("new\n", url, second, **options)  # type: ignore[arg-type]
+        with contexts.open_context("s3-sequential", url, **options) as ctx:  # type: ignore[arg-type]
+            assert ctx.text() == "new\n"
+
+
+@pytest.mark.parametrize("name", ["context.idx", "manifest.json"])
+def test_object_name_cannot_overwrite_layout_metadata(tmp_path: Path, name: str) -> None:
+    with pytest.raises(ValueError, match="reserved"):
+        contexts.write_layout("hello\n", str(tmp_path), "single", object_name=name)

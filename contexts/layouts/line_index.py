@@ -21,7 +21,8 @@ from array import array
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
 
-from contexts.errors import IndexFormatError
+from contexts.errors import IndexFormatError, UnsafePathError
+from contexts.location import check_relative_name
 
 FORMAT = "rlm-line-index"
 VERSION = 1
@@ -106,6 +107,7 @@ def parse_index(data: bytes, *, url: str) -> LineIndex:
             raise ValueError("object must be a string and counts non-negative integers")
         if stride < 1:
             raise ValueError("stride must be at least 1")
+        check_relative_name(object_name, what="the index's object")
         raw = zlib.decompress(payload)
         if len(raw) % 8:
             raise ValueError("offset table is not a whole number of uint64 values")
@@ -114,7 +116,7 @@ def parse_index(data: bytes, *, url: str) -> LineIndex:
         if sys.byteorder != "little":
             deltas.byteswap()
         checkpoints = array("q", accumulate(deltas))
-    except (ValueError, KeyError, TypeError, zlib.error, OverflowError) as exc:
+    except (ValueError, KeyError, TypeError, zlib.error, OverflowError, UnsafePathError) as exc:
         raise IndexFormatError(f"line index {url} is unreadable: {exc}; {_FIX}") from None
     expected = -(-line_count // stride) + 1
     if len(checkpoints) != expected:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from contexts.errors import IntegrityError, ManifestNotFoundError, ObjectNotFoundError
 from contexts.layouts.base import LineRange, ReadPlan
 from contexts.layouts.manifest import MANIFEST_NAME, Manifest, SegmentEntry, parse_manifest
-from contexts.lines import count_lines, cut_lines, line_starts
+from contexts.lines import IndexedText, count_lines, line_starts
 from contexts.location import S3Location
 from contexts.transport.base import ByteRequest, Transport
 
@@ -65,11 +65,12 @@ class SegmentsReader:
     def assemble(self, plan: ReadPlan, bodies: Sequence[bytes]) -> list[str]:
         indices = self.segments_for(plan.ranges)
         decoded = {
-            index: self._decode(index, body) for index, body in zip(indices, bodies, strict=True)
+            index: IndexedText(self._decode(index, body), self.manifest.segments[index].line_count)
+            for index, body in zip(indices, bodies, strict=True)
         }
         return [self._cut(start, stop, decoded) for start, stop in plan.ranges]
 
-    def _cut(self, start: int, stop: int, decoded: dict[int, str]) -> str:
+    def _cut(self, start: int, stop: int, decoded: dict[int, IndexedText]) -> str:
         segments = self.manifest.segments
         pieces = []
         first, last = self.manifest.segment_index(start), self.manifest.segment_index(stop - 1)
@@ -77,7 +78,7 @@ class SegmentsReader:
             entry = segments[index]
             local_start = max(start, entry.start_line) - entry.start_line
             local_stop = min(stop, entry.stop_line) - entry.start_line
-            pieces.append(cut_lines(decoded[index], local_start, local_stop, entry.line_count))
+            pieces.append(decoded[index].cut(local_start, local_stop))
         return "".join(pieces)
 
     def _decode(self, index: int, body: bytes) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from contexts.errors import IntegrityError, LayoutNotFoundError, ObjectNotFoundError
 from contexts.layouts.base import LineRange, ReadPlan
 from contexts.layouts.line_index import LineIndex, build_index, parse_index
-from contexts.lines import count_lines, cut_lines, line_starts
+from contexts.lines import IndexedText, count_lines, line_starts
 from contexts.transport.base import ByteRequest, Transport
 
 TEXT_NAME = "context.txt"
@@ -51,18 +51,15 @@ class SingleObjectReader:
         fetched = {
             request.byte_range: body for request, body in zip(plan.requests, bodies, strict=True)
         }
-        decoded: dict[tuple[int, int], str] = {}
+        decoded: dict[tuple[int, int], IndexedText] = {}
         results = []
         for start, stop in plan.ranges:
             first_line, last_line, byte_start, byte_stop = self.index.span(start, stop)
             key = (byte_start, byte_stop)
             if key not in decoded:
-                decoded[key] = self._decode(fetched[key], first_line, last_line, key)
-            results.append(
-                cut_lines(
-                    decoded[key], start - first_line, stop - first_line, last_line - first_line
-                )
-            )
+                text = self._decode(fetched[key], first_line, last_line, key)
+                decoded[key] = IndexedText(text, last_line - first_line)
+            results.append(decoded[key].cut(start - first_line, stop - first_line))
         return results
 
     def _decode(self, body: bytes, first_line: int, last_line: int, span: tuple[int, int]) -> str:

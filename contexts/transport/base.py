@@ -44,13 +44,21 @@ class Transport(ABC):
         return [self._fetch_counted(request) for request in requests]
 
     def _fetch_counted(self, request: ByteRequest) -> bytes:
-        body = self._fetch(request)
+        try:
+            body = self._fetch(request)
+        except BaseException:
+            self.stats.record_request(0)  # a failed GET still cost a round trip
+            raise
         self.stats.record_request(len(body))
         return body
 
     @abstractmethod
     def _fetch(self, request: ByteRequest) -> bytes:
-        """Fetch one request, raising a :class:`contexts.errors.ContextError` on failure."""
+        """Fetch one request, raising a :class:`contexts.errors.ContextError` on failure.
+
+        The caller counts one request; a transport that retries reports the extra attempts
+        with ``self.stats.record_retries(n)``.
+        """
 
     def url(self, name: str = "") -> str:
         """Where ``name`` lives, for messages (never with credentials)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 
-from contexts.errors import ObjectNotFoundError, StorageError
+from contexts.errors import AccessDeniedError, ObjectNotFoundError, StorageError
 from contexts.location import LocalLocation
 from contexts.stats import StatsRecorder
 from contexts.transport.base import ByteRequest, Transport
@@ -25,6 +25,8 @@ class LocalTransport(Transport):
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
             raise ObjectNotFoundError(f"{path} does not exist") from None
+        except PermissionError:
+            raise AccessDeniedError(f"no permission to read {path}") from None
         except OSError as exc:
             raise StorageError(f"cannot open {path}: {exc.strerror}") from None
         try:
@@ -33,6 +35,8 @@ class LocalTransport(Transport):
                     return handle.read()
             start, stop = request.byte_range
             return _pread_exactly(fd, stop - start, start)
+        except OSError as exc:
+            raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
         finally:
             os.close(fd)
 
@@ -72,6 +76,10 @@ class LocalWriter:
             if os.path.exists(temp):
                 os.unlink(temp)
             raise
+
+    def delete(self, name: str) -> None:
+        """Remove ``name`` if it exists."""
+        self.location.path(name).unlink(missing_ok=True)
 
     def close(self) -> None:
         """Nothing to release."""

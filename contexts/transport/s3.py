@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 import botocore.exceptions as bce
+import urllib3.exceptions
 from botocore.config import Config
 
 from contexts.errors import (
@@ -25,6 +28,9 @@ from contexts.transport.base import ByteRequest, Transport
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _DENIED = {"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
+_EXPIRED = {"ExpiredToken", "ExpiredTokenException", "InvalidToken", "TokenRefreshRequired"}
+# A body cut mid-transfer: botocore wraps some cases, urllib3's ProtocolError escapes as is.
+_CUT_BODY = (bce.IncompleteReadError, bce.ResponseStreamingError, urllib3.exceptions.ProtocolError)
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,18 @@ def make_s3_client(options: S3Options) -> Any:
 def translate_error(exc: Exception, *, url: str, options: S3Options) -> ContextError:
     """A named context error for a botocore failure on ``url`` (messages never hold secrets)."""
     endpoint = options.describe_endpoint()
+    if isinstance(
+        exc,
+        bce.CredentialRetrievalError
+        | bce.TokenRetrievalError
+        | bce.SSOError
+        | bce.UnknownCredentialError
+        | bce.NoAuthTokenError,
+    ):
+        return CredentialsError(
+            f"the AWS credentials for {endpoint} could not be loaded ({type(exc).__name__}); "
+            "refresh them (e.g. `aws sso login`) or check the credential source in your profile"
+        )
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError):
         return CredentialsError(
             f"no AWS credentials found to read {url} from {endpoint}: set AWS_ACCESS_KEY_ID and "
@@ -102,6 +120,11 @@ def translate_error(exc: Exception, *, url: str, options: S3Options) -> ContextE
                 f"bucket of {url} does not exist on {endpoint}; check the bucket name, region "
                 "and endpoint_url"
             )
+        if code in _EXPIRED:
+            return CredentialsError(
+                f"the AWS credentials used for {url} on {endpoint} are expired or invalid "
+                f"({code}); refresh them and retry"
+            )
         if code in _DENIED:
             return AccessDeniedError(
                 f"access to {url} on {endpoint} was denied ({code}); check the credentials in "
@@ -116,10 +139,11 @@ def translate_error(exc: Exception, *, url: str, options: S3Options) -> ContextE
         return StorageError(
             f"S3 error {code or 'unknown'} reading {url} from {endpoint}: {message}"
         )
-    if isinstance(exc, bce.IncompleteReadError | bce.ResponseStreamingError):
-        return IntegrityError(
-            f"the body of {url} from {endpoint} arrived incomplete ({type(exc).__name__}); "
-            "retry, or check the network"
+    if isinstance(exc, _CUT_BODY):
+        return StorageError(
+            f"the body of {url} from {endpoint} was cut off ({type(exc).__name__}) on each of "
+            f"{options.max_attempts} attempt(s); the network is dropping connections: retry "
+            "later or raise max_attempts"
         )
     if isinstance(
         exc,
@@ -159,13 +183,37 @@ class S3Transport(Transport):
         if request.byte_range is not None:
             start, stop = request.byte_range
             kwargs["Range"] = f"bytes={start}-{stop - 1}"
-        try:
-            response = self.client.get_object(**kwargs)
-            with response["Body"] as body:
-                data: bytes = body.read()
-        except Exception as exc:
-            raise translate_error(exc, url=self.url(request.name), options=self.options) from exc
-        return data
+        for attempt in range(1, self.options.max_attempts + 1):
+            if attempt > 1:
+                self.stats.record_retries(1)
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # jittered back-off
+            try:
+                response = self.client.get_object(**kwargs)
+                self.stats.record_retries(response["ResponseMetadata"].get("RetryAttempts", 0))
+                with response["Body"] as body:
+                    data: bytes = body.read()
+                return data
+            except _CUT_BODY as exc:
+                # botocore retries until the headers arrive, not a body cut mid-transfer.
+                if attempt == self.options.max_attempts:
+                    raise translate_error(
+                        exc, url=self.url(request.name), options=self.options
+                    ) from exc
+            except Exception as exc:
+                self._count_client_retries(exc)
+                raise translate_error(
+                    exc, url=self.url(request.name), options=self.options
+                ) from exc
+        raise AssertionError("unreachable")
+
+    def _count_client_retries(self, exc: Exception) -> None:
+        """botocore's own retries of a failed request are requests too."""
+        if isinstance(exc, bce.ClientError):
+            self.stats.record_retries(
+                exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+            )
+        elif isinstance(exc, bce.EndpointConnectionError | bce.ConnectTimeoutError):
+            self.stats.record_retries(self.options.max_attempts - 1)
 
     def close(self) -> None:
         self.client.close()
@@ -188,6 +236,13 @@ class S3Writer:
             self.client.put_object(
                 Bucket=self.location.bucket, Key=self.location.key(name), Body=data
             )
+        except Exception as exc:
+            raise translate_error(exc, url=self.url(name), options=self.options) from exc
+
+    def delete(self, name: str) -> None:
+        """Remove ``name`` (S3 deletes of missing keys succeed)."""
+        try:
+            self.client.delete_object(Bucket=self.location.bucket, Key=self.location.key(name))
         except Exception as exc:
             raise translate_error(exc, url=self.url(name), options=self.options) from exc
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+import contexts
 from bench.cli import main
-from bench.results import SCHEMA, SCHEMA_VERSION, load_results
+from bench.oracle import LineListOracle, iteration_digest
+from bench.results import SCHEMA, SCHEMA_VERSION, CellResult, OpRecord, load_results
 from bench.runner import BenchConfig, run_bench
 from contexts import registry
 from contexts.sequential import SequentialS3Context
@@ -23,6 +25,24 @@ class OffByOneContext(SequentialS3Context):
 
     def _read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[str]:
         return [text[:-1] for text in super()._read_ranges(ranges)]
+
+
+class FailingContext(SequentialS3Context):
+    """A context whose reads raise: the cell fails with an error, not a wrong answer."""
+
+    name = "broken-raises"
+
+    def _read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[str]:
+        raise contexts.StorageError("simulated outage")
+
+
+@pytest.fixture
+def failing_context(monkeypatch: pytest.MonkeyPatch) -> str:
+    spec = registry.ContextSpec(
+        FailingContext.name, f"{__name__}:FailingContext", "raises", "s3", ("segments",)
+    )
+    monkeypatch.setitem(registry.REGISTRY, spec.name, spec)
+    return spec.name
 
 
 @pytest.fixture
@@ -39,9 +59,9 @@ def broken_context(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.mark.timeout(180)
-def test_bench_cells_end_to_end(tmp_path: Path, broken_context: str) -> None:
+def test_bench_cells_end_to_end(tmp_path: Path, broken_context: str, failing_context: str) -> None:
     config = BenchConfig(
-        contexts=("memory", "s3-sequential", broken_context),
+        contexts=("memory", "s3-sequential", broken_context, failing_context),
         scenarios=("peek", "head-50k"),
         profiles=("none",),
         lines=(2_500,),
@@ -50,14 +70,14 @@ def test_bench_cells_end_to_end(tmp_path: Path, broken_context: str) -> None:
     )
     results = run_bench(config)
     cells = {(cell.context, cell.scenario): cell for cell in results.cells}
-    assert len(cells) == 6
+    assert len(cells) == 8
 
     head = cells[("s3-sequential", "head-50k")]
     assert head.status == "ok" and head.correct and head.error is None
     assert head.open_requests == 1 and head.requests == 1 + 3  # manifest + 3 segments
     assert head.bytes >= head.bytes_returned > 0
     assert [op.kind for op in head.ops] == ["read"] and head.ops[0].correct
-    assert head.total_s >= head.open_s + head.ops[0].latency_s
+    assert head.total_s == pytest.approx(head.open_s + head.ops[0].latency_s + head.think_s)
     assert head.stall_s == pytest.approx(head.total_s - head.think_s)
     assert head.scenario_version == get_scenario("head-50k").trace(2_500).version
 
@@ -68,6 +88,10 @@ def test_bench_cells_end_to_end(tmp_path: Path, broken_context: str) -> None:
         broken = cells[(broken_context, scenario)]
         assert broken.status == "failed" and not broken.correct
         assert "wrong answer" in (broken.error or "")
+    raising = cells[(failing_context, "head-50k")]
+    assert raising.status == "failed" and raising.correct  # an error, not a wrong answer
+    assert raising.error == "StorageError: simulated outage"
+    assert raising.open_requests == 1 and raising.ops == []
 
     raw = json.loads((tmp_path / "results.json").read_text())
     assert raw["schema"] == SCHEMA and raw["schema_version"] == SCHEMA_VERSION
@@ -121,3 +145,22 @@ def test_quick_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     )
     # 20 segment GETs one after another under a 150 ms profile: at least 20 x 150 ms.
     assert head.requests == 21 and head.ops[0].latency_s >= 20 * 0.150
+
+
+def test_iteration_digest_sees_misplaced_line_breaks() -> None:
+    assert iteration_digest(["x", "\ny\n"]) != iteration_digest(["x\n", "y\n"])
+    assert iteration_digest(["é\n"])[:2] == (1, 3)
+
+
+def test_oracle_is_a_plain_list_of_lines() -> None:
+    oracle = LineListOracle("a\r\nb\u2028c\n\nlast")
+    assert oracle.lines == ["a\r\n", "b\u2028c\n", "\n", "last"]
+    assert oracle.read(-2, None) == "\nlast" and oracle.index(9) is IndexError
+    assert oracle.grep("^$") == [(2, "\n")] == oracle.grep("^\n")
+
+
+def test_quantiles_interpolate_and_clamp() -> None:
+    cell = CellResult("c", "s", "v", "p", 1, ops=[OpRecord("read", x, True) for x in (4, 1, 3, 2)])
+    assert cell.quantile(0.0) == 1 and cell.quantile(1.0) == 4 and cell.quantile(0.5) == 2.5
+    assert cell.quantile(0.995) <= 4 and cell.quantile(0.001) >= 1
+    assert CellResult("c", "s", "v", "p", 1).quantile(0.5) == 0.0
