@@ -29,6 +29,10 @@ _COMMANDS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
                 "bench.network.calibrate",
                 "measure real clients on a profile next to its prediction",
             ),
+            "throughput": (
+                "bench.throughput",
+                "small-GET requests/s per context (1,000 one-line segments as one batch)",
+            ),
         },
     ),
 }

@@ -3,6 +3,7 @@ every answer is checked against the in-memory oracle."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +44,7 @@ class BenchConfig:
 
     @property
     def cell_count(self) -> int:
-        return len(self.contexts) * len(self.scenarios) * len(self.profiles) * len(self.lines)
+        return sum(1 for _ in cells_of(self))
 
 
 @dataclass
@@ -53,16 +54,18 @@ class Corpus:
     text: str
     oracle: LineListOracle
     info: dict[str, Any]
-    urls: dict[tuple[str, int], str] = field(default_factory=dict)
+    urls: dict[tuple[str, int, bool], str] = field(default_factory=dict)
 
 
 class BenchTarget:
     """The embedded moto server, the corpora written to it (setup traffic bypasses the
     simulated network), and how to open a context on it (measured traffic goes through it)."""
 
-    def __init__(self, server: S3Server, seed: int) -> None:
+    def __init__(self, server: S3Server, seed: int, workdir: Path) -> None:
         self.server = server
         self.seed = seed
+        self.workdir = workdir
+        """Where directory layouts are written (for ``volume``-like contexts)."""
         self.corpora: dict[int, Corpus] = {}
         client = boto3.client("s3", endpoint_url=server.raw_endpoint)
         client.create_bucket(Bucket=BUCKET)
@@ -78,16 +81,17 @@ class BenchTarget:
 
     def url(self, lines: int, layout: str, segment_lines: int) -> str:
         """The URL of the corpus in ``layout``, uploaded on first use through the raw endpoint."""
+        return self._stored(lines, layout, segment_lines, local=False)
+
+    def _stored(self, lines: int, layout: str, segment_lines: int, *, local: bool) -> str:
         corpus = self.corpus(lines)
-        key = (layout, segment_lines)
+        key = (layout, segment_lines, local)
         if key not in corpus.urls:
-            url = f"s3://{BUCKET}/{lines}-lines-seed{self.seed}/{layout}-{segment_lines}/"
+            name = f"{lines}-lines-seed{self.seed}/{layout}-{segment_lines}/"
+            url = str(self.workdir / name) if local else f"s3://{BUCKET}/{name}"
+            endpoint = None if local else self.server.raw_endpoint
             contexts.write_layout(
-                corpus.text,
-                url,
-                layout,
-                lines_per_segment=segment_lines,
-                endpoint_url=self.server.raw_endpoint,
+                corpus.text, url, layout, lines_per_segment=segment_lines, endpoint_url=endpoint
             )
             corpus.urls[key] = url
         return corpus.urls[key]
@@ -98,7 +102,8 @@ class BenchTarget:
         self.corpus(lines)
         if spec.storage == "memory":
             return None
-        return self.url(lines, spec.layouts[0], segment_lines)
+        local = spec.storage == "local"
+        return self._stored(lines, spec.layouts[0], segment_lines, local=local)
 
     def open(self, name: str, lines: int, segment_lines: int) -> Context:
         """A fresh, cold context ``name`` on the corpus, reading through the shaped endpoint.
@@ -108,6 +113,8 @@ class BenchTarget:
         url = self.prepare(name, lines, segment_lines)
         if url is None:
             return InMemoryContext(self.corpus(lines).text)
+        if registry.spec(name).storage == "local":
+            return contexts.open_context(name, url)
         return contexts.open_context(name, url, endpoint_url=self.server.shaped_endpoint)
 
 
@@ -214,7 +221,8 @@ def run_cell(
     cell = CellResult(name, scenario_name, trace.version, profile, lines)
     corpus = target.corpus(lines)
     target.prepare(name, lines, config.segment_lines)  # upload before timing
-    target.server.set_profile(profile, seed=config.seed)
+    if profile != LOCAL_DISK:
+        target.server.set_profile(profile, seed=config.seed)
     started = time.perf_counter()
     try:
         ctx = target.open(name, lines, config.segment_lines)
@@ -251,12 +259,21 @@ def _errored(cell: CellResult, exc: Exception, during: str = "") -> CellResult:
 # -- the matrix ----------------------------------------------------------------------------------
 
 
+LOCAL_DISK = "local-disk"
+"""Profile label of cells that read a directory: the simulated network does not apply."""
+
+
 def cells_of(config: BenchConfig) -> Iterator[tuple[str, str, str, int]]:
-    """Cells in run order: by size, then profile, scenario, context."""
+    """Cells in run order: by size, then profile, scenario, context. Directory contexts run
+    once per size and scenario, labelled ``local-disk``."""
     for lines in config.lines:
         for profile in config.profiles:
             for scenario in config.scenarios:
                 for name in config.contexts:
+                    if registry.spec(name).storage == "local":
+                        if profile == config.profiles[0]:
+                            yield name, scenario, LOCAL_DISK, lines
+                        continue
                     yield name, scenario, profile, lines
 
 
@@ -264,8 +281,11 @@ def cells_of(config: BenchConfig) -> Iterator[tuple[str, str, str, int]]:
 def bench_target(config: BenchConfig) -> Iterator[BenchTarget]:
     """Start the embedded server in its own process and stop it afterwards."""
     use_local_aws_env()
-    with S3Server(profile="none", seed=config.seed) as server:
-        yield BenchTarget(server, config.seed)
+    with (
+        S3Server(profile="none", seed=config.seed) as server,
+        tempfile.TemporaryDirectory(prefix="ctxlab-bench-") as workdir,
+    ):
+        yield BenchTarget(server, config.seed, Path(workdir))
 
 
 def run_bench(

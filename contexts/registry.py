@@ -53,6 +53,20 @@ REGISTRY: dict[str, ContextSpec] = {
             storage="s3",
             layouts=("segments", "single"),
         ),
+        ContextSpec(
+            "s3-threaded",
+            "contexts.threaded:ThreadedS3Context",
+            "boto3 GETs of a batch all at once on a thread pool",
+            storage="s3",
+            layouts=("segments", "single"),
+        ),
+        ContextSpec(
+            "volume",
+            "contexts.volume:VolumeContext",
+            "a directory (Modal Volume, bucket mount): parallel reads, os.pread ranges",
+            storage="local",
+            layouts=("segments", "single"),
+        ),
     )
 }
 

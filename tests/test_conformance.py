@@ -15,6 +15,14 @@ class TestSequential(ContextTests):
     name = "s3-sequential"
 
 
+class TestThreaded(ContextTests):
+    name = "s3-threaded"
+
+
+class TestVolume(ContextTests):
+    name = "volume"
+
+
 def test_every_registered_context_has_a_conformance_class() -> None:
     tested = {cls.name for cls in ContextTests.__subclasses__()}
     missing = sorted(set(contexts.available()) - tested)

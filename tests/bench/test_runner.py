@@ -138,7 +138,9 @@ def test_quick_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert status == 0, output
     assert "bench summary" in output and "results:" in output
     results = load_results(tmp_path / "results.json")
-    assert {cell.profile for cell in results.cells} == {"seed"}
+    # Directory contexts do not go through the simulated network and say so.
+    assert {cell.profile for cell in results.cells} == {"seed", "local-disk"}
+    assert {c.context for c in results.cells if c.profile == "local-disk"} == {"volume"}
     assert all(cell.status == "ok" and cell.correct for cell in results.cells)
     head = next(
         c for c in results.cells if (c.context, c.scenario) == ("s3-sequential", "head-50k")

@@ -1,0 +1,161 @@
+"""s3-threaded and volume: requests really overlap, 32 readers agree with the oracle, the pool
+is sized to the fan-out, nothing is left running, and a volume cannot be led out of its root."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+import contexts
+from bench.network import S3Server
+from bench.network.profiles import LatencyModel, NetworkProfile
+from tests.conftest import S3Env
+from tests.reference import reference_lines, upload_segments
+
+TEXT = "".join(f"{i:05d} é€ 中 \U0001f600 parallel line\n" for i in range(2000))
+LINES = reference_lines(TEXT)
+
+
+@pytest.fixture(scope="module")
+def slow_server() -> Iterator[S3Server]:
+    """Every request waits 100 ms for its first byte."""
+    profile = NetworkProfile("fixed-100ms", "test", "test", first_byte=LatencyModel.fixed(100.0))
+    with S3Server(profile=profile, seed=0, in_process=True) as server:
+        client = boto3.client("s3", endpoint_url=server.raw_endpoint)
+        client.create_bucket(Bucket="parallel")
+        client.close()
+        contexts.write_layout(
+            TEXT, "s3://parallel/ctx/", lines_per_segment=100, endpoint_url=server.raw_endpoint
+        )
+        yield server
+
+
+def timed_head(name: str, server: S3Server) -> tuple[float, int]:
+    """Seconds for a cold ctx[0:2000] (20 segments) after open, and its request count."""
+    with contexts.open_context(
+        name, "s3://parallel/ctx/", endpoint_url=server.shaped_endpoint
+    ) as ctx:
+        started = time.perf_counter()
+        assert ctx[0:2000] == TEXT
+        return time.perf_counter() - started, ctx.stats.requests
+
+
+@pytest.mark.timeout(120)
+def test_threaded_overlaps_the_twenty_gets(slow_server: S3Server) -> None:
+    sequential_s, sequential_requests = timed_head("s3-sequential", slow_server)
+    threaded_s, threaded_requests = timed_head("s3-threaded", slow_server)
+    assert sequential_requests == threaded_requests == 21
+    assert sequential_s >= 20 * 0.1  # the network really charges each GET
+    assert threaded_s < 0.3 * sequential_s, (threaded_s, sequential_s)
+
+
+def test_pool_is_sized_to_the_fan_out(s3: S3Env) -> None:
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, lines_per_segment=100, endpoint_url=s3.endpoint_url)
+    with contexts.open_context(
+        "s3-threaded", url, endpoint_url=s3.endpoint_url, max_workers=48
+    ) as ctx:
+        client_config = ctx.transport.client.meta.config  # type: ignore[attr-defined]
+        assert client_config.max_pool_connections == 48
+        assert ctx.text() == TEXT
+    with pytest.raises(ValueError, match="max_workers"):
+        contexts.open_context("s3-threaded", url, endpoint_url=s3.endpoint_url, max_workers=0)
+
+
+def _readers_agree(ctx: contexts.Context, threads: int = 32, reads: int = 60) -> None:
+    failures: list[tuple[int, int]] = []
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(reads):
+            a, b = sorted(rng.randrange(-2100, 2100) for _ in range(2))
+            if ctx[a:b] != "".join(LINES[a:b]):
+                failures.append((a, b))
+
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in workers), "a reader hung"
+    assert failures == []
+
+
+@pytest.mark.timeout(300)
+def test_thirty_two_threads_on_one_threaded_context(s3: S3Env) -> None:
+    url = s3.new_url()
+    upload_segments(lambda name, data: s3.put(url, name, data), TEXT, 250)
+    with contexts.open_context("s3-threaded", url, endpoint_url=s3.endpoint_url) as ctx:
+        _readers_agree(ctx)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("layout", ["segments", "single"])
+def test_thirty_two_threads_on_one_volume(tmp_path: Path, layout: str) -> None:
+    contexts.write_layout(TEXT, str(tmp_path), layout, lines_per_segment=37, index_stride=5)
+    with contexts.open_context("volume", str(tmp_path)) as ctx:
+        assert ctx.reader.layout == layout  # type: ignore[attr-defined]
+        _readers_agree(ctx)
+
+
+def _fetch_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if "Transport-fetch" in t.name]
+
+
+def test_close_leaves_no_fetch_thread(s3: S3Env, tmp_path: Path) -> None:
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, lines_per_segment=100, endpoint_url=s3.endpoint_url)
+    contexts.write_layout(TEXT, str(tmp_path), lines_per_segment=100)
+    before = _fetch_threads()
+    for ctx in (
+        contexts.open_context("s3-threaded", url, endpoint_url=s3.endpoint_url),
+        contexts.open_context("volume", str(tmp_path)),
+    ):
+        assert ctx.text() == TEXT
+        assert len(_fetch_threads()) > len(before)
+        ctx.close()
+        assert _fetch_threads() == before
+        with pytest.raises(contexts.ContextClosedError):
+            ctx[0:10]
+
+
+def test_volume_refuses_to_leave_its_root(tmp_path: Path) -> None:
+    root = tmp_path / "ctx"
+    root.mkdir()
+    (tmp_path / "secret.log").write_text("secret\n")
+    (root / "inside.log").write_text("ok\n")
+    (root / "escape.log").symlink_to(tmp_path / "secret.log")
+
+    def manifest(name: str) -> None:
+        entry = {"segment": name, "start_line": 0, "line_count": 1}
+        (root / "manifest.json").write_text(json.dumps([entry]))
+
+    manifest("../secret.log")
+    with pytest.raises(contexts.ManifestError, match=r"'\.\.'"):
+        contexts.open_context("volume", str(root))
+    manifest(str(tmp_path / "secret.log"))
+    with pytest.raises(contexts.ManifestError, match="relative"):
+        contexts.open_context("volume", str(root))
+    manifest("escape.log")
+    with (
+        contexts.open_context("volume", str(root)) as ctx,
+        pytest.raises(contexts.UnsafePathError, match="outside the context root"),
+    ):
+        ctx[0]
+    manifest("inside.log")
+    with contexts.open_context("volume", str(root)) as ctx:
+        assert ctx[0] == "ok\n"
+
+
+def test_volume_and_threaded_name_the_right_url_kind(s3: S3Env, tmp_path: Path) -> None:
+    with pytest.raises(contexts.InvalidURLError, match="s3-threaded"):
+        contexts.open_context("volume", "s3://bucket/ctx/")
+    with pytest.raises(contexts.InvalidURLError, match="volume"):
+        contexts.open_context("s3-threaded", str(tmp_path))
