@@ -61,6 +61,14 @@ REGISTRY: dict[str, ContextSpec] = {
             layouts=("segments", "single"),
         ),
         ContextSpec(
+            "s3-async",
+            "contexts.async_s3:AsyncS3Context",
+            "aioboto3 on a background event loop: a batch's GETs at once; works inside Jupyter",
+            storage="s3",
+            layouts=("segments", "single"),
+            extra="async",
+        ),
+        ContextSpec(
             "volume",
             "contexts.volume:VolumeContext",
             "a directory (Modal Volume, bucket mount): parallel reads, os.pread ranges",

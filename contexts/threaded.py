@@ -37,7 +37,7 @@ class ThreadedS3Context(LayoutContext):
         url: str,
         *,
         layout: str = "auto",
-        max_workers: int = 32,
+        max_workers: int = 64,
         endpoint_url: str | None = None,
         region_name: str | None = None,
         profile_name: str | None = None,

@@ -19,6 +19,10 @@ class TestThreaded(ContextTests):
     name = "s3-threaded"
 
 
+class TestAsync(ContextTests):
+    name = "s3-async"
+
+
 class TestVolume(ContextTests):
     name = "volume"
 

@@ -24,6 +24,7 @@ from contexts.errors import (
 )
 from contexts.location import S3Location
 from contexts.stats import StatsRecorder
+from contexts.transport.attempts import attempts_counted, count_get_attempts
 from contexts.transport.base import ByteRequest, Transport
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
@@ -174,6 +175,7 @@ class S3Transport(Transport):
         super().__init__(location, stats)
         self.options = options
         self.client = client if client is not None else make_s3_client(options)
+        count_get_attempts(self.client)
 
     def _fetch(self, request: ByteRequest) -> bytes:
         kwargs: dict[str, Any] = {
@@ -183,40 +185,31 @@ class S3Transport(Transport):
         if request.byte_range is not None:
             start, stop = request.byte_range
             kwargs["Range"] = f"bytes={start}-{stop - 1}"
+        with attempts_counted() as attempts:
+            try:
+                return self._get_with_reread(kwargs, request)
+            finally:
+                # The caller counted one request; every further HTTP send is a retry.
+                self.stats.record_retries(attempts[0] - 1)
+
+    def _get_with_reread(self, kwargs: dict[str, Any], request: ByteRequest) -> bytes:
+        """GET, reading the object again when its body is cut mid-transfer (botocore retries
+        only until the response headers arrive)."""
+        url = self.url(request.name)
         for attempt in range(1, self.options.max_attempts + 1):
             if attempt > 1:
-                self.stats.record_retries(1)
                 time.sleep(random.uniform(0, 0.05 * 2**attempt))  # jittered back-off
             try:
                 response = self.client.get_object(**kwargs)
-                self.stats.record_retries(response["ResponseMetadata"].get("RetryAttempts", 0))
                 with response["Body"] as body:
                     data: bytes = body.read()
                 return data
             except _CUT_BODY as exc:
-                # botocore retries until the headers arrive, not a body cut mid-transfer.
                 if attempt == self.options.max_attempts:
-                    raise translate_error(
-                        exc, url=self.url(request.name), options=self.options
-                    ) from exc
+                    raise translate_error(exc, url=url, options=self.options) from exc
             except Exception as exc:
-                self._count_client_retries(exc)
-                raise translate_error(
-                    exc, url=self.url(request.name), options=self.options
-                ) from exc
+                raise translate_error(exc, url=url, options=self.options) from exc
         raise AssertionError("unreachable")
-
-    def _count_client_retries(self, exc: Exception) -> None:
-        """botocore's own retries of a failed request are requests too."""
-        if isinstance(exc, bce.ClientError):
-            self.stats.record_retries(
-                exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
-            )
-        elif isinstance(exc, bce.EndpointConnectionError | bce.ConnectTimeoutError):
-            self.stats.record_retries(self.options.max_attempts - 1)
-
-    def close(self) -> None:
-        self.client.close()
 
 
 class S3Writer:

@@ -1,0 +1,360 @@
+"""aioboto3 (aiobotocore) transport on one background event-loop thread owned by the transport.
+
+The transport starts a daemon thread running ``loop.run_forever()`` and creates one aiobotocore
+S3 client on that loop (the client layer of aioboto3, the ``async`` extra). Every fetch is a coroutine submitted with
+``asyncio.run_coroutine_threadsafe``: synchronous callers block on the returned future (from a
+plain script, from many threads at once, or from inside a running event loop such as Jupyter's,
+whose loop is never used), async callers ``await asyncio.wrap_future(...)`` of it. A batch runs
+all its GETs at once with ``asyncio.gather``, bounded by a semaphore of ``max_concurrency``
+(also the aiohttp pool size).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import random
+import threading
+import weakref
+from collections.abc import Coroutine, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import replace
+from typing import Any, TypeVar
+
+import aiohttp
+import botocore.exceptions as bce
+from botocore.loaders import Loader, create_loader
+
+from contexts.errors import ContextClosedError, CredentialsError, StorageError
+from contexts.location import S3Location
+from contexts.stats import StatsRecorder
+from contexts.transport.attempts import attempts_counted, count_get_attempts
+from contexts.transport.base import ByteRequest, Transport
+from contexts.transport.s3 import S3Options, translate_error
+
+try:
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import AioSession
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    from contexts.errors import MissingDependencyError
+
+    raise MissingDependencyError(
+        "the s3-async context needs aioboto3: pip install 'rlm-context-lab[async]'"
+    ) from exc
+
+T = TypeVar("T")
+
+# A body cut mid-transfer. aiobotocore's StreamingBody maps aiohttp connection errors to
+# ResponseStreamingError and checks Content-Length (IncompleteReadError); aiohttp's
+# ClientPayloadError (e.g. "Response payload is not completed") escapes it unwrapped.
+_CUT_BODY = (
+    bce.IncompleteReadError,
+    bce.ResponseStreamingError,
+    aiohttp.ClientPayloadError,
+    aiohttp.ClientConnectionError,
+)
+
+_POLL_S = 0.25
+"""How often a blocked caller checks that the loop thread is still alive."""
+
+
+class AioS3Transport(Transport):
+    """GETs with one aiobotocore client on the transport's own event-loop thread.
+
+    Thread-safe and loop-safe: any thread (including one that runs an event loop) may call
+    ``get``/``get_many``; coroutines go to the transport's loop, never the caller's. ``close``
+    closes the client on the loop, stops the loop and joins its thread.
+    """
+
+    location: S3Location
+
+    def __init__(
+        self,
+        location: S3Location,
+        options: S3Options,
+        stats: StatsRecorder,
+        *,
+        max_concurrency: int = 64,
+        close_timeout_s: float = 10.0,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
+        super().__init__(location, stats)
+        self.options = replace(options, max_pool_connections=max_concurrency)
+        self.max_concurrency = max_concurrency
+        self.close_timeout_s = close_timeout_s
+        self._lock = threading.Lock()
+        self._closed = False
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=_run_loop,
+            args=(self._loop,),
+            name=f"{type(self).__name__}-loop-{location.bucket}",
+            daemon=True,
+        )
+        self._thread.start()
+        # What close() (or the garbage collector, or interpreter exit) must release.
+        self._stack = AsyncExitStack()
+        self._finalizer = weakref.finalize(
+            self, _shutdown, self._loop, self._thread, self._stack, close_timeout_s
+        )
+        try:
+            self._client: Any
+            self._semaphore: asyncio.Semaphore
+            self._client, self._semaphore = self.call(self._open())
+        except BaseException:
+            self.close()
+            raise
+
+    # -- running coroutines on the loop ------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The transport's event loop (runs on its own thread; never the caller's)."""
+        return self._loop
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Schedule ``coro`` on the transport's loop; raises ContextClosedError once closed."""
+        with self._lock:
+            if self._closed:
+                coro.close()
+                raise ContextClosedError(
+                    f"the {type(self).__name__} for {self.url()} is closed; open a new context "
+                    "with contexts.open_context(...)"
+                )
+            return asyncio.run_coroutine_threadsafe(coro, self._loop)
+
+    def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run ``coro`` on the transport's loop and block this thread until it is done.
+
+        Safe from any thread except the loop's own, including threads that run an event loop.
+        A ``KeyboardInterrupt`` (or ``timeout``) cancels the coroutine.
+        """
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError(
+                "a blocking context call was made on the context's own event-loop thread; "
+                "use the awaitable forms (aslice, aread_many) from coroutines"
+            )
+        future = self.submit(coro)
+        try:
+            waited = 0.0
+            while not concurrent.futures.wait([future], timeout=_POLL_S).done:
+                waited += _POLL_S
+                if timeout is not None and waited >= timeout:
+                    raise TimeoutError(f"no answer from {self.url()} within {timeout:g} s")
+                if not self._thread.is_alive():
+                    raise StorageError(
+                        f"the event-loop thread of the context for {self.url()} stopped; "
+                        "close the context and open a new one"
+                    )
+        except BaseException:
+            future.cancel()
+            raise
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            self._raise_if_closed()
+            raise
+
+    async def acall(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` run on the transport's loop, without blocking the caller's loop."""
+        future = self.submit(coro)
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is None or task.cancelling() == 0:
+                self._raise_if_closed()  # cancelled by close(), not by our caller
+            raise
+
+    def _raise_if_closed(self) -> None:
+        if self._closed:
+            raise ContextClosedError(
+                f"the context for {self.url()} was closed while this read was in flight"
+            ) from None
+
+    # -- the Transport interface ------------------------------------------------------------------
+
+    def _fetch(self, request: ByteRequest) -> bytes:
+        # The caller counts the first attempt; only the repeats are counted here.
+        return self.call(self._afetch(request, count_first=False))
+
+    def _fetch_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
+        return self.call(self.afetch_many(requests))
+
+    async def afetch_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
+        """Fetch every request concurrently (at most ``max_concurrency`` at once), counting each
+        attempt; on the first failure the rest are cancelled. Runs on the transport's loop."""
+        if len(requests) == 1:
+            return [await self._afetch(requests[0])]
+        tasks = [asyncio.ensure_future(self._afetch(request)) for request in requests]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _afetch(self, request: ByteRequest, *, count_first: bool = True) -> bytes:
+        """One request, with cut bodies read again; every HTTP attempt goes into the stats."""
+        size = 0
+        with attempts_counted() as attempts:
+            try:
+                async with self._semaphore:
+                    data = await self._aget(request)
+                size = len(data)
+                return data
+            finally:
+                if count_first and attempts[0] > 0:
+                    self.stats.record_request(size)  # a failed GET still cost a round trip
+                self.stats.record_retries(attempts[0] - 1)
+
+    async def _aget(self, request: ByteRequest) -> bytes:
+        kwargs: dict[str, Any] = {
+            "Bucket": self.location.bucket,
+            "Key": self.location.key(request.name),
+        }
+        if request.byte_range is not None:
+            start, stop = request.byte_range
+            kwargs["Range"] = f"bytes={start}-{stop - 1}"
+        url = self.url(request.name)
+        for attempt in range(1, self.options.max_attempts + 1):
+            if attempt > 1:
+                await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))  # jittered back-off
+            try:
+                response = await self._client.get_object(**kwargs)
+                body = response["Body"]
+                async with body:  # releases the connection to the pool, or drops a broken one
+                    data: bytes = await body.read()  # checks Content-Length
+                return data
+            except _CUT_BODY as exc:
+                # botocore retries until the headers arrive, not a body cut mid-transfer.
+                if attempt == self.options.max_attempts:
+                    raise translate_error(_as_botocore(exc), url=url, options=self.options) from exc
+            except Exception as exc:
+                raise translate_error(exc, url=url, options=self.options) from exc
+        raise AssertionError("unreachable")
+
+    async def _open(self) -> tuple[Any, asyncio.Semaphore]:
+        """Create the client on the loop (entered on the transport's exit stack)."""
+        options = self.options
+        try:
+            # aioboto3's Session only wraps this for clients; a plain AioSession lets every
+            # transport share one botocore data loader (the service model JSON, parsed once).
+            session = AioSession(profile=options.profile_name)
+            data_path = session.get_config_variable("data_path")
+            session.register_component("data_loader", _shared_loader(data_path))
+            config = AioConfig(
+                connect_timeout=options.connect_timeout_s,
+                read_timeout=options.read_timeout_s,
+                retries={"mode": options.retry_mode, "total_max_attempts": options.max_attempts},
+                max_pool_connections=self.max_concurrency,
+            )
+            client = await self._stack.enter_async_context(
+                session.create_client(
+                    "s3",
+                    endpoint_url=options.endpoint_url,
+                    region_name=options.region_name,
+                    config=config,
+                    **options.client_kwargs,
+                )
+            )
+        except bce.ProfileNotFound:
+            raise CredentialsError(
+                f"AWS profile {options.profile_name!r} is not in your AWS config files; "
+                "check ~/.aws/config or pass profile_name=None"
+            ) from None
+        count_get_attempts(client)
+        return client, asyncio.Semaphore(self.max_concurrency)
+
+    # -- life cycle -------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` has been called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Close the client on the loop (cancelling reads in flight), stop the loop and join
+        its thread (each step bounded by ``close_timeout_s``). Idempotent."""
+        with self._lock:
+            self._closed = True
+        self._finalizer()
+
+
+_LOADERS: dict[str | None, Loader] = {}
+_LOADERS_LOCK = threading.Lock()
+
+
+def _shared_loader(data_path: str | None) -> Loader:
+    """One botocore data loader per data path for the process: parsing the S3 model and
+    endpoint rules costs ~100 ms per client otherwise (boto3 shares one per session)."""
+    with _LOADERS_LOCK:
+        loader = _LOADERS.get(data_path)
+        if loader is None:
+            loader = _LOADERS[data_path] = create_loader(data_path)
+        return loader
+
+
+def _as_botocore(exc: Exception) -> Exception:
+    """aiohttp's own cut-body errors as the botocore type ``translate_error`` knows."""
+    if isinstance(exc, aiohttp.ClientError):
+        wrapped: Exception = bce.ResponseStreamingError(error=exc)
+        return wrapped
+    return exc
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """The loop thread: run until stopped, then cancel leftovers, join executors, close."""
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        try:
+            leftovers = asyncio.all_tasks(loop)
+            for task in leftovers:
+                task.cancel()
+            if leftovers:
+                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+async def _close_client(stack: AsyncExitStack) -> None:
+    """Cancel every other task on the loop (reads in flight), then close the client."""
+    current = asyncio.current_task()
+    others = [task for task in asyncio.all_tasks() if task is not current]
+    for task in others:
+        task.cancel()
+    await asyncio.gather(*others, return_exceptions=True)
+    await stack.aclose()
+
+
+def _shutdown(
+    loop: asyncio.AbstractEventLoop,
+    thread: threading.Thread,
+    stack: AsyncExitStack,
+    timeout: float,
+) -> None:
+    """Close the client, stop the loop, join the thread (no reference to the transport, so it
+    also runs from the garbage collector or at interpreter exit)."""
+    if not thread.is_alive() or loop.is_closed():
+        return
+    if threading.current_thread() is thread:
+        # Closed from a callback on the loop itself: it cannot wait for itself, so close the
+        # client in a task that stops the loop when done.
+        task = loop.create_task(_close_client(stack))
+        task.add_done_callback(lambda _task: loop.stop())
+        return
+    future = asyncio.run_coroutine_threadsafe(_close_client(stack), loop)
+    try:
+        future.result(timeout)
+    except BaseException:  # best effort: the loop is stopped below either way
+        future.cancel()
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout)

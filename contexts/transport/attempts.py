@@ -1,0 +1,36 @@
+"""Exact request accounting for botocore clients: a ``before-send`` hook counts every HTTP
+attempt of the GetObject running in the current thread or task (botocore's own retries and
+our re-reads of cut bodies included)."""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+_ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "ctxlab_get_attempts", default=None
+)
+
+
+def _count_attempt(**_kwargs: Any) -> None:
+    counter = _ATTEMPTS.get()
+    if counter is not None:
+        counter[0] += 1
+
+
+def count_get_attempts(client: Any) -> None:
+    """Register the counting hook on a boto3 / aiobotocore S3 client."""
+    client.meta.events.register("before-send.s3.GetObject", _count_attempt)
+
+
+@contextmanager
+def attempts_counted() -> Iterator[list[int]]:
+    """``with attempts_counted() as attempts:`` — ``attempts[0]`` HTTP sends happened inside."""
+    counter = [0]
+    token = _ATTEMPTS.set(counter)
+    try:
+        yield counter
+    finally:
+        _ATTEMPTS.reset(token)
