@@ -9,18 +9,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Sequence
+from typing import Unpack
 
 from contexts.base import LineRange
-from contexts.errors import InvalidURLError
-from contexts.layout_context import LayoutContext
 from contexts.layouts.base import ReadPlan
-from contexts.location import Location, S3Location
+from contexts.location import S3Location
+from contexts.s3_context import S3ConnectionOptions, S3LayoutContext
 from contexts.stats import StatsRecorder
 from contexts.transport.aio import AioS3Transport
-from contexts.transport.s3 import S3Options
 
 
-class AsyncS3Context(LayoutContext):
+class AsyncS3Context(S3LayoutContext):
     """``ctx[0:50000]`` over 1000-line segments: 50 GETs in flight together on one event loop,
     about one first-byte latency instead of fifty.
 
@@ -35,40 +34,12 @@ class AsyncS3Context(LayoutContext):
     transport: AioS3Transport
 
     def __init__(
-        self,
-        url: str,
-        *,
-        layout: str = "auto",
-        max_concurrency: int = 64,
-        endpoint_url: str | None = None,
-        region_name: str | None = None,
-        profile_name: str | None = None,
-        connect_timeout_s: float = 5.0,
-        read_timeout_s: float = 30.0,
-        max_attempts: int = 3,
-        retry_mode: str = "standard",
+        self, url: str, *, max_concurrency: int = 64, **options: Unpack[S3ConnectionOptions]
     ) -> None:
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
         self.max_concurrency = max_concurrency
-        self.options = S3Options(
-            endpoint_url=endpoint_url,
-            region_name=region_name,
-            profile_name=profile_name,
-            connect_timeout_s=connect_timeout_s,
-            read_timeout_s=read_timeout_s,
-            max_attempts=max_attempts,
-            retry_mode=retry_mode,
-            max_pool_connections=max_concurrency,
-        )
-        super().__init__(url, layout=layout)
+        super().__init__(url, pool_size=max_concurrency, **options)
 
-    def _make_transport(self, location: Location, stats: StatsRecorder) -> AioS3Transport:
-        if not isinstance(location, S3Location):
-            raise InvalidURLError(
-                f"{self.name} reads s3:// URLs, not {self.url!r}; use the 'volume' context "
-                "for a directory"
-            )
+    def _make_s3_transport(self, location: S3Location, stats: StatsRecorder) -> AioS3Transport:
         return AioS3Transport(location, self.options, stats, max_concurrency=self.max_concurrency)
 
     # -- awaitable forms ------------------------------------------------------------------------

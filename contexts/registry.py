@@ -69,6 +69,14 @@ REGISTRY: dict[str, ContextSpec] = {
             extra="async",
         ),
         ContextSpec(
+            "obstore",
+            "contexts.obstore_context:ObstoreContext",
+            "Rust object_store bindings: concurrent GETs, coalesced byte ranges",
+            storage="s3",
+            layouts=("segments", "single"),
+            extra="obstore",
+        ),
+        ContextSpec(
             "volume",
             "contexts.volume:VolumeContext",
             "a directory (Modal Volume, bucket mount): parallel reads, os.pread ranges",

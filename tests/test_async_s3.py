@@ -233,7 +233,7 @@ def test_close_from_the_contexts_own_loop(server: S3Server, url: str) -> None:
         ctx.close()
 
     asyncio.run_coroutine_threadsafe(close_here(), ctx.transport.loop).result(timeout=10)
-    ctx.transport._thread.join(timeout=10)
+    ctx.transport.loop_thread.thread.join(timeout=10)
     assert our_threads(before) == []
     with pytest.raises(ContextClosedError):
         ctx[0]
@@ -287,7 +287,7 @@ def test_max_concurrency_bounds_requests_in_flight(server: S3Server, url: str) -
 def test_close_leaves_no_thread_and_is_final(server: S3Server, url: str) -> None:
     before = set(threading.enumerate())
     ctx = open_async(server, url)
-    assert [t.name for t in our_threads(before)] == [ctx.transport._thread.name]
+    assert [t.name for t in our_threads(before)] == [ctx.transport.loop_thread.thread.name]
     assert ctx[0:300] == "".join(LINES[0:300])
     assert asyncio.run(ctx.aslice(10, 20)) == "".join(LINES[10:20])  # also uses the executor
     assert len(our_threads(before)) >= 2

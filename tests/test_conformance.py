@@ -23,6 +23,10 @@ class TestAsync(ContextTests):
     name = "s3-async"
 
 
+class TestObstore(ContextTests):
+    name = "obstore"
+
+
 class TestVolume(ContextTests):
     name = "volume"
 

@@ -12,10 +12,8 @@ all its GETs at once with ``asyncio.gather``, bounded by a semaphore of ``max_co
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import random
 import threading
-import weakref
 from collections.abc import Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -25,11 +23,12 @@ import aiohttp
 import botocore.exceptions as bce
 from botocore.loaders import Loader, create_loader
 
-from contexts.errors import ContextClosedError, CredentialsError, StorageError
+from contexts.errors import CredentialsError
 from contexts.location import S3Location
 from contexts.stats import StatsRecorder
 from contexts.transport.attempts import attempts_counted, count_get_attempts
 from contexts.transport.base import ByteRequest, Transport
+from contexts.transport.loop_thread import LoopThread
 from contexts.transport.s3 import S3Options, translate_error
 
 try:
@@ -53,9 +52,6 @@ _CUT_BODY = (
     aiohttp.ClientPayloadError,
     aiohttp.ClientConnectionError,
 )
-
-_POLL_S = 0.25
-"""How often a blocked caller checks that the loop thread is still alive."""
 
 
 class AioS3Transport(Transport):
@@ -83,21 +79,13 @@ class AioS3Transport(Transport):
         self.options = replace(options, max_pool_connections=max_concurrency)
         self.max_concurrency = max_concurrency
         self.close_timeout_s = close_timeout_s
-        self._lock = threading.Lock()
-        self._closed = False
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=_run_loop,
-            args=(self._loop,),
-            name=f"{type(self).__name__}-loop-{location.bucket}",
-            daemon=True,
+        self.loop_thread = LoopThread(
+            f"{type(self).__name__}-loop-{location.bucket}",
+            self.url(),
+            close_timeout_s=close_timeout_s,
         )
-        self._thread.start()
-        # What close() (or the garbage collector, or interpreter exit) must release.
-        self._stack = AsyncExitStack()
-        self._finalizer = weakref.finalize(
-            self, _shutdown, self._loop, self._thread, self._stack, close_timeout_s
-        )
+        self._stack = AsyncExitStack()  # closes the client on the loop when the transport closes
+        self.loop_thread.on_close(self._stack.aclose)
         try:
             self._client: Any
             self._semaphore: asyncio.Semaphore
@@ -111,68 +99,15 @@ class AioS3Transport(Transport):
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         """The transport's event loop (runs on its own thread; never the caller's)."""
-        return self._loop
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        """Schedule ``coro`` on the transport's loop; raises ContextClosedError once closed."""
-        with self._lock:
-            if self._closed:
-                coro.close()
-                raise ContextClosedError(
-                    f"the {type(self).__name__} for {self.url()} is closed; open a new context "
-                    "with contexts.open_context(...)"
-                )
-            return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return self.loop_thread.loop
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        """Run ``coro`` on the transport's loop and block this thread until it is done.
-
-        Safe from any thread except the loop's own, including threads that run an event loop.
-        A ``KeyboardInterrupt`` (or ``timeout``) cancels the coroutine.
-        """
-        if threading.current_thread() is self._thread:
-            coro.close()
-            raise RuntimeError(
-                "a blocking context call was made on the context's own event-loop thread; "
-                "use the awaitable forms (aslice, aread_many) from coroutines"
-            )
-        future = self.submit(coro)
-        try:
-            waited = 0.0
-            while not concurrent.futures.wait([future], timeout=_POLL_S).done:
-                waited += _POLL_S
-                if timeout is not None and waited >= timeout:
-                    raise TimeoutError(f"no answer from {self.url()} within {timeout:g} s")
-                if not self._thread.is_alive():
-                    raise StorageError(
-                        f"the event-loop thread of the context for {self.url()} stopped; "
-                        "close the context and open a new one"
-                    )
-        except BaseException:
-            future.cancel()
-            raise
-        try:
-            return future.result()
-        except concurrent.futures.CancelledError:
-            self._raise_if_closed()
-            raise
+        """Run ``coro`` on the transport's loop, blocking this thread (see LoopThread.call)."""
+        return self.loop_thread.call(coro, timeout)
 
     async def acall(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` run on the transport's loop, without blocking the caller's loop."""
-        future = self.submit(coro)
-        try:
-            return await asyncio.wrap_future(future)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is None or task.cancelling() == 0:
-                self._raise_if_closed()  # cancelled by close(), not by our caller
-            raise
-
-    def _raise_if_closed(self) -> None:
-        if self._closed:
-            raise ContextClosedError(
-                f"the context for {self.url()} was closed while this read was in flight"
-            ) from None
+        return await self.loop_thread.acall(coro)
 
     # -- the Transport interface ------------------------------------------------------------------
 
@@ -274,14 +209,12 @@ class AioS3Transport(Transport):
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` has been called."""
-        return self._closed
+        return self.loop_thread.closed
 
     def close(self) -> None:
-        """Close the client on the loop (cancelling reads in flight), stop the loop and join
-        its thread (each step bounded by ``close_timeout_s``). Idempotent."""
-        with self._lock:
-            self._closed = True
-        self._finalizer()
+        """Cancel reads in flight, close the client on the loop, stop the loop and join its
+        thread (each step bounded by ``close_timeout_s``). Idempotent."""
+        self.loop_thread.close()
 
 
 _LOADERS: dict[str | None, Loader] = {}
@@ -304,57 +237,3 @@ def _as_botocore(exc: Exception) -> Exception:
         wrapped: Exception = bce.ResponseStreamingError(error=exc)
         return wrapped
     return exc
-
-
-def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
-    """The loop thread: run until stopped, then cancel leftovers, join executors, close."""
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_forever()
-    finally:
-        try:
-            leftovers = asyncio.all_tasks(loop)
-            for task in leftovers:
-                task.cancel()
-            if leftovers:
-                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.run_until_complete(loop.shutdown_default_executor())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
-
-
-async def _close_client(stack: AsyncExitStack) -> None:
-    """Cancel every other task on the loop (reads in flight), then close the client."""
-    current = asyncio.current_task()
-    others = [task for task in asyncio.all_tasks() if task is not current]
-    for task in others:
-        task.cancel()
-    await asyncio.gather(*others, return_exceptions=True)
-    await stack.aclose()
-
-
-def _shutdown(
-    loop: asyncio.AbstractEventLoop,
-    thread: threading.Thread,
-    stack: AsyncExitStack,
-    timeout: float,
-) -> None:
-    """Close the client, stop the loop, join the thread (no reference to the transport, so it
-    also runs from the garbage collector or at interpreter exit)."""
-    if not thread.is_alive() or loop.is_closed():
-        return
-    if threading.current_thread() is thread:
-        # Closed from a callback on the loop itself: it cannot wait for itself, so close the
-        # client in a task that stops the loop when done.
-        task = loop.create_task(_close_client(stack))
-        task.add_done_callback(lambda _task: loop.stop())
-        return
-    future = asyncio.run_coroutine_threadsafe(_close_client(stack), loop)
-    try:
-        future.result(timeout)
-    except BaseException:  # best effort: the loop is stopped below either way
-        future.cancel()
-    loop.call_soon_threadsafe(loop.stop)
-    thread.join(timeout)
