@@ -89,10 +89,11 @@ def _readers_agree(ctx: contexts.Context, threads: int = 32, reads: int = 60) ->
 
 
 @pytest.mark.timeout(300)
-def test_thirty_two_threads_on_one_threaded_context(s3: S3Env) -> None:
+@pytest.mark.parametrize("name", ["s3-threaded", "s3-async", "obstore"])
+def test_thirty_two_threads_on_one_s3_context(s3: S3Env, name: str) -> None:
     url = s3.new_url()
     upload_segments(lambda name, data: s3.put(url, name, data), TEXT, 250)
-    with contexts.open_context("s3-threaded", url, endpoint_url=s3.endpoint_url) as ctx:
+    with contexts.open_context(name, url, endpoint_url=s3.endpoint_url) as ctx:
         _readers_agree(ctx)
 
 
