@@ -19,7 +19,7 @@ from bench.results import CellResult, RunResults
 from bench.runner import BenchConfig, run_bench
 from scenarios import SCENARIOS
 
-DEFAULT_PROFILES = ("seed", "s3-standard")
+DEFAULT_PROFILES = ("seed",)
 DEFAULT_LINES = (100_000, 1_000_000)
 DEFAULT_THINK_SCALE = 0.02
 QUICK_PROFILES = ("seed",)

@@ -73,3 +73,7 @@ class EndpointUnreachableError(StorageError, TimeoutError):
 
 class UnsafePathError(ContextError, ValueError):
     """A layout names a path that would escape the context's root directory or prefix."""
+
+
+class MemoryLimitError(ContextError, MemoryError):
+    """A context that loads everything into RAM is larger than its memory limit."""

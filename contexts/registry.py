@@ -77,6 +77,20 @@ REGISTRY: dict[str, ContextSpec] = {
             extra="obstore",
         ),
         ContextSpec(
+            "s3-ram",
+            "contexts.ram:RamS3Context",
+            "everything fetched in parallel at open, then slices in memory (memory limit)",
+            storage="s3",
+            layouts=("segments", "single"),
+        ),
+        ContextSpec(
+            "s3-cached-prefetch",
+            "contexts.presets:CachedPrefetchS3Context",
+            "s3-threaded + byte-bounded LRU cache + sequential read-ahead in think time",
+            storage="s3",
+            layouts=("segments", "single"),
+        ),
+        ContextSpec(
             "volume",
             "contexts.volume:VolumeContext",
             "a directory (Modal Volume, bucket mount): parallel reads, os.pread ranges",

@@ -53,6 +53,11 @@ class StatsRecorder:
                 self._requests += count
                 self._retries += count
 
+    def record_unsent(self) -> None:
+        """Take back a counted request that never reached the network."""
+        with self._lock:
+            self._requests -= 1
+
     def record_cache(self, *, hits: int = 0, misses: int = 0) -> None:
         """Count cache hits and misses."""
         with self._lock:

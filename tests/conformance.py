@@ -74,6 +74,8 @@ class ContextTests:
 
     name: ClassVar[str]
     open_options: ClassVar[dict[str, Any]] = {}
+    wrap: ClassVar[Callable[[Context], Context] | None] = None
+    """A policy wrapper (cache, prefetch...) to put around every context the suite opens."""
 
     # -- fixtures ------------------------------------------------------------------------------
 
@@ -85,7 +87,7 @@ class ContextTests:
 
         def build(text: str, variant: Variant) -> Built:
             if spec.storage == "memory":
-                ctx = registry.context_class(self.name)(text)  # type: ignore[call-arg]
+                ctx = self._wrapped(registry.context_class(self.name)(text))  # type: ignore[call-arg]
                 opened.append(ctx)
                 if variant.chunk_lines:
                     ctx.chunk_lines = variant.chunk_lines
@@ -107,7 +109,7 @@ class ContextTests:
                     (root / name).write_bytes(data)
 
             expected, objects = _store(put, text, variant, name_prefix)
-            ctx = contexts.open_context(self.name, url, **options)
+            ctx = self._wrapped(contexts.open_context(self.name, url, **options))
             opened.append(ctx)
             if variant.chunk_lines:
                 ctx.chunk_lines = variant.chunk_lines
@@ -307,6 +309,10 @@ class ContextTests:
         assert "closed" in repr(ctx)
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _wrapped(self, ctx: Context) -> Context:
+        wrap = type(self).wrap
+        return wrap(ctx) if wrap is not None else ctx
 
     def _fixed_variants(self, size: int | None = None) -> list[Variant]:
         """One variant per layout; ``size`` overrides the segment size / stride."""

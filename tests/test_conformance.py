@@ -4,6 +4,8 @@ checks that none is missing)."""
 from __future__ import annotations
 
 import contexts
+from contexts import Context
+from contexts.policies import CachedContext, PrefetchingContext
 from tests.conformance import ContextTests
 
 
@@ -27,8 +29,41 @@ class TestObstore(ContextTests):
     name = "obstore"
 
 
+class TestRam(ContextTests):
+    name = "s3-ram"
+
+
+class TestCachedPrefetch(ContextTests):
+    name = "s3-cached-prefetch"
+
+
 class TestVolume(ContextTests):
     name = "volume"
+
+
+def tiny_cache(ctx: Context) -> Context:
+    """A cache small enough to evict constantly, with blocks that straddle everything."""
+    return CachedContext(ctx, max_bytes=4_000, block_lines=3)
+
+
+class TestCachedMemory(ContextTests):
+    name = "memory"
+    wrap = staticmethod(tiny_cache)
+
+
+class TestCachedSequential(ContextTests):
+    name = "s3-sequential"
+    wrap = staticmethod(tiny_cache)
+
+
+def tiny_prefetch(ctx: Context) -> Context:
+    """Read-ahead with a tiny budget and blocks: every sequential read races a prefetch."""
+    return PrefetchingContext(ctx, max_bytes=6_000, block_lines=2, max_window_blocks=4)
+
+
+class TestPrefetchMemory(ContextTests):
+    name = "memory"
+    wrap = staticmethod(tiny_prefetch)
 
 
 def test_every_registered_context_has_a_conformance_class() -> None:

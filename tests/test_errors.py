@@ -324,3 +324,22 @@ def test_directory_where_a_file_should_be(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").mkdir()
     with pytest.raises(contexts.StorageError, match="cannot read"):
         open_context("s3-sequential", str(tmp_path))
+
+
+def test_a_request_that_never_left_is_not_counted(
+    s3: S3Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contexts.location import S3Location
+    from contexts.stats import StatsRecorder
+    from contexts.transport.s3 import S3Options, S3Transport
+
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(key)
+    stats = StatsRecorder()
+    transport = S3Transport(
+        S3Location(s3.bucket, "ctx/"), S3Options(endpoint_url=s3.endpoint_url), stats
+    )
+    with pytest.raises(CredentialsError):
+        transport.get("manifest.json")
+    assert stats.snapshot().requests == 0
+    transport.close()

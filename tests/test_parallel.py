@@ -160,3 +160,59 @@ def test_volume_and_threaded_name_the_right_url_kind(s3: S3Env, tmp_path: Path) 
         contexts.open_context("volume", "s3://bucket/ctx/")
     with pytest.raises(contexts.InvalidURLError, match="volume"):
         contexts.open_context("s3-threaded", str(tmp_path))
+
+
+def test_reads_racing_close_get_a_named_error_and_leave_no_pool(tmp_path: Path) -> None:
+    contexts.write_layout(TEXT, str(tmp_path), lines_per_segment=10)
+    ctx = contexts.open_context("volume", str(tmp_path), max_workers=2)
+    transport = ctx.transport  # type: ignore[attr-defined]
+    slow_fetch = transport._fetch
+
+    def slow(request: object) -> bytes:
+        time.sleep(0.05)
+        return slow_fetch(request)  # type: ignore[no-any-return]
+
+    transport._fetch = slow
+    errors: list[BaseException] = []
+
+    def reader() -> None:
+        try:
+            ctx.text()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    time.sleep(0.2)
+    ctx.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], contexts.ContextClosedError), errors
+    assert transport._pool is None and _fetch_threads() == []
+
+
+def test_close_closes_the_boto3_client(s3: S3Env) -> None:
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, lines_per_segment=100, endpoint_url=s3.endpoint_url)
+    closed: list[bool] = []
+    with contexts.open_context("s3-threaded", url, endpoint_url=s3.endpoint_url) as ctx:
+        client = ctx.transport.client  # type: ignore[attr-defined]
+        original = client.close
+        client.close = lambda: (closed.append(True), original())[1]
+        assert ctx.text() == TEXT
+    assert closed == [True]
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"endpoint_url": "localhost:9000"}, contexts.InvalidURLError),
+        ({"endpoint_url": "http://"}, contexts.InvalidURLError),
+        ({"max_attempts": 0}, ValueError),
+        ({"read_timeout_s": 0}, ValueError),
+    ],
+)
+def test_bad_s3_options_are_refused_up_front(options: dict[str, object], error: type) -> None:
+    for name in ("s3-sequential", "s3-threaded", "s3-async", "obstore"):
+        with pytest.raises(error):
+            contexts.open_context(name, "s3://bucket/ctx/", **options)

@@ -22,7 +22,9 @@ def _count_attempt(**_kwargs: Any) -> None:
 
 def count_get_attempts(client: Any) -> None:
     """Register the counting hook on a boto3 / aiobotocore S3 client."""
-    client.meta.events.register("before-send.s3.GetObject", _count_attempt)
+    client.meta.events.register(
+        "before-send.s3.GetObject", _count_attempt, unique_id="ctxlab-count-get-attempts"
+    )
 
 
 @contextmanager

@@ -75,8 +75,12 @@ DEFAULT_PART_BYTES = 8 * 1024 * 1024
 BODY_DEADLINE_S = 600.0
 """obstore's whole-request timeout (its default of 30 s would cut large bodies on slow links);
 a silent endpoint is caught much earlier by ``read_timeout_s``."""
-REFRESH_S = 300.0
-"""How long obstore may cache refreshable (SSO, role) credentials before asking boto3 again."""
+REFRESH_S = 600.0
+"""How long obstore may cache refreshable (SSO, role) credentials before asking boto3 again.
+
+obstore treats credentials as stale about 300 s before ``expires_at``, so this must stay well
+above 300 s (at 300 the provider was called every ~100 ms); botocore's own mandatory refresh
+keeps frozen credentials valid for at least 10 more minutes."""
 
 _STATUS = re.compile(r"status code: (\d{3})")
 _S3_CODE = re.compile(r"<Code>([^<]+)</Code>")

@@ -19,6 +19,7 @@ from contexts.errors import (
     CredentialsError,
     EndpointUnreachableError,
     IntegrityError,
+    InvalidURLError,
     ObjectNotFoundError,
     StorageError,
 )
@@ -60,6 +61,18 @@ class S3Options:
     """HTTP connections kept per client; raise it to match a thread pool."""
     client_kwargs: dict[str, Any] = field(default_factory=dict)
     """Extra keyword arguments for ``boto3.client`` (rarely needed)."""
+
+    def __post_init__(self) -> None:
+        if self.endpoint_url is not None:
+            scheme, _, rest = self.endpoint_url.partition("://")
+            if scheme not in ("http", "https") or not rest.strip("/"):
+                raise InvalidURLError(
+                    f"endpoint_url must look like 'https://host[:port]', not {self.endpoint_url!r}"
+                )
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {self.max_attempts}")
+        if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
+            raise ValueError("connect_timeout_s and read_timeout_s must be positive")
 
     def describe_endpoint(self) -> str:
         """The endpoint for messages."""
@@ -174,6 +187,7 @@ class S3Transport(Transport):
     ) -> None:
         super().__init__(location, stats)
         self.options = options
+        self._owns_client = client is None
         self.client = client if client is not None else make_s3_client(options)
         count_get_attempts(self.client)
 
@@ -189,7 +203,10 @@ class S3Transport(Transport):
             try:
                 return self._get_with_reread(kwargs, request)
             finally:
-                # The caller counted one request; every further HTTP send is a retry.
+                # The caller counted one request; every further HTTP send is a retry, and a
+                # request that never left (no credentials, say) is not a request.
+                if attempts[0] == 0:
+                    self.stats.record_unsent()
                 self.stats.record_retries(attempts[0] - 1)
 
     def _get_with_reread(self, kwargs: dict[str, Any], request: ByteRequest) -> bytes:
@@ -210,6 +227,12 @@ class S3Transport(Transport):
             except Exception as exc:
                 raise translate_error(exc, url=url, options=self.options) from exc
         raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Close the client's connections (only a client this transport created)."""
+        if self._owns_client:
+            self.client.close()
+        super().close()
 
 
 class S3Writer:

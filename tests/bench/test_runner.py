@@ -166,3 +166,23 @@ def test_quantiles_interpolate_and_clamp() -> None:
     assert cell.quantile(0.0) == 1 and cell.quantile(1.0) == 4 and cell.quantile(0.5) == 2.5
     assert cell.quantile(0.995) <= 4 and cell.quantile(0.001) >= 1
     assert CellResult("c", "s", "v", "p", 1).quantile(0.5) == 0.0
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_keeps_finished_cells(tmp_path: Path) -> None:
+    config = BenchConfig(
+        ("memory",), ("peek", "head-50k", "linear-scan"), ("none",), (500,), tmp_path
+    )
+    finished: list[str] = []
+
+    def interrupt_after_first(cell: CellResult) -> None:
+        finished.append(cell.scenario)
+        raise KeyboardInterrupt
+
+    results = run_bench(config, on_cell_done=interrupt_after_first)
+    assert finished == ["peek"]
+    saved = load_results(tmp_path / "results.json")
+    assert saved.meta["interrupted"] is True and saved.meta["finished_at"]
+    assert (
+        [cell.scenario for cell in saved.cells] == ["peek"] == [c.scenario for c in results.cells]
+    )

@@ -1,0 +1,135 @@
+"""``CachedContext``: an LRU cache bounded in bytes, over any context.
+
+Reads are served in aligned blocks of ``block_lines`` lines. The blocks a batch needs that are
+not cached are fetched from the inner context as one batch (``read_many``), so a parallel inner
+context still fetches them together. Overlapping re-reads — an RLM re-reads overlapping windows
+constantly — are served from memory.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import replace
+
+from contexts.base import Context, LineRange
+from contexts.lines import IndexedText
+from contexts.stats import ContextStats
+
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+DEFAULT_BLOCK_LINES = 1000
+_OFFSET_BYTES = 8  # one int64 per line offset (array "q")
+
+
+class CachedContext(Context):
+    """Wraps ``inner``; never holds more than ``max_bytes`` of cached text (as Python objects).
+
+    ``stats`` are the inner context's, plus this cache's hits and misses (one per block).
+    Closing the cache closes the inner context.
+    """
+
+    name = "cached"
+
+    def __init__(
+        self,
+        inner: Context,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        block_lines: int = DEFAULT_BLOCK_LINES,
+    ) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, not {max_bytes}")
+        if block_lines < 1:
+            raise ValueError(f"block_lines must be at least 1, not {block_lines}")
+        super().__init__()
+        self.inner = inner
+        self.max_bytes = max_bytes
+        self.block_lines = block_lines
+        self.chunk_lines = max(inner.chunk_lines, block_lines)
+        self._blocks: OrderedDict[int, tuple[IndexedText, int]] = OrderedDict()
+        self._cached_bytes = 0
+        self._lock = threading.Lock()
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes the cache holds now (always <= ``max_bytes``)."""
+        return self._cached_bytes
+
+    @property
+    def stats(self) -> ContextStats:
+        own = self._recorder.snapshot()
+        return replace(
+            self.inner.stats,
+            cache_hits=own.cache_hits,
+            cache_misses=own.cache_misses,
+            wait_seconds=self.inner.stats.wait_seconds,
+        )
+
+    def _line_count(self) -> int:
+        return len(self.inner)
+
+    def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
+        self._check_open()
+        wanted = sorted({b for start, stop in ranges for b in self._block_ids(start, stop)})
+        found = self._lookup(wanted)
+        missing = [block for block in wanted if block not in found]
+        self._recorder.record_cache(hits=len(wanted) - len(missing), misses=len(missing))
+        if missing:
+            total = len(self)
+            spans = [
+                (b * self.block_lines, min(total, (b + 1) * self.block_lines)) for b in missing
+            ]
+            for block, (start, stop), text in zip(
+                missing, spans, self.inner.read_many(spans), strict=True
+            ):
+                found[block] = IndexedText(text, stop - start)
+                self._store(block, found[block])
+        return [self._cut(start, stop, found) for start, stop in ranges]
+
+    def _block_ids(self, start: int, stop: int) -> range:
+        return range(start // self.block_lines, (stop - 1) // self.block_lines + 1)
+
+    def _cut(self, start: int, stop: int, found: dict[int, IndexedText]) -> str:
+        pieces = []
+        for block in self._block_ids(start, stop):
+            first = block * self.block_lines
+            local_start = max(start, first) - first
+            local_stop = min(stop, first + self.block_lines) - first
+            pieces.append(found[block].cut(local_start, local_stop))
+        return "".join(pieces)
+
+    def _lookup(self, blocks: list[int]) -> dict[int, IndexedText]:
+        found = {}
+        with self._lock:
+            for block in blocks:
+                entry = self._blocks.get(block)
+                if entry is not None:
+                    self._blocks.move_to_end(block)
+                    found[block] = entry[0]
+        return found
+
+    def _store(self, block: int, text: IndexedText) -> None:
+        # The text, plus the line-offset array IndexedText may build on a second cut.
+        size = sys.getsizeof(text.text) + _OFFSET_BYTES * (text.total + 1)
+        if size > self.max_bytes:
+            return  # larger than the whole budget: serve it, never keep it
+        with self._lock:
+            previous = self._blocks.pop(block, None)
+            if previous is not None:
+                self._cached_bytes -= previous[1]
+            while self._blocks and self._cached_bytes + size > self.max_bytes:
+                _evicted, (_text, evicted_size) = self._blocks.popitem(last=False)
+                self._cached_bytes -= evicted_size
+            self._blocks[block] = (text, size)
+            self._cached_bytes += size
+
+    def _close(self) -> None:
+        with self._lock:
+            self._blocks.clear()
+            self._cached_bytes = 0
+        self.inner.close()
+
+    def _describe(self) -> str:
+        return f"LRU {self.max_bytes:,} B over {self.inner!r}"

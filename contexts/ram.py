@@ -1,0 +1,103 @@
+"""``s3-ram``: fetch the whole context in parallel at open, then slice in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Unpack
+
+from contexts.base import Context, LineRange
+from contexts.errors import MemoryLimitError
+from contexts.layout_context import LayoutContext
+from contexts.memory import InMemoryContext
+from contexts.s3_context import S3ConnectionOptions
+from contexts.stats import ContextStats
+from contexts.threaded import ThreadedS3Context
+
+DEFAULT_MAX_BYTES = 2 * 1024**3
+LOAD_BATCH_LINES = 200_000
+
+
+class RamS3Context(Context):
+    """The seed's demo strategy: every segment (or the whole object) fetched at open with a
+    thread pool, then every slice is a string slice.
+
+    Opening costs about ``bytes / (connections x per-connection bandwidth)`` plus a latency;
+    after that nothing touches the network. A context over ``max_bytes`` (UTF-8 bytes, from the
+    manifest or index when they say, else counted while loading) raises ``MemoryLimitError``.
+    """
+
+    name = "s3-ram"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_workers: int = 64,
+        **options: Unpack[S3ConnectionOptions],
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.max_bytes = max_bytes
+        with ThreadedS3Context(url, max_workers=max_workers, **options) as source:
+            stored = stored_bytes(source)
+            if stored is not None and stored > max_bytes:
+                raise self._too_big(stored)
+            self._memory = InMemoryContext(self._load(source))
+            self._loaded = source.stats
+
+    def _load(self, source: Context) -> str:
+        """Fetch every line, in large parallel batches, stopping early past the limit."""
+        pieces: list[str] = []
+        loaded = 0
+        for start in range(0, len(source), LOAD_BATCH_LINES):
+            piece = source[start : start + LOAD_BATCH_LINES]
+            loaded += len(piece.encode("utf-8"))
+            if loaded > self.max_bytes:
+                raise self._too_big(loaded, at_least=True)
+            pieces.append(piece)
+        return "".join(pieces)
+
+    def _too_big(self, size: int, *, at_least: bool = False) -> MemoryLimitError:
+        amount = f"{'at least ' if at_least else ''}{size:,} bytes"
+        return MemoryLimitError(
+            f"{self.url} holds {amount}, over this context's memory limit of "
+            f"{self.max_bytes:,}; pass max_bytes=... to allow more, or use 's3-cached-prefetch', "
+            "which keeps a bounded cache"
+        )
+
+    @property
+    def stats(self) -> ContextStats:
+        """What loading cost (requests, bytes, wait); slices afterwards cost nothing."""
+        return self._loaded
+
+    def _line_count(self) -> int:
+        return len(self._memory)
+
+    def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
+        self._check_open()
+        return self._memory._read_ranges(ranges)
+
+    def text(self) -> str:
+        self._check_open()
+        return self._memory.text()
+
+    def _close(self) -> None:
+        self._memory.close()
+
+    def _describe(self) -> str:
+        return f"{self.url} in RAM"
+
+
+def stored_bytes(context: LayoutContext) -> int | None:
+    """The UTF-8 size of a stored context when its metadata says, else ``None``."""
+    reader: Any = context.reader
+    index = getattr(reader, "index", None)
+    if index is not None:
+        size: int = index.byte_count
+        return size
+    manifest = getattr(reader, "manifest", None)
+    if manifest is None or any(s.byte_count is None for s in manifest.segments):
+        return None
+    total: int = sum(s.byte_count for s in manifest.segments)
+    return total

@@ -1,0 +1,96 @@
+"""PrefetchingContext: a sequential scan reads ahead (requests before the reads that need them),
+a jump resets the window, the budget holds, and close() leaves no thread running."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from contexts import InMemoryContext
+from contexts.policies import PrefetchingContext
+from tests.reference import reference_lines
+
+TEXT = "".join(f"{i:05d} ✓ prefetched line\n" for i in range(2000))
+LINES = reference_lines(TEXT)
+
+
+class CountingContext(InMemoryContext):
+    """The oracle, recording every batch asked of it (by any thread)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.batches: list[list[tuple[int, int]]] = []
+        self._lock = threading.Lock()
+
+    def _read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[str]:
+        with self._lock:
+            self.batches.append(list(ranges))
+        return super()._read_ranges(ranges)
+
+
+def scanner(**options: int) -> tuple[PrefetchingContext, CountingContext]:
+    inner = CountingContext(TEXT)
+    return PrefetchingContext(inner, block_lines=10, **options), inner
+
+
+def test_sequential_scan_fetches_ahead_of_the_reads() -> None:
+    ctx, inner = scanner(initial_window_blocks=2, max_window_blocks=8)
+    assert ctx[0:10] == "".join(LINES[0:10])
+    assert ctx[10:20] == "".join(LINES[10:20])  # sequential: blocks 2 and 3 go ahead
+    ctx.wait_for_prefetch(timeout=10)
+    assert [(20, 30), (30, 40)] in inner.batches
+    batches_before = len(inner.batches)
+    assert ctx[20:40] == "".join(LINES[20:40])
+    # Served from the read-ahead; only the next (doubled) window went to storage.
+    ctx.wait_for_prefetch(timeout=10)
+    new = inner.batches[batches_before:]
+    assert new == [[(40, 50), (50, 60), (60, 70), (70, 80)]]
+    assert ctx.stats.cache_hits >= 2 and ctx.prefetched_blocks == 6
+
+
+def test_window_grows_then_resets_on_a_jump() -> None:
+    ctx, _inner = scanner(initial_window_blocks=1, max_window_blocks=4)
+    for start in range(0, 100, 10):
+        ctx[start : start + 10]
+    assert ctx.window_blocks == 4  # doubled up to the maximum
+    ctx[1500:1510]
+    assert ctx.window_blocks == 1
+    ctx.wait_for_prefetch(timeout=10)
+    assert ctx[1510:1520] == "".join(LINES[1510:1520])
+
+
+def test_random_reads_never_prefetch() -> None:
+    ctx, inner = scanner()
+    for start in (500, 100, 1700, 20, 900):
+        assert ctx[start : start + 10] == "".join(LINES[start : start + 10])
+    ctx.wait_for_prefetch(timeout=10)
+    assert ctx.prefetched_blocks == 0 and len(inner.batches) == 5
+
+
+def test_budget_holds_through_a_full_scan_with_read_ahead() -> None:
+    budget = len(TEXT.encode()) // 10
+    ctx = PrefetchingContext(
+        InMemoryContext(TEXT), max_bytes=budget, block_lines=20, max_window_blocks=64
+    )
+    peak = 0
+    for start in range(0, 2000, 50):
+        assert ctx[start : start + 50] == "".join(LINES[start : start + 50])
+        peak = max(peak, ctx.cached_bytes)
+    ctx.wait_for_prefetch(timeout=10)
+    assert ctx.prefetched_blocks > 0 and max(peak, ctx.cached_bytes) <= budget
+
+
+def test_close_stops_the_prefetch_thread() -> None:
+    ctx, inner = scanner()
+    for start in range(0, 200, 10):
+        ctx[start : start + 10]
+    ctx.close()
+    assert inner.closed
+    assert not [t for t in threading.enumerate() if t.name.startswith("prefetch") and t.is_alive()]
+
+
+def test_bad_windows() -> None:
+    with pytest.raises(ValueError, match="window"):
+        PrefetchingContext(InMemoryContext(TEXT), initial_window_blocks=8, max_window_blocks=4)

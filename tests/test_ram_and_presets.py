@@ -1,0 +1,90 @@
+"""s3-ram refuses contexts over its memory limit and costs nothing after open;
+s3-cached-prefetch reads ahead of a linear scan through a real (simulated) network."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+import contexts
+from bench.network import S3Server
+from bench.network.profiles import LatencyModel, NetworkProfile
+from contexts.presets import CachedPrefetchS3Context
+from tests.conftest import S3Env
+from tests.reference import reference_lines, upload_segments
+
+TEXT = "".join(f"{i:05d} naïve ✓ line in RAM\n" for i in range(3000))
+LINES = reference_lines(TEXT)
+
+
+@pytest.mark.parametrize("layout", ["segments", "single"])
+def test_ram_refuses_a_context_over_its_limit_before_loading(s3: S3Env, layout: str) -> None:
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, layout, lines_per_segment=100, endpoint_url=s3.endpoint_url)
+    size = len(TEXT.encode())
+    with pytest.raises(contexts.MemoryLimitError, match=f"{size:,} bytes") as caught:
+        contexts.open_context("s3-ram", url, endpoint_url=s3.endpoint_url, max_bytes=size - 1)
+    assert "max_bytes" in str(caught.value) and "s3-cached-prefetch" in str(caught.value)
+    with contexts.open_context("s3-ram", url, endpoint_url=s3.endpoint_url, max_bytes=size) as ctx:
+        assert ctx.text() == TEXT
+
+
+def test_ram_counts_while_loading_when_the_manifest_has_no_sizes(s3: S3Env) -> None:
+    url = s3.new_url()
+    upload_segments(lambda name, data: s3.put(url, name, data), TEXT * 70, 1000)  # ~2.6 MB
+    with pytest.raises(contexts.MemoryLimitError, match="at least"):
+        contexts.open_context("s3-ram", url, endpoint_url=s3.endpoint_url, max_bytes=1_000_000)
+
+
+def test_ram_slices_cost_no_requests_after_open(s3: S3Env) -> None:
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, lines_per_segment=100, endpoint_url=s3.endpoint_url)
+    with contexts.open_context("s3-ram", url, endpoint_url=s3.endpoint_url) as ctx:
+        opened = ctx.stats
+        assert opened.requests == 1 + 30  # manifest + every segment, at open
+        assert ctx[100:2500] == "".join(LINES[100:2500]) and ctx.grep("02999") == [
+            (2999, LINES[2999])
+        ]
+        assert ctx.stats == opened
+
+
+@pytest.fixture(scope="module")
+def slow_server() -> Iterator[S3Server]:
+    profile = NetworkProfile("fixed-50ms", "test", "test", first_byte=LatencyModel.fixed(50.0))
+    with S3Server(profile=profile, in_process=True) as server:
+        client = boto3.client("s3", endpoint_url=server.raw_endpoint)
+        client.create_bucket(Bucket="presets")
+        client.close()
+        contexts.write_layout(
+            TEXT, "s3://presets/ctx/", lines_per_segment=100, endpoint_url=server.raw_endpoint
+        )
+        yield server
+
+
+@pytest.mark.timeout(120)
+def test_prefetch_hides_storage_behind_think_time(slow_server: S3Server) -> None:
+    """A linear scan with think pauses: with read-ahead the reads after the first are served
+    from the cache, so the scan stalls far less than the same scan without it."""
+
+    def scan(ctx: contexts.Context) -> float:
+        stalled = 0.0
+        for start in range(0, 3000, 300):
+            began = time.perf_counter()
+            assert ctx[start : start + 300] == "".join(LINES[start : start + 300])
+            stalled += time.perf_counter() - began
+            time.sleep(0.2)  # the model thinks
+        return stalled
+
+    url, endpoint = "s3://presets/ctx/", slow_server.shaped_endpoint
+    with contexts.open_context("s3-threaded", url, endpoint_url=endpoint) as plain:
+        plain_stall = scan(plain)
+    with CachedPrefetchS3Context.open(url, endpoint_url=endpoint, block_lines=100) as ahead:
+        ahead_stall = scan(ahead)
+        assert ahead.stats.cache_hits > ahead.stats.cache_misses
+        assert ahead.prefetched_blocks >= 20
+        requests = ahead.stats.requests
+    assert requests == 1 + 30  # every segment fetched once, ahead of time or not
+    assert ahead_stall < 0.5 * plain_stall, (ahead_stall, plain_stall)
