@@ -54,7 +54,7 @@ class Corpus:
     text: str
     oracle: LineListOracle
     info: dict[str, Any]
-    urls: dict[tuple[str, int, bool], str] = field(default_factory=dict)
+    urls: dict[tuple[str, tuple[tuple[str, Any], ...], bool], str] = field(default_factory=dict)
 
 
 class BenchTarget:
@@ -81,18 +81,17 @@ class BenchTarget:
 
     def url(self, lines: int, layout: str, segment_lines: int) -> str:
         """The URL of the corpus in ``layout``, uploaded on first use through the raw endpoint."""
-        return self._stored(lines, layout, segment_lines, local=False)
+        return self._stored(lines, layout, {"lines_per_segment": segment_lines}, local=False)
 
-    def _stored(self, lines: int, layout: str, segment_lines: int, *, local: bool) -> str:
+    def _stored(self, lines: int, layout: str, options: dict[str, Any], *, local: bool) -> str:
         corpus = self.corpus(lines)
-        key = (layout, segment_lines, local)
+        key = (layout, tuple(sorted(options.items())), local)
         if key not in corpus.urls:
-            name = f"{lines}-lines-seed{self.seed}/{layout}-{segment_lines}/"
+            tag = "-".join(f"{value}" for _name, value in sorted(options.items()))
+            name = f"{lines}-lines-seed{self.seed}/{layout}-{tag}/"
             url = str(self.workdir / name) if local else f"s3://{BUCKET}/{name}"
             endpoint = None if local else self.server.raw_endpoint
-            contexts.write_layout(
-                corpus.text, url, layout, lines_per_segment=segment_lines, endpoint_url=endpoint
-            )
+            contexts.write_layout(corpus.text, url, layout, endpoint_url=endpoint, **options)
             corpus.urls[key] = url
         return corpus.urls[key]
 
@@ -102,8 +101,8 @@ class BenchTarget:
         self.corpus(lines)
         if spec.storage == "memory":
             return None
-        local = spec.storage == "local"
-        return self._stored(lines, spec.layouts[0], segment_lines, local=local)
+        options = {"lines_per_segment": segment_lines, **dict(spec.write_options)}
+        return self._stored(lines, spec.layouts[0], options, local=spec.storage == "local")
 
     def open(self, name: str, lines: int, segment_lines: int) -> Context:
         """A fresh, cold context ``name`` on the corpus, reading through the shaped endpoint.

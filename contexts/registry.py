@@ -30,6 +30,8 @@ class ContextSpec:
     """Layouts it can read (empty for in-memory)."""
     extra: str | None = None
     """The pip extra that provides its optional dependencies."""
+    write_options: tuple[tuple[str, Any], ...] = ()
+    """``write_layout`` options of the layout it is meant for (e.g. 50,000-line segments)."""
 
     @property
     def class_name(self) -> str:

@@ -48,6 +48,18 @@ def _linear_scan(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
     return tuple(ops)
 
 
+def _reread(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
+    middle = lines // 2
+    return (
+        Read(0, 50_000),
+        Think(think_ms),
+        Read(0, 50_000),
+        Read(middle, middle + 100),
+        Think(think_ms),
+        Read(middle, middle + 100),
+    )
+
+
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
@@ -65,6 +77,12 @@ SCENARIOS: dict[str, Scenario] = {
             "linear-scan",
             "chunk the whole context 5,000 lines at a time, thinking (sub-LLM call) between chunks",
             _linear_scan,
+            think_ms=2_000.0,
+        ),
+        Scenario(
+            "reread",
+            "the RLM looks again: ctx[0:50000] and a 100-line window, each read cold then warm",
+            _reread,
             think_ms=2_000.0,
         ),
     )

@@ -74,6 +74,8 @@ class PrefetchingContext(CachedContext):
             if last is None or abs(start - last) > self.block_lines:
                 self.window_blocks = self.initial_window_blocks  # a jump: start small again
                 return
+            if stop <= last:
+                return  # a re-read or a step back: nothing new to read ahead
             # At least one read's worth ahead: the next chunk is usually the same size.
             read_blocks = len(self._block_ids(start, stop))
             window = max(self.window_blocks, min(read_blocks, self.max_window_blocks))
