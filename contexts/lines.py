@@ -79,23 +79,30 @@ def cut_lines(text: str, start: int, stop: int, total: int) -> str:
 
 class IndexedText:
     """A text of known line count that may be cut many times (one fetched segment or byte span
-    serving several ranges of a batch): the first cut walks, the second builds line offsets."""
+    serving several ranges of a batch, or a cached block).
+
+    Whole-text cuts are free. Partial cuts walk the text, and the second one builds line
+    offsets; ``index_first_cut=True`` builds them on the first (for cached blocks, so the cost
+    lands on the cold read, behind its network latency, and warm reads are plain slices).
+    """
 
     __slots__ = ("_cuts", "_starts", "text", "total")
 
-    def __init__(self, text: str, total: int) -> None:
+    def __init__(self, text: str, total: int, *, index_first_cut: bool = False) -> None:
         self.text = text
         self.total = total
-        self._cuts = 0
+        self._cuts = 1 if index_first_cut else 0
         self._starts: array[int] | None = None
 
     def cut(self, start: int, stop: int) -> str:
         """Lines ``[start, stop)`` of the text."""
-        self._cuts += 1
-        if self._starts is None and self._cuts > 1:
-            self._starts = line_starts(self.text)
-        if self._starts is None:
-            return cut_lines(self.text, start, stop, self.total)
+        if start <= 0 and stop >= self.total:
+            return self.text
         if start >= stop:
             return ""
+        if self._starts is None:
+            self._cuts += 1
+            if self._cuts < 2:
+                return cut_lines(self.text, start, stop, self.total)
+            self._starts = line_starts(self.text)
         return self.text[self._starts[start] : self._starts[stop]]

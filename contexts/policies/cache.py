@@ -72,6 +72,10 @@ class CachedContext(Context):
 
     def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
         self._check_open()
+        if len(ranges) == 1:
+            hit = self._cached_single(*ranges[0])
+            if hit is not None:
+                return [hit]
         wanted = sorted({b for start, stop in ranges for b in self._block_ids(start, stop)})
         found = self._lookup(wanted)
         missing = [block for block in wanted if block not in found]
@@ -84,9 +88,23 @@ class CachedContext(Context):
             for block, (start, stop), text in zip(
                 missing, spans, self.inner.read_many(spans), strict=True
             ):
-                found[block] = IndexedText(text, stop - start)
+                found[block] = IndexedText(text, stop - start, index_first_cut=True)
                 self._store(block, found[block])
         return [self._cut(start, stop, found) for start, stop in ranges]
+
+    def _cached_single(self, start: int, stop: int) -> str | None:
+        """The fast path of a warm read: one range inside one cached block."""
+        block = start // self.block_lines
+        if (stop - 1) // self.block_lines != block:
+            return None
+        with self._lock:
+            entry = self._blocks.get(block)
+            if entry is None:
+                return None
+            self._blocks.move_to_end(block)
+        self._recorder.record_cache(hits=1)
+        first = block * self.block_lines
+        return entry[0].cut(start - first, stop - first)
 
     def _block_ids(self, start: int, stop: int) -> range:
         return range(start // self.block_lines, (stop - 1) // self.block_lines + 1)

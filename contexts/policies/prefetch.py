@@ -62,6 +62,8 @@ class PrefetchingContext(CachedContext):
 
     def _wait_for_in_flight(self, ranges: Sequence[LineRange]) -> None:
         """Let fetches already running for these blocks land in the cache first."""
+        if not self._in_flight:  # the common case; a fetch starting now is merely duplicated
+            return
         blocks = {b for start, stop in ranges for b in self._block_ids(start, stop)}
         with self._flight_lock:
             pending = [future for block, future in self._in_flight.items() if block in blocks]
@@ -114,7 +116,7 @@ class PrefetchingContext(CachedContext):
             for block, (start, stop), text in zip(
                 blocks, spans, self.inner.read_many(spans), strict=True
             ):
-                entry = IndexedText(text, stop - start)
+                entry = IndexedText(text, stop - start, index_first_cut=True)
                 self._store(block, entry)
                 self._note_block_size(len(text))
             self.prefetched_blocks += len(blocks)
