@@ -10,14 +10,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
 
 import contexts
 from bench.network import S3Server
-from bench.network.profiles import LatencyModel, NetworkProfile
 from tests.conftest import S3Env
 from tests.reference import reference_lines, upload_segments
+from tests.servers import latency_server
 
 TEXT = "".join(f"{i:05d} é€ 中 \U0001f600 parallel line\n" for i in range(2000))
 LINES = reference_lines(TEXT)
@@ -26,14 +25,7 @@ LINES = reference_lines(TEXT)
 @pytest.fixture(scope="module")
 def slow_server() -> Iterator[S3Server]:
     """Every request waits 100 ms for its first byte."""
-    profile = NetworkProfile("fixed-100ms", "test", "test", first_byte=LatencyModel.fixed(100.0))
-    with S3Server(profile=profile, seed=0, in_process=True) as server:
-        client = boto3.client("s3", endpoint_url=server.raw_endpoint)
-        client.create_bucket(Bucket="parallel")
-        client.close()
-        contexts.write_layout(
-            TEXT, "s3://parallel/ctx/", lines_per_segment=100, endpoint_url=server.raw_endpoint
-        )
+    with latency_server(TEXT, "parallel", first_byte_ms=100.0) as server:
         yield server
 
 

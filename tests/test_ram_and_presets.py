@@ -6,15 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-import boto3
 import pytest
 
 import contexts
 from bench.network import S3Server
-from bench.network.profiles import LatencyModel, NetworkProfile
 from contexts.presets import CachedPrefetchS3Context
 from tests.conftest import S3Env
 from tests.reference import reference_lines, upload_segments
+from tests.servers import latency_server
 
 TEXT = "".join(f"{i:05d} naïve ✓ line in RAM\n" for i in range(3000))
 LINES = reference_lines(TEXT)
@@ -53,14 +52,7 @@ def test_ram_slices_cost_no_requests_after_open(s3: S3Env) -> None:
 
 @pytest.fixture(scope="module")
 def slow_server() -> Iterator[S3Server]:
-    profile = NetworkProfile("fixed-50ms", "test", "test", first_byte=LatencyModel.fixed(50.0))
-    with S3Server(profile=profile, in_process=True) as server:
-        client = boto3.client("s3", endpoint_url=server.raw_endpoint)
-        client.create_bucket(Bucket="presets")
-        client.close()
-        contexts.write_layout(
-            TEXT, "s3://presets/ctx/", lines_per_segment=100, endpoint_url=server.raw_endpoint
-        )
+    with latency_server(TEXT, "presets", first_byte_ms=50.0) as server:
         yield server
 
 
