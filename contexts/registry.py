@@ -79,6 +79,21 @@ REGISTRY: dict[str, ContextSpec] = {
             extra="obstore",
         ),
         ContextSpec(
+            "s3-byte-range",
+            "contexts.byte_range:ByteRangeS3Context",
+            "single object by byte ranges: nearby ranges coalesced, large ones split into parts",
+            storage="s3",
+            layouts=("single",),
+        ),
+        ContextSpec(
+            "s3-large-chunk",
+            "contexts.large_chunk:LargeChunkS3Context",
+            "50,000-line segments on parallel GETs; a few lines by byte range (segment indexes)",
+            storage="s3",
+            layouts=("segments",),
+            write_options=(("lines_per_segment", 50_000), ("segment_index_stride", 64)),
+        ),
+        ContextSpec(
             "s3-ram",
             "contexts.ram:RamS3Context",
             "everything fetched in parallel at open, then slices in memory (memory limit)",

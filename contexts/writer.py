@@ -44,6 +44,7 @@ def write_layout(
     layout: str = "segments",
     *,
     lines_per_segment: int = 1000,
+    segment_index_stride: int | None = None,
     index_stride: int = DEFAULT_STRIDE,
     object_name: str = TEXT_NAME,
     endpoint_url: str | None = None,
@@ -55,6 +56,13 @@ def write_layout(
 
     Data objects are written first (concurrently, ``max_workers`` at a time) and the manifest or
     index last, so a reader never sees metadata that points at missing objects.
+
+    ``segments``: ``lines_per_segment`` lines per object (1000 = the seed; 50,000 = "large
+    chunk"). ``segment_index_stride`` (default ``None``: none) also writes a line-index sidecar
+    per segment (``segment_000001.idx``, the byte offset of every ``segment_index_stride``-th
+    line) and names it in the manifest entry, so readers can fetch a few lines of a large segment
+    by a byte range; seed readers ignore the extra field. ``single``: ``index_stride`` lines
+    between the line index's checkpoints.
     """
     if not isinstance(text, str):
         raise TypeError(f"write_layout needs a str, not {type(text).__name__}; decode bytes first")
@@ -74,12 +82,22 @@ def write_layout(
     try:
         if layout == "segments":
             stale = INDEX_NAME
-            segments = build_segments(text, lines_per_segment)
+            segments = build_segments(text, lines_per_segment, index_stride=segment_index_stride)
             blobs = [(segment.entry.name, segment.data) for segment in segments]
+            blobs += [
+                (segment.entry.line_index, segment.index.to_bytes())
+                for segment in segments
+                if segment.entry.line_index is not None and segment.index is not None
+            ]
             metadata = (MANIFEST_NAME, Manifest(tuple(s.entry for s in segments)).to_bytes())
             line_count = segments[-1].entry.stop_line if segments else 0
             byte_count = sum(len(segment.data) for segment in segments)
         elif layout == "single":
+            if segment_index_stride is not None:
+                raise ValueError(
+                    "segment_index_stride applies to the segments layout; the single layout's "
+                    "index stride is index_stride"
+                )
             stale = MANIFEST_NAME
             check_relative_name(object_name, what="object_name")
             if object_name in (INDEX_NAME, MANIFEST_NAME):

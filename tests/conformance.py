@@ -28,7 +28,7 @@ from tests.reference import reference_lines, seed_joined_text, upload_segments, 
 from tests.strategies import index_keys, nasty_texts, slice_keys
 
 conformance_settings = settings(
-    max_examples=40,
+    max_examples=20,
     deadline=None,
     # Each subclass runs the same inherited test (the zarr StoreTests pattern), so
     # differing executors are by design; the builder fixture makes fresh storage per example.

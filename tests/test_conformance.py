@@ -29,6 +29,14 @@ class TestObstore(ContextTests):
     name = "obstore"
 
 
+class TestByteRange(ContextTests):
+    name = "s3-byte-range"
+
+
+class TestLargeChunk(ContextTests):
+    name = "s3-large-chunk"
+
+
 class TestRam(ContextTests):
     name = "s3-ram"
 

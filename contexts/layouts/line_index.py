@@ -1,4 +1,4 @@
-"""The line-offset index sidecar of the single-object layout: a compact, checked binary format.
+"""Line-offset indexes: the compact, checked sidecar format, and reading byte spans planned from it.
 
 File format (version 1)::
 
@@ -9,7 +9,14 @@ File format (version 1)::
 A header line of JSON, then a zlib stream. Checkpoint ``k`` is the byte offset where line
 ``k * S`` starts; the final checkpoint is the object size. With ``S = 16`` a 1M-line, 100 MB
 context has a ~100 KB index, and any line range maps to one byte range that over-reads fewer
-than ``S`` lines at each end.
+than ``S`` lines at each end. The same format indexes a large segment of the segments layout
+(``"line_index"`` in its manifest entry), so a few lines of it cost one small range GET.
+
+Reading by index (both layouts): :func:`plan_spans` turns the byte spans of a batch into
+:class:`SpanGroup` s — nearby spans **coalesced** into one GET, long ones **split** into parts of
+``part_bytes`` fetched in parallel — and :func:`read_group` joins a group's parts *before*
+decoding (a UTF-8 character cut at a part boundary decodes whole) and checks every indexed line
+boundary it relies on (:class:`IntegrityError` on any disagreement).
 """
 
 from __future__ import annotations
@@ -18,15 +25,26 @@ import json
 import sys
 import zlib
 from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, pairwise
 
-from contexts.errors import IndexFormatError, UnsafePathError
+from contexts.errors import IndexFormatError, IntegrityError, UnsafePathError
 from contexts.location import check_relative_name
 
 FORMAT = "rlm-line-index"
 VERSION = 1
 _FIX = "rewrite the context with contexts.write_layout(text, url, layout='single')"
+
+DEFAULT_COALESCE_BYTES = 1024 * 1024
+"""Byte spans of one object at most this far apart share a GET (~11 ms at 90 MB/s, less than one
+S3 first-byte latency)."""
+DEFAULT_PART_BYTES = 8 * 1024 * 1024
+"""Longer GETs are split into parts of this size fetched in parallel (the AWS SDKs' and the CRT
+client's default part size)."""
+
+Span = tuple[int, int, int, int]
+"""``(first_line, last_line, byte_start, byte_stop)``: whole lines of one object and their bytes."""
 
 
 @dataclass(frozen=True)
@@ -131,3 +149,158 @@ def parse_index(data: bytes, *, url: str) -> LineIndex:
     if any(b <= a for a, b in pairwise(checkpoints)):
         raise IndexFormatError(f"line index {url} offsets are not increasing; {_FIX}")
     return LineIndex(object_name, line_count, byte_count, stride, checkpoints)
+
+
+# -- reading by index ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpanGroup:
+    """Whole lines ``[first_line, last_line)`` of one object fetched together: one GET, or
+    consecutive parts of at most ``part_bytes``.
+
+    The GETs start one byte early (at ``fetch_start``) unless the group starts the object, so the
+    ``"\\n"`` that must end the line before ``first_line`` is checked too: every checkpoint of the
+    index that a read relies on is verified against the object.
+    """
+
+    first_line: int
+    """First line of the group (a checkpoint of the index)."""
+    last_line: int
+    """One past its last line."""
+    byte_start: int
+    """Where ``first_line`` starts in the object."""
+    byte_stop: int
+    """Where ``last_line`` starts (or the object size)."""
+    parts: tuple[tuple[int, int], ...]
+    """The byte ranges of its GETs, in order; they tile ``[fetch_start, byte_stop)``."""
+    spans: tuple[Span, ...]
+    """The requested spans it covers (each line boundary they use is checked on read)."""
+
+    @property
+    def fetch_start(self) -> int:
+        """Where its first GET starts: ``byte_start - 1``, or 0."""
+        return max(0, self.byte_start - 1)
+
+
+def check_sizes(coalesce_bytes: int | None, part_bytes: int | None) -> None:
+    """Raise :class:`ValueError` unless ``coalesce_bytes >= 0`` and ``part_bytes >= 1`` (or None)."""
+    if coalesce_bytes is not None and (isinstance(coalesce_bytes, bool) or coalesce_bytes < 0):
+        raise ValueError(f"coalesce_bytes must be >= 0 or None, not {coalesce_bytes!r}")
+    if part_bytes is not None and (isinstance(part_bytes, bool) or part_bytes < 1):
+        raise ValueError(f"part_bytes must be >= 1 or None, not {part_bytes!r}")
+
+
+def plan_spans(
+    spans: Iterable[Span], *, coalesce_bytes: int | None, part_bytes: int | None
+) -> tuple[list[SpanGroup], dict[Span, int]]:
+    """Group the byte spans of one object into GETs; return the groups and each span's group.
+
+    ``coalesce_bytes=None`` gives every distinct span its own group (in first-seen order);
+    otherwise spans are sorted and a span whose gap to the group before it is at most
+    ``coalesce_bytes`` joins it (overlapping and adjacent spans always do). A group whose GET
+    (from :attr:`SpanGroup.fetch_start`) is longer than ``part_bytes`` becomes parts of exactly
+    ``part_bytes`` bytes, the last one shorter.
+    """
+    distinct = list(dict.fromkeys(spans))
+    runs: list[list[Span]] = []
+    if coalesce_bytes is None:
+        runs = [[span] for span in distinct]
+    else:
+        reach = 0
+        for span in sorted(distinct, key=lambda s: (s[2], s[3])):
+            if runs and span[2] - reach <= coalesce_bytes:
+                runs[-1].append(span)
+                reach = max(reach, span[3])
+            else:
+                runs.append([span])
+                reach = span[3]
+    groups: list[SpanGroup] = []
+    group_of: dict[Span, int] = {}
+    for run in runs:
+        first_line, byte_start = run[0][0], run[0][2]
+        last_line, byte_stop = max((s[1], s[3]) for s in run)
+        fetch_start = max(0, byte_start - 1)
+        if part_bytes is None or byte_stop - fetch_start <= part_bytes:
+            parts: tuple[tuple[int, int], ...] = ((fetch_start, byte_stop),)
+        else:
+            parts = tuple(
+                (at, min(byte_stop, at + part_bytes))
+                for at in range(fetch_start, byte_stop, part_bytes)
+            )
+        for span in run:
+            group_of[span] = len(groups)
+        groups.append(SpanGroup(first_line, last_line, byte_start, byte_stop, parts, tuple(run)))
+    return groups, group_of
+
+
+def read_group(
+    group: SpanGroup,
+    bodies: Sequence[bytes],
+    *,
+    url: str,
+    object_lines: int,
+    terminate: bool,
+    fix: str,
+) -> str:
+    """The text of ``group`` from the bodies of its parts (same order), checked against the index.
+
+    Checks: each body has exactly the length asked for; the joined bytes are UTF-8 (errors name
+    the absolute byte offset); every line boundary the group relies on — its start (from the
+    byte before it) and each span's ends — falls right after a ``"\\n"`` and at the line number
+    the index gives; only the object's last line may lack its ``"\\n"``. ``terminate`` appends a
+    missing final ``"\\n"`` when the group reaches the end of an object that is not the end of
+    the context (a seed-style segment).
+    """
+    for (start, stop), body in zip(group.parts, bodies, strict=True):
+        if len(body) != stop - start:
+            raise IntegrityError(
+                f"{url} returned {len(body)} bytes for bytes {start}-{stop - 1} "
+                f"({stop - start} expected): the object is shorter than its index says or the "
+                f"transfer was cut; {fix}"
+            )
+    data = bodies[0] if len(bodies) == 1 else b"".join(bodies)
+    lead = group.byte_start - group.fetch_start  # 1 if the byte before the group was fetched
+    if lead and data[0] != 0x0A:
+        raise IntegrityError(
+            f"{url}: the index puts line {group.first_line} at byte {group.byte_start}, but no "
+            f"line ends there: the object changed after indexing; {fix}"
+        )
+    try:
+        text = str(memoryview(data)[lead:], "utf-8") if lead else data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IntegrityError(
+            f"{url} is not valid UTF-8 at byte {group.byte_start + exc.start} ({exc.reason}): the "
+            f"object does not match its index; {fix}"
+        ) from None
+    # Every boundary (offset -> line) the cuts rely on, checked in one pass over the bytes.
+    boundaries = {group.byte_stop: group.last_line}
+    for first_line, last_line, byte_start, byte_stop in group.spans:
+        boundaries[byte_start] = first_line
+        boundaries[byte_stop] = last_line
+    boundaries.pop(group.byte_start, None)  # checked above, from the byte before it
+    position, lines = lead, 0
+    size = len(data)
+    for offset in sorted(boundaries):
+        at = offset - group.fetch_start
+        lines += data.count(b"\n", position, at)
+        position = at
+        expected = boundaries[offset] - group.first_line
+        found = lines
+        whole = data[at - 1] == 0x0A  # at > lead: the group's start was popped
+        if not whole and at == size and boundaries[offset] == object_lines:
+            found += 1  # the object's last line may lack its "\n"
+            whole = True
+        if not whole:
+            raise IntegrityError(
+                f"{url}: the index puts line {boundaries[offset]} at byte {offset}, but no line "
+                f"ends there: the object changed after indexing; {fix}"
+            )
+        if found != expected:
+            raise IntegrityError(
+                f"{url} bytes {group.byte_start}-{offset - 1} hold {found} lines where the index "
+                f"says {expected}: the object changed after indexing; {fix}"
+            )
+    if terminate and group.last_line == object_lines and not text.endswith("\n"):
+        text += "\n"
+    return text

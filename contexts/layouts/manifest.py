@@ -2,8 +2,11 @@
 
 The seed format is a JSON array of ``{"segment": "segment_000001.log", "start_line": 0,
 "line_count": 1000}``. Segment names are relative to the context's prefix, or already carry it
-(the seed uploader wrote both). This project's writer adds two optional fields that readers verify
-when present: ``byte_count`` and ``sha256`` of the segment object.
+(the seed uploader wrote both). This project's writer adds optional fields that readers use when
+present and seed readers ignore: ``byte_count`` and ``sha256`` of the segment object (verified),
+and ``line_index``, the name of a line-index sidecar of the segment (format:
+:mod:`contexts.layouts.line_index`) that lets a reader fetch a few lines of a large segment by a
+byte range instead of the whole object.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ class SegmentEntry:
     """Size of the segment object, when the writer recorded it."""
     sha256: str | None = None
     """Hex SHA-256 of the segment object, when the writer recorded it."""
+    line_index: str | None = None
+    """Name of the segment's line-index sidecar (relative to the prefix), when written."""
 
     @property
     def stop_line(self) -> int:
@@ -51,6 +56,8 @@ class SegmentEntry:
             entry["byte_count"] = self.byte_count
         if self.sha256 is not None:
             entry["sha256"] = self.sha256
+        if self.line_index is not None:
+            entry["line_index"] = self.line_index
         return entry
 
 
@@ -133,12 +140,7 @@ def _parse_entry(item: Any, *, position: int, url: str, prefix: str) -> SegmentE
     name = item["segment"]
     if not isinstance(name, str):
         raise ManifestError(f"{where}: 'segment' must be a string; {_FIX}")
-    if prefix and name.startswith(prefix):
-        name = name[len(prefix) :]
-    try:
-        check_relative_name(name, what=where)
-    except UnsafePathError as exc:
-        raise ManifestError(str(exc)) from None
+    name = _relative_name(name, where=where, prefix=prefix)
     start_line = _integer(item, "start_line", where, minimum=0)
     line_count = _integer(item, "line_count", where, minimum=1)
     byte_count = _integer(item, "byte_count", where, minimum=0) if "byte_count" in item else None
@@ -149,7 +151,25 @@ def _parse_entry(item: Any, *, position: int, url: str, prefix: str) -> SegmentE
         and all(c in "0123456789abcdef" for c in sha256)
     ):
         raise ManifestError(f"{where}: 'sha256' must be 64 lowercase hex digits; {_FIX}")
-    return SegmentEntry(name, start_line, line_count, byte_count, sha256)
+    line_index = item.get("line_index")
+    if line_index is not None:
+        if not isinstance(line_index, str):
+            raise ManifestError(f"{where}: 'line_index' must be a string; {_FIX}")
+        line_index = _relative_name(line_index, where=f"{where} line_index", prefix=prefix)
+        if line_index == name:
+            raise ManifestError(f"{where}: 'line_index' names the segment itself; {_FIX}")
+    return SegmentEntry(name, start_line, line_count, byte_count, sha256, line_index)
+
+
+def _relative_name(name: str, *, where: str, prefix: str) -> str:
+    """``name`` relative to the prefix, refused if it could leave it."""
+    if prefix and name.startswith(prefix):
+        name = name[len(prefix) :]
+    try:
+        check_relative_name(name, what=where)
+    except UnsafePathError as exc:
+        raise ManifestError(str(exc)) from None
+    return name
 
 
 def _integer(item: dict[str, Any], key: str, where: str, *, minimum: int) -> int:

@@ -1,19 +1,41 @@
-"""The segments layout: ``manifest.json`` plus one object per run of lines (seed format)."""
+"""The segments layout: ``manifest.json`` plus one object per run of lines (seed format).
+
+A segment whose manifest entry names a ``line_index`` sidecar can be read in part: when a batch
+needs at most ``partial_max_fraction`` of its lines, the reader GETs the sidecar (once per
+segment, lazily, cached) and then only the byte ranges holding those lines, coalesced and split
+like the single-object layout's. Partial bodies cannot be checked against the entry's
+``byte_count`` / ``sha256``; their lengths, UTF-8 and line boundaries are checked instead.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from contexts.errors import IntegrityError, ManifestNotFoundError, ObjectNotFoundError
 from contexts.layouts.base import LineRange, ReadPlan
+from contexts.layouts.line_index import (
+    DEFAULT_COALESCE_BYTES,
+    DEFAULT_PART_BYTES,
+    LineIndex,
+    Span,
+    SpanGroup,
+    build_index,
+    check_sizes,
+    parse_index,
+    plan_spans,
+    read_group,
+)
 from contexts.layouts.manifest import MANIFEST_NAME, Manifest, SegmentEntry, parse_manifest
 from contexts.lines import IndexedText, count_lines, line_starts
 from contexts.location import S3Location
 from contexts.transport.base import ByteRequest, Transport
 
 _REWRITE = "rewrite the context with contexts.write_layout(...)"
+DEFAULT_PARTIAL_MAX_FRACTION = 0.5
+"""Read a segment in part only when a batch needs at most this share of its lines."""
 
 
 def segment_name(number: int) -> str:
@@ -21,17 +43,86 @@ def segment_name(number: int) -> str:
     return f"segment_{number:06d}.log"
 
 
+def segment_index_name(number: int) -> str:
+    """The line-index sidecar of segment ``number``: ``segment_000001.idx``."""
+    return f"segment_{number:06d}.idx"
+
+
+@dataclass(frozen=True)
+class SegmentRead:
+    """One unit of a segments plan: a whole segment object, or a group of its byte spans."""
+
+    segment: int
+    """Index of the segment in the manifest."""
+    group: SpanGroup | None
+    """The lines and byte ranges read, or ``None`` for the whole object (one GET)."""
+
+    @property
+    def first_line(self) -> int:
+        """First line of the unit, relative to the segment."""
+        return 0 if self.group is None else self.group.first_line
+
+    @property
+    def request_count(self) -> int:
+        """GETs this unit issues."""
+        return 1 if self.group is None else len(self.group.parts)
+
+
+@dataclass(frozen=True)
+class SegmentsPlan(ReadPlan):
+    """A :class:`ReadPlan` that remembers which unit serves which part of each range."""
+
+    reads: tuple[SegmentRead, ...]
+    """Units in request order; their requests, concatenated, are :attr:`ReadPlan.requests`."""
+    pieces: tuple[tuple[tuple[int, int, int], ...], ...]
+    """For each range, ``(unit, start, stop)`` cuts (lines relative to the unit) to join."""
+
+
 class SegmentsReader:
-    """Reads whole segment objects and cuts the requested lines out of them."""
+    """Reads whole segment objects — or, for large segments with a line-index sidecar, only the
+    byte ranges of the lines asked for — and cuts the requested lines out of them.
+
+    Thread-safe: the only state is the cache of segment line indexes (each loaded once).
+    """
 
     layout = "segments"
 
-    def __init__(self, manifest: Manifest, transport: Transport) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        transport: Transport,
+        *,
+        partial_reads: bool = True,
+        partial_max_fraction: float = DEFAULT_PARTIAL_MAX_FRACTION,
+        coalesce_bytes: int | None = DEFAULT_COALESCE_BYTES,
+        part_bytes: int | None = DEFAULT_PART_BYTES,
+    ) -> None:
+        check_sizes(coalesce_bytes, part_bytes)
+        if not 0.0 <= partial_max_fraction <= 1.0:
+            raise ValueError(
+                f"partial_max_fraction must be between 0 and 1, not {partial_max_fraction!r}"
+            )
         self.manifest = manifest
         self.transport = transport
+        self.partial_reads = partial_reads
+        self.partial_max_fraction = partial_max_fraction
+        self.coalesce_bytes = coalesce_bytes
+        self.part_bytes = part_bytes
+        self._indexed = partial_reads and any(s.line_index for s in manifest.segments)
+        self._lock = threading.Lock()
+        self._indexes: dict[int, LineIndex] = {}
+        self._loading: dict[int, threading.Event] = {}
 
     @classmethod
-    def load(cls, transport: Transport) -> SegmentsReader:
+    def load(
+        cls,
+        transport: Transport,
+        *,
+        partial_reads: bool = True,
+        partial_max_fraction: float = DEFAULT_PARTIAL_MAX_FRACTION,
+        coalesce_bytes: int | None = DEFAULT_COALESCE_BYTES,
+        part_bytes: int | None = DEFAULT_PART_BYTES,
+    ) -> SegmentsReader:
         """GET and validate ``manifest.json`` (one request)."""
         try:
             data = transport.get(MANIFEST_NAME)
@@ -42,7 +133,32 @@ class SegmentsReader:
             ) from None
         prefix = transport.location.prefix if isinstance(transport.location, S3Location) else ""
         manifest = parse_manifest(data, url=transport.url(MANIFEST_NAME), prefix=prefix)
-        return cls(manifest, transport)
+        return cls(
+            manifest,
+            transport,
+            partial_reads=partial_reads,
+            partial_max_fraction=partial_max_fraction,
+            coalesce_bytes=coalesce_bytes,
+            part_bytes=part_bytes,
+        )
+
+    def configured(
+        self,
+        *,
+        partial_reads: bool = True,
+        partial_max_fraction: float = DEFAULT_PARTIAL_MAX_FRACTION,
+        coalesce_bytes: int | None = DEFAULT_COALESCE_BYTES,
+        part_bytes: int | None = DEFAULT_PART_BYTES,
+    ) -> SegmentsReader:
+        """A reader of the same manifest (no request) with other partial-read settings."""
+        return type(self)(
+            self.manifest,
+            self.transport,
+            partial_reads=partial_reads,
+            partial_max_fraction=partial_max_fraction,
+            coalesce_bytes=coalesce_bytes,
+            part_bytes=part_bytes,
+        )
 
     @property
     def line_count(self) -> int:
@@ -57,29 +173,194 @@ class SegmentsReader:
             wanted.update(range(first, last + 1))
         return sorted(wanted)
 
-    def plan(self, ranges: Sequence[LineRange]) -> ReadPlan:
+    # -- planning ----------------------------------------------------------------------------
+
+    def plan(self, ranges: Sequence[LineRange]) -> SegmentsPlan:
+        """The requests for ``ranges``. May first GET the line indexes of segments to be read in
+        part (one concurrent batch, once per segment)."""
         segments = self.manifest.segments
-        requests = tuple(ByteRequest(segments[i].name) for i in self.segments_for(ranges))
-        return ReadPlan(tuple(ranges), requests)
+        # Each range's pieces as (segment, local start, local stop).
+        cuts: list[list[tuple[int, int, int]]] = []
+        local: dict[int, list[tuple[int, int]]] = {}
+        for start, stop in ranges:
+            pieces = []
+            first, last = self.manifest.segment_index(start), self.manifest.segment_index(stop - 1)
+            for index in range(first, last + 1):
+                entry = segments[index]
+                piece = (
+                    max(start, entry.start_line) - entry.start_line,
+                    min(stop, entry.stop_line) - entry.start_line,
+                )
+                pieces.append((index, *piece))
+                local.setdefault(index, []).append(piece)
+            cuts.append(pieces)
+        partial = self._partial_segments(local) if self._indexed else set()
+        indexes = self._segment_indexes(sorted(partial)) if partial else {}
+
+        reads: list[SegmentRead] = []
+        whole_unit: dict[int, int] = {}
+        span_unit: dict[tuple[int, Span], int] = {}
+        for index in sorted(local):
+            if index not in partial:
+                whole_unit[index] = len(reads)
+                reads.append(SegmentRead(index, None))
+                continue
+            line_index = indexes[index]
+            spans = [line_index.span(a, b) for a, b in local[index]]
+            groups, group_of = plan_spans(
+                spans, coalesce_bytes=self.coalesce_bytes, part_bytes=self.part_bytes
+            )
+            for span in spans:
+                span_unit[index, span] = len(reads) + group_of[span]
+            reads.extend(SegmentRead(index, group) for group in groups)
+
+        pieces_of_ranges = []
+        for pieces in cuts:
+            planned = []
+            for index, a, b in pieces:
+                if index in whole_unit:
+                    planned.append((whole_unit[index], a, b))
+                else:
+                    unit = span_unit[index, indexes[index].span(a, b)]
+                    offset = reads[unit].first_line
+                    planned.append((unit, a - offset, b - offset))
+            pieces_of_ranges.append(tuple(planned))
+
+        requests = []
+        for read in reads:
+            entry = segments[read.segment]
+            if read.group is None:
+                requests.append(ByteRequest(entry.name))
+            else:
+                requests.extend(ByteRequest(entry.name, part) for part in read.group.parts)
+        return SegmentsPlan(tuple(ranges), tuple(requests), tuple(reads), tuple(pieces_of_ranges))
+
+    def _partial_segments(self, local: dict[int, list[tuple[int, int]]]) -> set[int]:
+        """Segments with a line index of which the batch needs at most the allowed share."""
+        partial = set()
+        for index, pieces in local.items():
+            entry = self.manifest.segments[index]
+            if entry.line_index is None:
+                continue
+            covered, reach = 0, 0
+            for a, b in sorted(pieces):
+                if b > reach:
+                    covered += b - max(a, reach)
+                    reach = b
+            if covered < entry.line_count and covered <= (
+                self.partial_max_fraction * entry.line_count
+            ):
+                partial.add(index)
+        return partial
+
+    def _segment_indexes(self, wanted: list[int]) -> dict[int, LineIndex]:
+        """The line index of each segment in ``wanted``: cached, or loaded now (one batch of GETs
+        for those no other thread is loading; waits for those another thread is)."""
+        while True:
+            with self._lock:
+                found = {i: self._indexes[i] for i in wanted if i in self._indexes}
+                missing = [i for i in wanted if i not in found]
+                mine = [i for i in missing if i not in self._loading]
+                theirs = [self._loading[i] for i in missing if i in self._loading]
+                for i in mine:
+                    self._loading[i] = threading.Event()
+            if not missing:
+                return found
+            loaded: dict[int, LineIndex] = {}
+            try:
+                if mine:
+                    names = [self._index_name(i) for i in mine]
+                    bodies = self.transport.get_many([ByteRequest(name) for name in names])
+                    loaded = {
+                        i: self._check_index(i, body) for i, body in zip(mine, bodies, strict=True)
+                    }
+            finally:
+                with self._lock:
+                    self._indexes.update(loaded)
+                    for i in mine:
+                        self._loading.pop(i).set()
+            for event in theirs:
+                event.wait()
+            # Loop: pick up what was loaded (a failed load by another thread is retried here).
+
+    def _index_name(self, index: int) -> str:
+        name = self.manifest.segments[index].line_index
+        assert name is not None
+        return name
+
+    def _check_index(self, index: int, data: bytes) -> LineIndex:
+        entry = self.manifest.segments[index]
+        url = self.transport.url(self._index_name(index))
+        line_index = parse_index(data, url=url)
+        problems = []
+        if line_index.object_name != entry.name:
+            problems.append(f"it indexes {line_index.object_name!r}, not {entry.name!r}")
+        if line_index.line_count != entry.line_count:
+            problems.append(
+                f"it counts {line_index.line_count} lines, the manifest {entry.line_count}"
+            )
+        if entry.byte_count is not None and line_index.byte_count != entry.byte_count:
+            problems.append(
+                f"it counts {line_index.byte_count} bytes, the manifest {entry.byte_count}"
+            )
+        if problems:
+            raise IntegrityError(
+                f"line index {url} disagrees with the manifest entry of segment "
+                f"{self.transport.url(entry.name)}: {'; '.join(problems)}; {_REWRITE}"
+            )
+        return line_index
+
+    # -- assembling --------------------------------------------------------------------------
 
     def assemble(self, plan: ReadPlan, bodies: Sequence[bytes]) -> list[str]:
-        indices = self.segments_for(plan.ranges)
-        decoded = {
-            index: IndexedText(self._decode(index, body), self.manifest.segments[index].line_count)
-            for index, body in zip(indices, bodies, strict=True)
-        }
-        return [self._cut(start, stop, decoded) for start, stop in plan.ranges]
+        if not isinstance(plan, SegmentsPlan):  # a plain plan: whole segments, as planned here
+            plan = self._whole_plan(plan.ranges)
+        if len(bodies) != len(plan.requests):
+            raise ValueError(f"{len(plan.requests)} bodies expected, not {len(bodies)}")
+        last_segment = len(self.manifest.segments) - 1
+        texts: list[IndexedText] = []
+        at = 0
+        for read in plan.reads:
+            entry = self.manifest.segments[read.segment]
+            if read.group is None:
+                text = self._decode(read.segment, bodies[at])
+                texts.append(IndexedText(text, entry.line_count))
+            else:
+                text = read_group(
+                    read.group,
+                    bodies[at : at + read.request_count],
+                    url=self.transport.url(entry.name),
+                    object_lines=entry.line_count,
+                    terminate=read.segment != last_segment,
+                    fix=_REWRITE,
+                )
+                texts.append(IndexedText(text, read.group.last_line - read.group.first_line))
+            at += read.request_count
+        return ["".join(texts[unit].cut(a, b) for unit, a, b in pieces) for pieces in plan.pieces]
 
-    def _cut(self, start: int, stop: int, decoded: dict[int, IndexedText]) -> str:
+    def _whole_plan(self, ranges: Sequence[LineRange]) -> SegmentsPlan:
+        indices = self.segments_for(ranges)
+        unit = {index: number for number, index in enumerate(indices)}
         segments = self.manifest.segments
         pieces = []
-        first, last = self.manifest.segment_index(start), self.manifest.segment_index(stop - 1)
-        for index in range(first, last + 1):
-            entry = segments[index]
-            local_start = max(start, entry.start_line) - entry.start_line
-            local_stop = min(stop, entry.stop_line) - entry.start_line
-            pieces.append(decoded[index].cut(local_start, local_stop))
-        return "".join(pieces)
+        for start, stop in ranges:
+            first, last = self.manifest.segment_index(start), self.manifest.segment_index(stop - 1)
+            pieces.append(
+                tuple(
+                    (
+                        unit[i],
+                        max(start, segments[i].start_line) - segments[i].start_line,
+                        min(stop, segments[i].stop_line) - segments[i].start_line,
+                    )
+                    for i in range(first, last + 1)
+                )
+            )
+        return SegmentsPlan(
+            tuple(ranges),
+            tuple(ByteRequest(segments[i].name) for i in indices),
+            tuple(SegmentRead(i, None) for i in indices),
+            tuple(pieces),
+        )
 
     def _decode(self, index: int, body: bytes) -> str:
         """Segment text with every line terminated except the context's last; checked."""
@@ -134,24 +415,39 @@ class SegmentObject:
     """Its manifest entry."""
     data: bytes
     """The UTF-8 bytes of its lines, each with its ``"\\n"``."""
+    index: LineIndex | None = None
+    """Its line-index sidecar (named by ``entry.line_index``), when requested."""
 
 
-def build_segments(text: str, lines_per_segment: int) -> list[SegmentObject]:
-    """Cut ``text`` into segment objects of ``lines_per_segment`` lines (the last may be short)."""
+def build_segments(
+    text: str, lines_per_segment: int, *, index_stride: int | None = None
+) -> list[SegmentObject]:
+    """Cut ``text`` into segment objects of ``lines_per_segment`` lines (the last may be short).
+
+    With ``index_stride``, each segment also gets a line-index sidecar with the byte offset of
+    every ``index_stride``-th line, named in its manifest entry.
+    """
     if lines_per_segment < 1:
         raise ValueError(f"lines_per_segment must be at least 1, not {lines_per_segment}")
+    if index_stride is not None and index_stride < 1:
+        raise ValueError(f"segment_index_stride must be at least 1, not {index_stride}")
     starts = line_starts(text)
     total = len(starts) - 1
     segments = []
     for number, first in enumerate(range(0, total, lines_per_segment), start=1):
         last = min(total, first + lines_per_segment)
         data = text[starts[first] : starts[last]].encode("utf-8")
+        name = segment_name(number)
+        index = None
+        if index_stride is not None:
+            index = build_index(line_starts(data), object_name=name, stride=index_stride)
         entry = SegmentEntry(
-            name=segment_name(number),
+            name=name,
             start_line=first,
             line_count=last - first,
             byte_count=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
+            line_index=None if index is None else segment_index_name(number),
         )
-        segments.append(SegmentObject(entry, data))
+        segments.append(SegmentObject(entry, data, index))
     return segments

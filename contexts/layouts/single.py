@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from contexts.errors import IntegrityError, LayoutNotFoundError, ObjectNotFoundError
+from contexts.errors import LayoutNotFoundError, ObjectNotFoundError
 from contexts.layouts.base import LineRange, ReadPlan
-from contexts.layouts.line_index import LineIndex, build_index, parse_index
-from contexts.lines import IndexedText, count_lines, line_starts
+from contexts.layouts.line_index import (
+    LineIndex,
+    Span,
+    SpanGroup,
+    build_index,
+    check_sizes,
+    parse_index,
+    plan_spans,
+    read_group,
+)
+from contexts.lines import IndexedText, line_starts
 from contexts.transport.base import ByteRequest, Transport
 
 TEXT_NAME = "context.txt"
@@ -17,18 +26,53 @@ DEFAULT_STRIDE = 16
 _REWRITE = "rewrite the context with contexts.write_layout(text, url, layout='single')"
 
 
+@dataclass(frozen=True)
+class SinglePlan(ReadPlan):
+    """A :class:`ReadPlan` that remembers how its requests group into spans."""
+
+    groups: tuple[SpanGroup, ...]
+    """The groups of byte spans; their parts, in order, are :attr:`ReadPlan.requests`."""
+    group_of: tuple[int, ...]
+    """For each range, the group that holds it."""
+
+
 class SingleObjectReader:
-    """One byte-range GET per distinct line range; over-reads at most a stride at each end."""
+    """Reads line ranges of one text object by byte ranges, located by its line index.
+
+    Each range maps to whole lines between index checkpoints (over-reading less than a stride at
+    each end). With ``coalesce_bytes`` set, the spans of a batch at most that many bytes apart
+    share one GET; with ``part_bytes`` set, a GET longer than that is split into parts that a
+    concurrent transport fetches in parallel. Parts are joined before decoding, and every range
+    is cut out of its group's text. ``None`` for both (the default) is one GET per distinct span.
+    """
 
     layout = "single"
 
-    def __init__(self, index: LineIndex, transport: Transport) -> None:
+    def __init__(
+        self,
+        index: LineIndex,
+        transport: Transport,
+        *,
+        coalesce_bytes: int | None = None,
+        part_bytes: int | None = None,
+    ) -> None:
+        check_sizes(coalesce_bytes, part_bytes)
         self.index = index
         self.transport = transport
+        self.coalesce_bytes = coalesce_bytes
+        self.part_bytes = part_bytes
 
     @classmethod
-    def load(cls, transport: Transport, index_name: str = INDEX_NAME) -> SingleObjectReader:
+    def load(
+        cls,
+        transport: Transport,
+        index_name: str = INDEX_NAME,
+        *,
+        coalesce_bytes: int | None = None,
+        part_bytes: int | None = None,
+    ) -> SingleObjectReader:
         """GET and check the index sidecar (one request)."""
+        check_sizes(coalesce_bytes, part_bytes)
         try:
             data = transport.get(index_name)
         except ObjectNotFoundError:
@@ -36,56 +80,57 @@ class SingleObjectReader:
                 f"no line index at {transport.url(index_name)}; write the context with "
                 "contexts.write_layout(text, url, layout='single') or check the URL"
             ) from None
-        return cls(parse_index(data, url=transport.url(index_name)), transport)
+        index = parse_index(data, url=transport.url(index_name))
+        return cls(index, transport, coalesce_bytes=coalesce_bytes, part_bytes=part_bytes)
+
+    def configured(
+        self, *, coalesce_bytes: int | None, part_bytes: int | None
+    ) -> SingleObjectReader:
+        """This reader (same index, no request) with other coalescing and part sizes."""
+        return type(self)(
+            self.index, self.transport, coalesce_bytes=coalesce_bytes, part_bytes=part_bytes
+        )
 
     @property
     def line_count(self) -> int:
         return self.index.line_count
 
-    def plan(self, ranges: Sequence[LineRange]) -> ReadPlan:
+    def plan(self, ranges: Sequence[LineRange]) -> SinglePlan:
+        spans: list[Span] = [self.index.span(start, stop) for start, stop in ranges]
+        groups, group_of = plan_spans(
+            spans, coalesce_bytes=self.coalesce_bytes, part_bytes=self.part_bytes
+        )
         name = self.index.object_name
-        spans = dict.fromkeys(self.index.span(start, stop)[2:] for start, stop in ranges)
-        return ReadPlan(tuple(ranges), tuple(ByteRequest(name, span) for span in spans))
+        requests = tuple(ByteRequest(name, part) for group in groups for part in group.parts)
+        return SinglePlan(
+            tuple(ranges), requests, tuple(groups), tuple(group_of[span] for span in spans)
+        )
 
     def assemble(self, plan: ReadPlan, bodies: Sequence[bytes]) -> list[str]:
-        fetched = {
-            request.byte_range: body for request, body in zip(plan.requests, bodies, strict=True)
-        }
-        decoded: dict[tuple[int, int], IndexedText] = {}
-        results = []
-        for start, stop in plan.ranges:
-            first_line, last_line, byte_start, byte_stop = self.index.span(start, stop)
-            key = (byte_start, byte_stop)
-            if key not in decoded:
-                text = self._decode(fetched[key], first_line, last_line, key)
-                decoded[key] = IndexedText(text, last_line - first_line)
-            results.append(decoded[key].cut(start - first_line, stop - first_line))
-        return results
-
-    def _decode(self, body: bytes, first_line: int, last_line: int, span: tuple[int, int]) -> str:
+        if not isinstance(plan, SinglePlan):  # a plain plan of the same ranges: plan them again
+            plan = self.plan(plan.ranges)
+        if len(bodies) != len(plan.requests):
+            raise ValueError(f"{len(plan.requests)} bodies expected, not {len(bodies)}")
         url = self.transport.url(self.index.object_name)
-        byte_start, byte_stop = span
-        if len(body) != byte_stop - byte_start:
-            raise IntegrityError(
-                f"{url} returned {len(body)} bytes for bytes {byte_start}-{byte_stop - 1} "
-                f"({byte_stop - byte_start} expected): the object is shorter than its index says "
-                f"or the transfer was cut; {_REWRITE}"
+        texts: list[IndexedText] = []
+        at = 0
+        for group in plan.groups:
+            count = len(group.parts)
+            text = read_group(
+                group,
+                bodies[at : at + count],
+                url=url,
+                object_lines=self.index.line_count,
+                terminate=False,
+                fix=_REWRITE,
             )
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise IntegrityError(
-                f"{url} is not valid UTF-8 at byte {byte_start + exc.start} ({exc.reason}): the "
-                f"object does not match its index; {_REWRITE}"
-            ) from None
-        expected = last_line - first_line
-        is_end = last_line == self.index.line_count
-        if count_lines(text) != expected or not (is_end or text.endswith("\n")):
-            raise IntegrityError(
-                f"{url} bytes {byte_start}-{byte_stop - 1} hold {count_lines(text)} lines where "
-                f"the index says {expected}: the object changed after indexing; {_REWRITE}"
-            )
-        return text
+            texts.append(IndexedText(text, group.last_line - group.first_line))
+            at += count
+        results = []
+        for (start, stop), number in zip(plan.ranges, plan.group_of, strict=True):
+            first = plan.groups[number].first_line
+            results.append(texts[number].cut(start - first, stop - first))
+        return results
 
 
 @dataclass(frozen=True)
