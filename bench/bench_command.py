@@ -20,8 +20,10 @@ from bench.runner import BenchConfig, run_bench
 from scenarios import SCENARIOS
 
 DEFAULT_PROFILES = ("seed",)
+DEFAULT_SCENARIOS = ("peek", "head-50k", "linear-scan")
+"""What ``make bench`` runs; the rest of the library (e.g. ``reread``) by ``--scenarios``."""
 DEFAULT_LINES = (100_000, 1_000_000)
-DEFAULT_THINK_SCALE = 0.02
+DEFAULT_THINK_SCALE = 0.01
 QUICK_PROFILES = ("seed",)
 QUICK_LINES = (20_000,)
 QUICK_THINK_SCALE = 0.01
@@ -49,7 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--contexts", type=_names, help="comma list (default: every registered context)"
     )
     parser.add_argument(
-        "--scenarios", type=_names, help=f"comma list (default: {','.join(SCENARIOS)})"
+        "--scenarios",
+        type=_names,
+        help=f"comma list of {', '.join(SCENARIOS)} (default: {','.join(DEFAULT_SCENARIOS)})",
     )
     parser.add_argument(
         "--profile",
@@ -92,7 +96,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
     out = args.out or Path("reports") / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return BenchConfig(
         contexts=args.contexts or tuple(contexts.available()),
-        scenarios=args.scenarios or tuple(SCENARIOS),
+        scenarios=args.scenarios or DEFAULT_SCENARIOS,
         profiles=args.profiles or (QUICK_PROFILES if args.quick else DEFAULT_PROFILES),
         lines=args.lines or (QUICK_LINES if args.quick else DEFAULT_LINES),
         out=out,
