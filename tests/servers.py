@@ -1,7 +1,10 @@
-"""The bench's embedded S3 server for tests: a fixed first-byte latency and a stored text."""
+"""Test doubles of storage: the bench's S3 server with a fixed latency, and a dict transport."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,6 +13,10 @@ import boto3
 import contexts
 from bench.network import S3Server
 from bench.network.profiles import LatencyModel, NetworkProfile
+from contexts.errors import AccessDeniedError, ObjectNotFoundError
+from contexts.location import S3Location
+from contexts.stats import StatsRecorder
+from contexts.transport.base import ByteRequest, Transport
 
 
 @contextmanager
@@ -32,3 +39,45 @@ def latency_server(
             endpoint_url=server.raw_endpoint,
         )
         yield server
+
+
+def timed_head(name: str, server: S3Server, url: str, text: str) -> tuple[float, int]:
+    """Seconds for a cold ``ctx[:]`` of ``text`` at ``url`` after open, and the request count."""
+    with contexts.open_context(name, url, endpoint_url=server.shaped_endpoint) as ctx:
+        started = time.perf_counter()
+        assert ctx[:] == text
+        return time.perf_counter() - started, ctx.stats.requests
+
+
+class DictTransport(Transport):
+    """Serves objects from a dict, byte ranges clipped like S3's, for reader tests without a
+    server. Counts GETs per name; names in ``denied`` answer 403 (as S3 does for a missing key
+    without s3:ListBucket); ``index_delay_s`` slows ``.idx`` GETs so readers race for them."""
+
+    def __init__(
+        self,
+        objects: dict[str, bytes],
+        *,
+        denied: frozenset[str] = frozenset(),
+        index_delay_s: float = 0.0,
+    ) -> None:
+        super().__init__(S3Location("bucket", "ctx/"), StatsRecorder())
+        self.objects = objects
+        self.denied = denied
+        self.index_delay_s = index_delay_s
+        self.gets: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def _fetch(self, request: ByteRequest) -> bytes:
+        with self._lock:
+            self.gets[request.name] += 1
+        if request.name.endswith(".idx"):
+            time.sleep(self.index_delay_s)
+        if request.name in self.denied:
+            raise AccessDeniedError(f"{self.url(request.name)} denied")
+        if request.name not in self.objects:
+            raise ObjectNotFoundError(f"{self.url(request.name)} missing")
+        data = self.objects[request.name]
+        if request.byte_range is None:
+            return data
+        return data[request.byte_range[0] : request.byte_range[1]]

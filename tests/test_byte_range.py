@@ -6,8 +6,6 @@ checked; plus the shared conformance suite (also with tiny parts that cut every 
 from __future__ import annotations
 
 import math
-import threading
-from collections import Counter
 
 import pytest
 from hypothesis import given, settings
@@ -16,15 +14,12 @@ from hypothesis import strategies as st
 import contexts
 from contexts import IntegrityError
 from contexts.byte_range import ByteRangeS3Context
-from contexts.errors import ObjectNotFoundError
 from contexts.layouts.line_index import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES
 from contexts.layouts.single import SingleObjectReader, build_single
-from contexts.location import S3Location
-from contexts.stats import StatsRecorder
-from contexts.transport.base import ByteRequest, Transport
 from tests.conformance import Builder, ContextTests
 from tests.conftest import S3Env
 from tests.reference import reference_lines, upload_single
+from tests.servers import DictTransport
 from tests.strategies import nasty_texts
 
 
@@ -50,26 +45,6 @@ class TestByteRangeTinyParts(ContextTests):
 
 
 # -- the plan, against an in-memory object ---------------------------------------------------------
-
-
-class DictTransport(Transport):
-    """Serves objects from a dict (byte ranges clipped like S3's); counts GETs per name."""
-
-    def __init__(self, objects: dict[str, bytes]) -> None:
-        super().__init__(S3Location("bucket", "ctx/"), StatsRecorder())
-        self.objects = objects
-        self.gets: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def _fetch(self, request: ByteRequest) -> bytes:
-        with self._lock:
-            self.gets[request.name] += 1
-        if request.name not in self.objects:
-            raise ObjectNotFoundError(f"{self.url(request.name)} missing")
-        data = self.objects[request.name]
-        if request.byte_range is None:
-            return data
-        return data[request.byte_range[0] : request.byte_range[1]]
 
 
 TEN = "".join(f"{i:09d}\n" for i in range(100))  # 100 lines of exactly 10 bytes

@@ -8,10 +8,8 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-import time
 import zlib
 from array import array
-from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -25,11 +23,9 @@ from contexts.layouts.line_index import build_index
 from contexts.layouts.manifest import Manifest, SegmentEntry
 from contexts.layouts.segments import SegmentsReader, build_segments
 from contexts.lines import line_starts
-from contexts.location import S3Location
-from contexts.stats import StatsRecorder
-from contexts.transport.base import ByteRequest, Transport
 from tests.conftest import S3Env
 from tests.reference import reference_lines, seed_joined_text, seed_segments
+from tests.servers import DictTransport
 from tests.strategies import nasty_texts
 
 # A 120,001-line text (no final newline): segments of 50,000, 50,000 and 20,001 lines.
@@ -269,30 +265,6 @@ def test_bad_writer_arguments(tmp_path: Path) -> None:
 
 
 # -- the reader against an in-memory store ---------------------------------------------------------
-
-
-class DictTransport(Transport):
-    """Serves objects from a dict (byte ranges clipped like S3's); counts GETs per name;
-    ``index_delay_s`` slows sidecar GETs so concurrent readers race for them."""
-
-    def __init__(self, objects: dict[str, bytes], index_delay_s: float = 0.0) -> None:
-        super().__init__(S3Location("bucket", "ctx/"), StatsRecorder())
-        self.objects = objects
-        self.index_delay_s = index_delay_s
-        self.gets: Counter[str] = Counter()
-        self._lock = threading.Lock()
-
-    def _fetch(self, request: ByteRequest) -> bytes:
-        with self._lock:
-            self.gets[request.name] += 1
-        if request.name.endswith(".idx"):
-            time.sleep(self.index_delay_s)
-        if request.name not in self.objects:
-            raise ObjectNotFoundError(f"{self.url(request.name)} missing")
-        data = self.objects[request.name]
-        if request.byte_range is None:
-            return data
-        return data[request.byte_range[0] : request.byte_range[1]]
 
 
 def indexed_objects(

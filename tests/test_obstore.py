@@ -27,7 +27,7 @@ from contexts.transport.s3 import S3Options
 from tests.conformance import ContextTests
 from tests.conftest import S3Env
 from tests.reference import reference_lines, upload_segments, upload_single
-from tests.servers import latency_server
+from tests.servers import latency_server, timed_head
 
 SPEC = ContextSpec(
     "obstore",
@@ -304,20 +304,12 @@ def slow_server() -> Iterator[S3Server]:
         yield server
 
 
-def timed_head(name: str, server: S3Server) -> tuple[float, int]:
-    """Seconds for a cold ctx[0:2000] (20 segments) after open, and its request count."""
-    with contexts.open_context(
-        name, "s3://obstore-slow/ctx/", endpoint_url=server.shaped_endpoint
-    ) as ctx:
-        started = time.perf_counter()
-        assert ctx[0:2000] == TEXT
-        return time.perf_counter() - started, ctx.stats.requests
-
-
 @pytest.mark.timeout(120)
 def test_twenty_segments_overlap(slow_server: S3Server) -> None:
-    sequential_s, sequential_requests = timed_head("s3-sequential", slow_server)
-    obstore_s, obstore_requests = timed_head("obstore", slow_server)
+    sequential_s, sequential_requests = timed_head(
+        "s3-sequential", slow_server, "s3://obstore-slow/ctx/", TEXT
+    )
+    obstore_s, obstore_requests = timed_head("obstore", slow_server, "s3://obstore-slow/ctx/", TEXT)
     assert sequential_requests == obstore_requests == 21
     assert sequential_s >= 20 * 0.1  # the network really charges each GET
     assert obstore_s < 0.3 * sequential_s, (obstore_s, sequential_s)

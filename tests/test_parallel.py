@@ -16,7 +16,7 @@ import contexts
 from bench.network import S3Server
 from tests.conftest import S3Env
 from tests.reference import reference_lines, upload_segments
-from tests.servers import latency_server
+from tests.servers import latency_server, timed_head
 
 TEXT = "".join(f"{i:05d} é€ 中 \U0001f600 parallel line\n" for i in range(2000))
 LINES = reference_lines(TEXT)
@@ -29,20 +29,14 @@ def slow_server() -> Iterator[S3Server]:
         yield server
 
 
-def timed_head(name: str, server: S3Server) -> tuple[float, int]:
-    """Seconds for a cold ctx[0:2000] (20 segments) after open, and its request count."""
-    with contexts.open_context(
-        name, "s3://parallel/ctx/", endpoint_url=server.shaped_endpoint
-    ) as ctx:
-        started = time.perf_counter()
-        assert ctx[0:2000] == TEXT
-        return time.perf_counter() - started, ctx.stats.requests
-
-
 @pytest.mark.timeout(120)
 def test_threaded_overlaps_the_twenty_gets(slow_server: S3Server) -> None:
-    sequential_s, sequential_requests = timed_head("s3-sequential", slow_server)
-    threaded_s, threaded_requests = timed_head("s3-threaded", slow_server)
+    sequential_s, sequential_requests = timed_head(
+        "s3-sequential", slow_server, "s3://parallel/ctx/", TEXT
+    )
+    threaded_s, threaded_requests = timed_head(
+        "s3-threaded", slow_server, "s3://parallel/ctx/", TEXT
+    )
     assert sequential_requests == threaded_requests == 21
     assert sequential_s >= 20 * 0.1  # the network really charges each GET
     assert threaded_s < 0.3 * sequential_s, (threaded_s, sequential_s)
