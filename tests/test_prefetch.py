@@ -50,6 +50,18 @@ def test_sequential_scan_fetches_ahead_of_the_reads() -> None:
     assert ctx.stats.cache_hits >= 2 and ctx.prefetched_blocks == 6
 
 
+def test_reads_served_by_the_warm_path_keep_the_scan_going() -> None:
+    ctx, inner = scanner(initial_window_blocks=2, max_window_blocks=8)
+    ctx[0:10], ctx[10:20]
+    ctx.wait_for_prefetch(timeout=10)  # blocks 2 and 3 are cached ahead
+    before, hits = len(inner.batches), ctx.stats.cache_hits
+    assert ctx[20:30] == "".join(LINES[20:30])  # one cached block: the short warm path
+    ctx.wait_for_prefetch(timeout=10)
+    assert ctx.stats.cache_hits == hits + 1
+    # The hit still counts as the next step of the scan: the doubled window goes ahead.
+    assert inner.batches[before:] == [[(40, 50), (50, 60), (60, 70)]]
+
+
 def test_window_grows_then_resets_on_a_jump() -> None:
     ctx, _inner = scanner(initial_window_blocks=1, max_window_blocks=4)
     for start in range(0, 100, 10):

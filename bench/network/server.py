@@ -29,6 +29,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
+from bench.network.moto_storage import serve_ranges_in_constant_time
 from bench.network.profiles import NetworkProfile, Sampler, load_profile
 from bench.network.shaping import InjectedReset, ShapingMiddleware
 
@@ -161,6 +162,11 @@ class S3Server:
         counts: dict[str, int] = self._call("fault_counts")
         return counts
 
+    def serves_ranges_in_constant_time(self) -> bool:
+        """True when ranged GETs cost O(range) in this server (`bench/network/moto_storage.py`)."""
+        constant: bool = self._call("serves_ranges_in_constant_time")
+        return constant
+
     def reset(self) -> None:
         """Delete every bucket and object (moto's `POST /moto-api/reset`, on the raw endpoint)."""
         request = urllib.request.Request(f"{self.raw_endpoint}/moto-api/reset", method="POST")
@@ -266,6 +272,7 @@ class _ServerCore:
     """One moto app served on two werkzeug threaded servers (raw and shaped), in this process."""
 
     def __init__(self, profile: NetworkProfile, seed: int) -> None:
+        self.constant_time_ranges = serve_ranges_in_constant_time()
         app = DomainDispatcherApplication(create_backend_app)
         Client(app).get("/")  # build moto's S3 app now, not on the first timed request
         self.middleware = ShapingMiddleware(app, Sampler(profile, seed))
@@ -294,6 +301,9 @@ class _ServerCore:
 
     def fault_counts(self) -> dict[str, int]:
         return self.middleware.fault_counts()
+
+    def serves_ranges_in_constant_time(self) -> bool:
+        return self.constant_time_ranges
 
     def close(self) -> None:
         if self._closed:

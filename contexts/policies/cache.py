@@ -13,6 +13,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from contexts.base import Context, LineRange
 from contexts.lines import IndexedText
@@ -48,6 +49,7 @@ class CachedContext(Context):
         self.max_bytes = max_bytes
         self.block_lines = block_lines
         self.chunk_lines = max(inner.chunk_lines, block_lines)
+        self._lines = len(inner)  # fixed once a context is open; read on every warm slice
         self._blocks: OrderedDict[int, tuple[IndexedText, int]] = OrderedDict()
         self._cached_bytes = 0
         self._lock = threading.Lock()
@@ -68,7 +70,21 @@ class CachedContext(Context):
         )
 
     def _line_count(self) -> int:
-        return len(self.inner)
+        return self._lines
+
+    def __getitem__(self, key: Any) -> str:
+        """``ctx[a:b]`` inside one cached block takes a short path; all else as for any context."""
+        if key.__class__ is slice and key.step is None and not self._closed:
+            start, stop, _step = key.indices(self._lines)
+            if start < stop:
+                hit = self._cached_single(start, stop)
+                if hit is not None:
+                    self._after_read(start, stop)
+                    return hit
+        return super().__getitem__(key)
+
+    def _after_read(self, start: int, stop: int) -> None:
+        """Called after each single-range read (a hook for read-ahead policies)."""
 
     def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
         self._check_open()

@@ -1,0 +1,78 @@
+"""The bench server's object storage (bench/network/moto_storage.py): same bytes, O(range) GETs."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from bench.network import S3Server
+from bench.network.aws_env import REGION, use_local_aws_env
+
+BUCKET = "storage-tests"
+BIG = bytes(range(256)) * (12 * 4096)  # 12 MiB: above moto's 5 MB spill-to-disk threshold
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[Any]:
+    saved = dict(os.environ)
+    use_local_aws_env()
+    try:
+        with S3Server() as server:
+            assert server.serves_ranges_in_constant_time()
+            client = boto3.client("s3", endpoint_url=server.raw_endpoint, region_name=REGION)
+            client.create_bucket(Bucket=BUCKET)
+            yield client
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def _get(s3: Any, key: str, byte_range: str | None = None) -> bytes:
+    kwargs = {"Range": byte_range} if byte_range else {}
+    body: bytes = s3.get_object(Bucket=BUCKET, Key=key, **kwargs)["Body"].read()
+    return body
+
+
+def test_ranged_gets_return_exactly_the_requested_bytes(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="big", Body=BIG)
+    assert _get(s3, "big") == BIG
+    for first, last in ((0, 0), (0, 99), (5_000_000, 5_300_000), (len(BIG) - 10, len(BIG) - 1)):
+        assert _get(s3, "big", f"bytes={first}-{last}") == BIG[first : last + 1]
+    assert _get(s3, "big", "bytes=-100") == BIG[-100:]
+    assert _get(s3, "big", f"bytes={len(BIG) - 7}-") == BIG[-7:]
+    head = s3.head_object(Bucket=BUCKET, Key="big")
+    assert head["ContentLength"] == len(BIG)
+    assert head["ETag"] == f'"{hashlib.md5(BIG).hexdigest()}"'
+
+
+def test_overwrite_copy_multipart_and_delete_keep_their_meaning(s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="k", Body=b"first version")
+    s3.put_object(Bucket=BUCKET, Key="k", Body="second \u00e9")
+    assert _get(s3, "k") == "second \u00e9".encode()
+    s3.copy_object(Bucket=BUCKET, Key="copy", CopySource={"Bucket": BUCKET, "Key": "k"})
+    assert _get(s3, "copy") == "second \u00e9".encode()
+    upload = s3.create_multipart_upload(Bucket=BUCKET, Key="mp")
+    parts = [BIG[: 6 * 1024 * 1024], BIG[6 * 1024 * 1024 :]]
+    etags = [
+        s3.upload_part(
+            Bucket=BUCKET, Key="mp", UploadId=upload["UploadId"], PartNumber=n, Body=part
+        )["ETag"]
+        for n, part in enumerate(parts, start=1)
+    ]
+    s3.complete_multipart_upload(
+        Bucket=BUCKET,
+        Key="mp",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"ETag": e, "PartNumber": n} for n, e in enumerate(etags, 1)]},
+    )
+    assert _get(s3, "mp", "bytes=6291000-6292000") == BIG[6291000:6292001]
+    s3.delete_object(Bucket=BUCKET, Key="k")
+    with pytest.raises(ClientError) as missing:
+        _get(s3, "k")
+    assert missing.value.response["Error"]["Code"] == "NoSuchKey"
