@@ -102,12 +102,16 @@ class BenchTarget:
         """The URL of the corpus in ``layout``, uploaded on first use through the raw endpoint."""
         return self._stored(lines, layout, {"lines_per_segment": segment_lines}, local=False)
 
+    def layout_name(self, lines: int, layout: str, options: dict[str, Any]) -> str:
+        """The relative folder of a corpus layout (under ``s3_root`` or ``workdir``)."""
+        tag = "-".join(f"{value}" for _name, value in sorted(options.items()))
+        return f"{lines}-lines-seed{self.seed}/{layout}-{tag}/"
+
     def _stored(self, lines: int, layout: str, options: dict[str, Any], *, local: bool) -> str:
         corpus = self.corpus(lines)
         key = (layout, tuple(sorted(options.items())), local)
         if key not in corpus.urls:
-            tag = "-".join(f"{value}" for _name, value in sorted(options.items()))
-            name = f"{lines}-lines-seed{self.seed}/{layout}-{tag}/"
+            name = self.layout_name(lines, layout, options)
             url = str(self.workdir / name) if local else f"{self.s3_root}{name}"
             target_options = {} if local else self.write_options()
             contexts.write_layout(corpus.text, url, layout, **target_options, **options)

@@ -345,25 +345,28 @@ def confirm(question: str, *, yes: bool, stdin: TextIO | None = None) -> None:
 # -- the target during a run ---------------------------------------------------------------------
 
 
-class RealS3Target(BenchTarget):
-    """Corpora under the run prefix of a real bucket; setup and measured traffic both go to
-    the same endpoint (there is no simulated network to bypass)."""
+class DirectTarget(BenchTarget):
+    """Corpora on storage reached directly, with no simulated network: S3 layouts under
+    ``s3_root`` (setup and measured traffic go to the same endpoint), directory layouts under
+    ``workdir``. Used for real buckets and inside Modal containers."""
 
-    def __init__(self, target: RealTarget, seed: int, workdir: Path) -> None:
-        self.real = target
+    def __init__(
+        self, s3_root: str, layout_options: dict[str, Any], seed: int, workdir: Path
+    ) -> None:
+        self.s3_root = s3_root
+        self.layout_options = layout_options
         self.seed = seed
         self.workdir = workdir
         self.corpora: dict[int, Corpus] = {}
-        self.s3_root = target.run_url
 
     def write_options(self) -> dict[str, Any]:
-        return self.real.layout_options()
+        return dict(self.layout_options)
 
     def read_options(self) -> dict[str, Any]:
-        return self.real.layout_options()
+        return dict(self.layout_options)
 
     def set_profile(self, profile: str, seed: int) -> None:
-        """Real targets have no simulated network."""
+        """There is no simulated network to configure."""
 
 
 def delete_prefix(target: RealTarget) -> int:
@@ -405,7 +408,9 @@ def real_target_kind(target: RealTarget, report: Callable[[str], None]) -> Targe
     def open_target(config: BenchConfig) -> Iterator[BenchTarget]:
         try:
             with tempfile.TemporaryDirectory(prefix="ctxlab-bench-") as workdir:
-                yield RealS3Target(target, config.seed, Path(workdir))
+                yield DirectTarget(
+                    target.run_url, target.layout_options(), config.seed, Path(workdir)
+                )
         finally:
             if target.keep:
                 report(f"kept the corpora under {target.run_url} (--keep)")
