@@ -280,17 +280,19 @@ def estimate(config: BenchConfig) -> Estimate:
     per_line = len(sample.encode("utf-8")) / max(1, sample.count("\n"))
     requests = 2  # preflight probe: put + delete
     objects = bytes_up = bytes_down = 0
-    stored: set[tuple[int, str, int]] = set()
+    stored: set[tuple[int, str, int, bool]] = set()
     for name, scenario, _profile, lines in cells_of(config):
         spec = registry.spec(name)
         if spec.storage != "s3":
             continue
         layout = spec.layouts[0]
-        per_segment = int(dict(spec.write_options).get("lines_per_segment", config.segment_lines))
+        write_options = dict(spec.write_options)
+        per_segment = int(write_options.get("lines_per_segment", config.segment_lines))
+        sidecars = "segment_index_stride" in write_options
         segments = math.ceil(lines / per_segment)
-        if (lines, layout, per_segment) not in stored:
-            stored.add((lines, layout, per_segment))
-            count = segments + 1 if layout == "segments" else 2
+        if (lines, layout, per_segment, sidecars) not in stored:
+            stored.add((lines, layout, per_segment, sidecars))
+            count = segments * (2 if sidecars else 1) + 1 if layout == "segments" else 2
             objects += count
             requests += count
             bytes_up += int(lines * per_line) + 150 * segments

@@ -18,11 +18,13 @@ import pytest
 
 from bench.cli import main
 from bench.network.server import S3Server
-from bench.runner import BenchConfig
-from bench.targets import REAL_PROFILE, estimate
+from bench.runner import BenchConfig, run_bench
+from bench.targets import REAL_PROFILE, RealTarget, estimate, real_target_kind
+from contexts.location import S3Location
 from tests.conftest import S3Env
 
-SMALL = ["--contexts", "s3-sequential,s3-byte-range", "--scenarios", "peek", "--lines", "2000"]
+CONTEXTS = ("s3-sequential", "s3-byte-range", "s3-large-chunk")
+SMALL = ["--contexts", ",".join(CONTEXTS), "--scenarios", "peek", "--lines", "2000"]
 
 
 def bench(s3: S3Env, tmp_path: Path, *extra: str, prefix: str = "runs") -> int:
@@ -52,13 +54,11 @@ def test_real_target_runs_the_matrix_and_deletes_its_prefix(
     assert run["endpoint"] == s3.endpoint_url and run["kept"] is False
     assert run["run_prefix"].startswith(f"s3://{s3.bucket}/runs/ctxlab-run-")
     cells = results(tmp_path)["cells"]
-    assert len(cells) == 2 and all(c["status"] == "ok" and c["correct"] for c in cells)
+    assert len(cells) == 3 and all(c["status"] == "ok" and c["correct"] for c in cells)
     assert {c["profile"] for c in cells} == {REAL_PROFILE}
     assert keys(s3) == ["runs/unrelated.txt"]  # the run prefix is empty, nothing else touched
     out = capsys.readouterr().out
-    config = BenchConfig(
-        ("s3-sequential", "s3-byte-range"), ("peek",), ("real",), (2000,), tmp_path
-    )
+    config = BenchConfig(CONTEXTS, ("peek",), ("real",), (2000,), tmp_path)
     expected = estimate(config)
     assert f"{expected.objects:,} objects" in out  # the estimate was printed ...
     assert f"deleted {expected.objects:,} objects" in out  # ... and matched what was stored
@@ -193,3 +193,26 @@ def test_access_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_moto_only_options_are_refused_with_moto(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="--keep only apply to --target s3://"):
         main(["bench", "--keep", *SMALL])
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_mid_run_still_deletes_the_run_prefix(s3: S3Env, tmp_path: Path) -> None:
+    target = RealTarget(
+        S3Location(s3.bucket, "runs/"), endpoint_url=s3.endpoint_url, run_id="ctxlab-run-test"
+    )
+    config = BenchConfig(
+        ("s3-sequential", "s3-byte-range"), ("peek",), (REAL_PROFILE,), (2000,), tmp_path
+    )
+    messages: list[str] = []
+    done: list[object] = []
+
+    def interrupt_after_first(cell: object) -> None:
+        done.append(cell)
+        assert keys(s3, "runs/ctxlab-run-test/")  # the corpus is there while the run runs
+        raise KeyboardInterrupt
+
+    results = run_bench(
+        config, on_cell_done=interrupt_after_first, target=real_target_kind(target, messages.append)
+    )
+    assert results.meta["interrupted"] is True and len(results.cells) == len(done) == 1
+    assert keys(s3) == [] and messages and messages[0].startswith("deleted ")
