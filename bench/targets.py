@@ -22,7 +22,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
-import boto3
 import botocore.exceptions as bce
 
 from bench.corpus import generate_corpus
@@ -38,7 +37,7 @@ from contexts.errors import (
 )
 from contexts.layouts.line_index import DEFAULT_PART_BYTES
 from contexts.location import S3Location, parse_location
-from contexts.transport.s3 import S3Options, make_s3_client, translate_error
+from contexts.transport.s3 import S3Options, make_s3_client, make_session, translate_error
 from scenarios import Batch, Grep, Index, Iter, Op, Read, Text, get_scenario
 
 REAL_PROFILE = "real"
@@ -161,14 +160,7 @@ def preflight(target: RealTarget) -> None:
     options = target.options(connect_timeout_s=5.0, read_timeout_s=15.0, max_attempts=2)
     endpoint = options.describe_endpoint()
     bucket = target.location.bucket
-    try:
-        session = boto3.session.Session(profile_name=target.profile_name)
-    except bce.ProfileNotFound:
-        raise CredentialsError(
-            f"AWS profile {target.profile_name!r} is not in your AWS config files: fix "
-            "--aws-profile or add the profile (aws configure --profile NAME)"
-        ) from None
-    if session.get_credentials() is None:
+    if make_session(options).get_credentials() is None:
         raise CredentialsError(
             f"no AWS credentials found for {endpoint}: set AWS_ACCESS_KEY_ID and "
             "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE / --aws-profile, or run with an IAM role"

@@ -17,7 +17,6 @@ per write: append to S3 (which containers can also see through a CloudBucketMoun
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import random
@@ -301,6 +300,8 @@ class LocalManifestStore(LocalWriter):
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
+        import fcntl  # POSIX only: imported here so `import contexts` works everywhere
+
         path = self.location.path(self.LOCK_NAME)
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
