@@ -155,7 +155,7 @@ def test_wrong_region(s3: S3Env, tmp_path: Path) -> None:
 @pytest.mark.timeout(60)
 def test_access_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A moto server with IAM authorisation on (its own process): a user without policies."""
-    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "4")  # read by the spawned server
+    monkeypatch.setenv("INITIAL_NO_AUTH_ACTION_COUNT", "8")  # read by the spawned server
     with S3Server() as server:
         endpoint = server.raw_endpoint
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="ctxlab-locked")
@@ -166,7 +166,7 @@ def test_access_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
         monkeypatch.delenv("AWS_SESSION_TOKEN")
         user = boto3.client("s3", endpoint_url=endpoint)
-        for _ in range(5):  # use up any unauthenticated actions left
+        for _ in range(10):  # use up the unauthenticated actions left
             try:
                 user.list_buckets()
             except bce.ClientError:
