@@ -15,8 +15,9 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from rich.table import Table
 
 import contexts
+from bench import targets
 from bench.results import CellResult, RunResults
-from bench.runner import BenchConfig, run_bench
+from bench.runner import MOTO_TARGET, BenchConfig, run_bench
 from scenarios import SCENARIOS
 
 DEFAULT_PROFILES = ("seed",)
@@ -64,11 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lines", type=_sizes, help="corpus sizes in lines, comma list (default: 100000,1000000)"
     )
-    parser.add_argument(
-        "--target",
-        default="moto",
-        help="'moto' (the embedded server; the only target so far)",
-    )
+    targets.add_arguments(parser)  # --target, --endpoint-url, --region, --aws-profile, ...
     parser.add_argument("--out", type=Path, help="output folder (default: reports/<timestamp>)")
     parser.add_argument("--seed", type=int, default=0, help="corpus, scenario and network seed")
     parser.add_argument(
@@ -88,11 +85,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
     """Defaults, then --quick, then explicit options."""
-    if args.target != "moto":
-        raise SystemExit(
-            f"ctxlab bench: target {args.target!r} is not supported yet; only the embedded "
-            "'moto' server (real S3 targets are tracked in the issue list)"
-        )
     out = args.out or Path("reports") / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return BenchConfig(
         contexts=args.contexts or tuple(contexts.available()),
@@ -116,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
         console = Console(width=160)
+    config, real_target = targets.resolve(args, config, console.print)
     console.print(
         f"[bold]ctxlab bench[/]: {config.cell_count} cells — contexts {', '.join(config.contexts)}"
         f"; scenarios {', '.join(config.scenarios)}; profiles {', '.join(config.profiles)}"
@@ -136,7 +129,10 @@ def run(args: argparse.Namespace) -> int:
             progress.update(task, description=f"{name} · {scenario} · {profile} · {lines:,}")
 
         results = run_bench(
-            config, on_cell_start=started, on_cell_done=lambda cell: progress.advance(task)
+            config,
+            on_cell_start=started,
+            on_cell_done=lambda cell: progress.advance(task),
+            target=real_target or MOTO_TARGET,
         )
     console.print(summary_table(results))
     failed = [cell for cell in results.cells if cell.status != "ok"]

@@ -18,6 +18,8 @@ __all__ = ["build_parser", "main"]
 # top-level command -> (module, one-line help)
 _TOP_LEVEL: dict[str, tuple[str, str]] = {
     "bench": ("bench.bench_command", "run contexts x scenarios x profiles x sizes; results JSON"),
+    "ingest": ("bench.ingest_command", "append session logs (JSON Lines) to a shared context"),
+    "upload": ("bench.upload_command", "store a text file as a context (S3, directory, Modal)"),
 }
 
 # group -> subcommand -> (module, one-line help)

@@ -109,10 +109,14 @@ class RunResults:
 
 def load_results(path: Path) -> RunResults:
     """Read a results file written by :meth:`RunResults.write`."""
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    return results_from_json(json.loads(path.read_text(encoding="utf-8")), source=str(path))
+
+
+def results_from_json(raw: dict[str, Any], *, source: str = "results") -> RunResults:
+    """Rebuild :class:`RunResults` from :meth:`RunResults.to_json` output (checks the schema)."""
     if raw.get("schema") != SCHEMA or raw.get("schema_version") != SCHEMA_VERSION:
         raise ValueError(
-            f"{path} is not a {SCHEMA} v{SCHEMA_VERSION} file "
+            f"{source} is not a {SCHEMA} v{SCHEMA_VERSION} file "
             f"(schema={raw.get('schema')!r}, version={raw.get('schema_version')!r})"
         )
     cells = []

@@ -7,7 +7,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,14 @@ class Corpus:
 
 class BenchTarget:
     """The embedded moto server, the corpora written to it (setup traffic bypasses the
-    simulated network), and how to open a context on it (measured traffic goes through it)."""
+    simulated network), and how to open a context on it (measured traffic goes through it).
+
+    A real bucket is a subclass (``bench/targets.py``) that overrides the four target hooks:
+    ``s3_root``, ``write_options``, ``read_options`` and ``set_profile``.
+    """
+
+    s3_root = f"s3://{BUCKET}/"
+    """Where S3 layouts are stored (names of corpora are appended)."""
 
     def __init__(self, server: S3Server, seed: int, workdir: Path) -> None:
         self.server = server
@@ -70,6 +77,18 @@ class BenchTarget:
         client = boto3.client("s3", endpoint_url=server.raw_endpoint)
         client.create_bucket(Bucket=BUCKET)
         client.close()
+
+    def write_options(self) -> dict[str, Any]:
+        """``write_layout`` options for setup traffic (moto: the raw endpoint)."""
+        return {"endpoint_url": self.server.raw_endpoint}
+
+    def read_options(self) -> dict[str, Any]:
+        """``open_context`` options for measured traffic (moto: the shaped endpoint)."""
+        return {"endpoint_url": self.server.shaped_endpoint}
+
+    def set_profile(self, profile: str, seed: int) -> None:
+        """Apply the network profile of the next cell (moto: restart the shaping sampler)."""
+        self.server.set_profile(profile, seed=seed)
 
     def corpus(self, lines: int) -> Corpus:
         """The corpus of ``lines`` lines, generated once."""
@@ -83,15 +102,19 @@ class BenchTarget:
         """The URL of the corpus in ``layout``, uploaded on first use through the raw endpoint."""
         return self._stored(lines, layout, {"lines_per_segment": segment_lines}, local=False)
 
+    def layout_name(self, lines: int, layout: str, options: dict[str, Any]) -> str:
+        """The relative folder of a corpus layout (under ``s3_root`` or ``workdir``)."""
+        tag = "-".join(f"{value}" for _name, value in sorted(options.items()))
+        return f"{lines}-lines-seed{self.seed}/{layout}-{tag}/"
+
     def _stored(self, lines: int, layout: str, options: dict[str, Any], *, local: bool) -> str:
         corpus = self.corpus(lines)
         key = (layout, tuple(sorted(options.items())), local)
         if key not in corpus.urls:
-            tag = "-".join(f"{value}" for _name, value in sorted(options.items()))
-            name = f"{lines}-lines-seed{self.seed}/{layout}-{tag}/"
-            url = str(self.workdir / name) if local else f"s3://{BUCKET}/{name}"
-            endpoint = None if local else self.server.raw_endpoint
-            contexts.write_layout(corpus.text, url, layout, endpoint_url=endpoint, **options)
+            name = self.layout_name(lines, layout, options)
+            url = str(self.workdir / name) if local else f"{self.s3_root}{name}"
+            target_options = {} if local else self.write_options()
+            contexts.write_layout(corpus.text, url, layout, **target_options, **options)
             corpus.urls[key] = url
         return corpus.urls[key]
 
@@ -114,7 +137,7 @@ class BenchTarget:
             return InMemoryContext(self.corpus(lines).text)
         if registry.spec(name).storage == "local":
             return contexts.open_context(name, url)
-        return contexts.open_context(name, url, endpoint_url=self.server.shaped_endpoint)
+        return contexts.open_context(name, url, **self.read_options())
 
 
 # -- replaying one trace -----------------------------------------------------------------------
@@ -221,7 +244,7 @@ def run_cell(
     corpus = target.corpus(lines)
     target.prepare(name, lines, config.segment_lines)  # upload before timing
     if profile != LOCAL_DISK:
-        target.server.set_profile(profile, seed=config.seed)
+        target.set_profile(profile, config.seed)
     started = time.perf_counter()
     try:
         ctx = target.open(name, lines, config.segment_lines)
@@ -287,21 +310,42 @@ def bench_target(config: BenchConfig) -> Iterator[BenchTarget]:
         yield BenchTarget(server, config.seed, Path(workdir))
 
 
+@dataclass(frozen=True)
+class TargetKind:
+    """Where a bench run sends its requests, and what the results JSON says about it."""
+
+    meta: dict[str, Any]
+    """Run metadata: at least ``target`` and ``network``."""
+    open: Callable[[BenchConfig], AbstractContextManager[BenchTarget]]
+    """Makes the target for a run and tears it down afterwards (also on failure / Ctrl-C)."""
+    simulated: bool = True
+    """Whether ``config.profiles`` name simulated network profiles."""
+
+
+MOTO_TARGET = TargetKind(
+    {
+        "target": "moto",
+        "network": "simulated (WSGI shaping in front of moto, server in its own process)",
+    },
+    bench_target,
+)
+
+
 def run_bench(
     config: BenchConfig,
     on_cell_start: Callable[[tuple[str, str, str, int]], None] = lambda cell: None,
     on_cell_done: Callable[[CellResult], None] = lambda cell: None,
+    target: TargetKind = MOTO_TARGET,
 ) -> RunResults:
     """Run every cell, rewriting ``config.out/results.json`` after each; Ctrl-C keeps what ran."""
     for name in config.contexts:
         registry.spec(name)  # unknown names fail before any work
     for scenario in config.scenarios:
         get_scenario(scenario)
-    profiles = {name: load_profile(name) for name in config.profiles}
+    profiles = {name: load_profile(name) for name in config.profiles if target.simulated}
     results = RunResults(
         run_metadata(
-            target="moto",
-            network="simulated (WSGI shaping in front of moto, server in its own process)",
+            **target.meta,
             seed=config.seed,
             think_scale=config.think_scale,
             segment_lines=config.segment_lines,
@@ -312,12 +356,12 @@ def run_bench(
     )
     path = config.out / "results.json"
     try:
-        with bench_target(config) as target:
+        with target.open(config) as opened:
             for cell_key in cells_of(config):
                 on_cell_start(cell_key)
-                cell = run_cell(target, config, *cell_key)
+                cell = run_cell(opened, config, *cell_key)
                 results.cells.append(cell)
-                results.meta["corpora"] = [c.info for c in target.corpora.values()]
+                results.meta["corpora"] = [c.info for c in opened.corpora.values()]
                 results.write(path)
                 on_cell_done(cell)
     except KeyboardInterrupt:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from contexts.append import AppendConflictError, Appender, AppendResult, append_text
 from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import (
     AccessDeniedError,
@@ -42,6 +43,9 @@ from contexts.writer import WrittenLayout, write_layout
 
 __all__ = [
     "AccessDeniedError",
+    "AppendConflictError",
+    "AppendResult",
+    "Appender",
     "BucketNotFoundError",
     "Context",
     "ContextClosedError",
@@ -65,6 +69,7 @@ __all__ = [
     "UnknownContextError",
     "UnsafePathError",
     "WrittenLayout",
+    "append_text",
     "available",
     "context_class",
     "open_context",

@@ -79,15 +79,20 @@ class S3Options:
         return self.endpoint_url or "AWS S3"
 
 
-def make_s3_client(options: S3Options) -> Any:
-    """A boto3 S3 client with timeouts, retries and pool size from ``options``."""
+def make_session(options: S3Options) -> boto3.session.Session:
+    """A boto3 session for ``options.profile_name`` (``CredentialsError`` if it is unknown)."""
     try:
-        session = boto3.session.Session(profile_name=options.profile_name)
+        return boto3.session.Session(profile_name=options.profile_name)
     except bce.ProfileNotFound:
         raise CredentialsError(
             f"AWS profile {options.profile_name!r} is not in your AWS config files; "
             "check ~/.aws/config or pass profile_name=None"
         ) from None
+
+
+def make_s3_client(options: S3Options) -> Any:
+    """A boto3 S3 client with timeouts, retries and pool size from ``options``."""
+    session = make_session(options)
     config = Config(
         connect_timeout=options.connect_timeout_s,
         read_timeout=options.read_timeout_s,

@@ -1,0 +1,315 @@
+"""Safe concurrent appends to a segments-layout context (S3 or a directory).
+
+``append_text(text, url)`` uploads the text as new segment objects whose names carry a fresh
+uuid (writers never overwrite each other), then swaps in a manifest that lists the old segments
+plus the new ones with a compare-and-swap: on S3 a conditional ``PutObject`` (``IfMatch`` on the
+ETag read, ``IfNoneMatch="*"`` when there was no manifest yet); in a directory an exclusive
+``fcntl.flock`` on ``.manifest.json.lock`` around compare-and-rename. A lost race (S3 412
+PreconditionFailed / 409 ConditionalRequestConflict, or a changed file) re-reads the manifest and
+tries again after a jittered exponential back-off, at most ``max_attempts`` times; data first,
+manifest last, so readers never see an entry whose segment is missing.
+
+The directory guarantee holds between threads and processes that share a POSIX filesystem with
+working ``flock`` (local disks, most NFS setups). Modal Volumes replicate by commit/reload, not
+per write: append to S3 (which containers can also see through a CloudBucketMount) instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+import botocore.exceptions as bce
+
+from contexts.errors import ContextError, StorageError
+from contexts.layouts.manifest import MANIFEST_NAME, Manifest, parse_manifest
+from contexts.layouts.segments import build_segments
+from contexts.layouts.single import INDEX_NAME
+from contexts.location import LocalLocation, S3Location, parse_location
+from contexts.transport.local import LocalWriter
+from contexts.transport.s3 import S3Options, S3Writer, translate_error
+from contexts.writer import _put_all
+
+_CONFLICT_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+
+
+class AppendConflictError(StorageError):
+    """Every attempt to swap in the new manifest lost a race with another writer."""
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What :func:`append_text` added."""
+
+    url: str
+    """The context URL."""
+    start_line: int
+    """Line number of the first appended line in the context."""
+    line_count: int
+    """Lines appended (0 for an empty text: nothing was written)."""
+    segments: tuple[str, ...]
+    """Names of the new segment objects."""
+    attempts: int
+    """Manifest writes tried; ``attempts - 1`` lost a race and retried."""
+
+    @property
+    def retries(self) -> int:
+        """Manifest writes that lost a race (S3 412 / 409, or a changed file)."""
+        return max(0, self.attempts - 1)
+
+
+class _ManifestStore(Protocol):
+    """Compare-and-swap access to ``manifest.json`` plus plain puts and deletes."""
+
+    def put(self, name: str, data: bytes) -> None: ...
+    def delete(self, name: str) -> None: ...
+    def url(self, name: str = "") -> str: ...
+    def close(self) -> None: ...
+    def exists(self, name: str) -> bool: ...
+    @property
+    def prefix(self) -> str: ...
+    def read_manifest(self) -> tuple[bytes | None, str | None]: ...
+    def swap_manifest(self, data: bytes, token: str | None) -> bool: ...
+
+
+def append_text(
+    text: str,
+    url: str,
+    *,
+    lines_per_segment: int = 1000,
+    writer: str = "",
+    max_attempts: int = 30,
+    endpoint_url: str | None = None,
+    region_name: str | None = None,
+    profile_name: str | None = None,
+) -> AppendResult:
+    """Append ``text``'s lines to the segments-layout context at ``url`` (created if absent).
+
+    One-shot form of :class:`Appender` (which keeps its client for many appends).
+    """
+    with Appender(
+        url, endpoint_url=endpoint_url, region_name=region_name, profile_name=profile_name
+    ) as appender:
+        return appender.append(
+            text, lines_per_segment=lines_per_segment, writer=writer, max_attempts=max_attempts
+        )
+
+
+class Appender:
+    """Appends texts to one segments-layout context, reusing one client (thread-safe).
+
+    >>> with Appender("s3://bucket/shared/") as appender:   # doctest: +SKIP
+    ...     appender.append(transcript.text, writer="alice")
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        endpoint_url: str | None = None,
+        region_name: str | None = None,
+        profile_name: str | None = None,
+        max_workers: int = 8,
+    ) -> None:
+        self.url = url
+        self.max_workers = max_workers
+        self._store = _open_store(url, endpoint_url, region_name, profile_name, max_workers)
+
+    def __enter__(self) -> Appender:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the client."""
+        self._store.close()
+
+    def append(
+        self,
+        text: str,
+        *,
+        lines_per_segment: int = 1000,
+        writer: str = "",
+        max_attempts: int = 30,
+    ) -> AppendResult:
+        """Append ``text``'s lines; see the module docstring for the guarantees.
+
+        ``writer`` is an optional label put into the new segment names (next to a uuid that
+        makes them unique anyway). Raises :class:`AppendConflictError` after ``max_attempts``
+        lost races (the new segments are then deleted again) and :class:`ContextError`
+        subclasses for storage failures, an invalid manifest or a single-object layout.
+        """
+        if not isinstance(text, str):
+            raise TypeError(f"append needs a str, not {type(text).__name__}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        segments = build_segments(text, lines_per_segment)
+        if not segments:
+            return AppendResult(self.url, 0, 0, (), 0)
+        tag = re.sub(r"[^A-Za-z0-9_.-]", "-", writer)[:40]
+        stem = f"append-{tag + '-' if tag else ''}{uuid.uuid4().hex}"
+        entries = [replace(s.entry, name=f"{stem}-{n:06d}.log") for n, s in enumerate(segments, 1)]
+        store = self._store
+        names = tuple(entry.name for entry in entries)
+        blobs = [(e.name, s.data) for e, s in zip(entries, segments, strict=True)]
+        _put_all(store.put, blobs, self.max_workers)
+        for attempt in range(1, max_attempts + 1):
+            old = self._read_manifest()
+            base = old[0].line_count
+            shifted = (replace(e, start_line=e.start_line + base) for e in entries)
+            new = Manifest((*old[0].segments, *shifted))
+            if store.swap_manifest(new.to_bytes(), old[1]):
+                return AppendResult(self.url, base, new.line_count - base, names, attempt)
+            time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))  # full jitter
+        for name in names:  # never listed: remove them so the prefix holds no orphans
+            store.delete(name)
+        raise AppendConflictError(
+            f"appending to {store.url()} lost the manifest race {max_attempts} times; retry "
+            "later or raise max_attempts"
+        )
+
+    def _read_manifest(self) -> tuple[Manifest, str | None]:
+        """The current manifest (empty if none yet) and its compare-and-swap token."""
+        store = self._store
+        data, token = store.read_manifest()
+        if data is not None:
+            return parse_manifest(data, url=store.url(MANIFEST_NAME), prefix=store.prefix), token
+        if store.exists(INDEX_NAME):
+            raise ContextError(
+                f"{store.url()} holds a single-object layout, which cannot be appended to; "
+                "rewrite it with contexts.write_layout(..., layout='segments')"
+            )
+        return Manifest(()), None
+
+
+def _open_store(
+    url: str,
+    endpoint_url: str | None,
+    region_name: str | None,
+    profile_name: str | None,
+    max_workers: int,
+) -> _ManifestStore:
+    location = parse_location(url)
+    if isinstance(location, LocalLocation):
+        return LocalManifestStore(location)
+    options = S3Options(
+        endpoint_url=endpoint_url,
+        region_name=region_name,
+        profile_name=profile_name,
+        max_pool_connections=max_workers,
+    )
+    return S3ManifestStore(location, options)
+
+
+class S3ManifestStore(S3Writer):
+    """Conditional writes of ``manifest.json``: the token is the ETag read."""
+
+    location: S3Location
+
+    @property
+    def prefix(self) -> str:
+        """Seed manifests may name segments with this prefix; they are made relative."""
+        return self.location.prefix
+
+    def read_manifest(self) -> tuple[bytes | None, str | None]:
+        """The manifest's bytes and ETag, or ``(None, None)`` when there is none yet."""
+        key = self.location.key(MANIFEST_NAME)
+        try:
+            response = self.client.get_object(Bucket=self.location.bucket, Key=key)
+            with response["Body"] as body:
+                data: bytes = body.read()
+        except bce.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None, None
+            raise translate_error(exc, url=self.url(MANIFEST_NAME), options=self.options) from exc
+        except bce.BotoCoreError as exc:
+            raise translate_error(exc, url=self.url(MANIFEST_NAME), options=self.options) from exc
+        etag: str = response["ETag"]
+        return data, etag
+
+    def swap_manifest(self, data: bytes, token: str | None) -> bool:
+        """Write the manifest if it still has ETag ``token`` (or still does not exist)."""
+        condition: dict[str, Any] = {"IfMatch": token} if token else {"IfNoneMatch": "*"}
+        try:
+            self.client.put_object(
+                Bucket=self.location.bucket,
+                Key=self.location.key(MANIFEST_NAME),
+                Body=data,
+                ContentType="application/json",
+                **condition,
+            )
+        except bce.ClientError as exc:
+            error = exc.response.get("Error", {})
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if str(error.get("Code")) in _CONFLICT_CODES or status in (409, 412):
+                return False
+            if token and error.get("Code") in ("NoSuchKey", "404"):
+                return False  # deleted since we read it: read again
+            raise translate_error(exc, url=self.url(MANIFEST_NAME), options=self.options) from exc
+        except bce.BotoCoreError as exc:
+            raise translate_error(exc, url=self.url(MANIFEST_NAME), options=self.options) from exc
+        return True
+
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` exists under the prefix."""
+        try:
+            self.client.head_object(Bucket=self.location.bucket, Key=self.location.key(name))
+        except bce.ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise translate_error(exc, url=self.url(name), options=self.options) from exc
+        return True
+
+
+class LocalManifestStore(LocalWriter):
+    """Compare-and-rename of ``manifest.json`` under an exclusive ``flock``; the token is the
+    SHA-256 of the bytes read."""
+
+    LOCK_NAME = ".manifest.json.lock"
+    prefix = ""
+
+    def read_manifest(self) -> tuple[bytes | None, str | None]:
+        """The manifest's bytes and their SHA-256, or ``(None, None)`` when there is none."""
+        try:
+            data = self.location.path(MANIFEST_NAME).read_bytes()
+        except FileNotFoundError:
+            return None, None
+        return data, hashlib.sha256(data).hexdigest()
+
+    def swap_manifest(self, data: bytes, token: str | None) -> bool:
+        """Under the lock: replace the manifest if it is still the one read (``token``)."""
+        with self._locked():
+            _, current = self.read_manifest()
+            if current != token:
+                return False
+            self.put(MANIFEST_NAME, data)  # temp file + os.replace: atomic for readers
+        return True
+
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` exists in the directory."""
+        return self.location.path(name).exists()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        import fcntl  # POSIX only: imported here so `import contexts` works everywhere
+
+        path = self.location.path(self.LOCK_NAME)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError(f"cannot open the append lock {path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock

@@ -1,0 +1,113 @@
+"""The Modal app without Modal's cloud: it imports and builds without a token, its functions run
+here with ``.local()`` against a directory standing in for the Volume mount, and the fan-out
+merges fragments into one valid results JSON."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import contexts
+from bench.cli import main
+from bench.remote_cell import CellSpec, fan_out, matrix, merge_fragments, run_remote_cell
+from bench.results import load_results, results_from_json
+from tests.conftest import S3Env
+
+pytest.importorskip("modal")
+
+
+@pytest.fixture
+def modal_app(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
+    """bench.modal_app imported fresh with no Modal token anywhere."""
+    for name in ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("MODAL_CONFIG_PATH", str(tmp_path / "no-modal.toml"))
+    monkeypatch.delenv("CTXLAB_MODAL_BUCKET", raising=False)
+    sys.modules.pop("bench.modal_app", None)
+    return importlib.import_module("bench.modal_app")
+
+
+def test_the_app_builds_without_a_token(modal_app: ModuleType) -> None:
+    assert modal_app.app.name == "ctxlab-bench"
+    modal = pytest.importorskip("modal")
+    assert isinstance(modal_app.prepare, modal.Function)
+    assert isinstance(modal_app.run_cell, modal.Function)
+    assert callable(modal_app.main)  # the local entrypoint behind `modal run`
+    specs = modal_app.specs_for("volume,s3-threaded", "peek", "1000,2000", s3_url="s3://b/p/")
+    assert len(specs) == 4 and {s.label for s in specs} == {"modal-volume", "real"}
+
+
+@pytest.mark.filterwarnings("ignore:The .* function is executing locally")
+def test_cell_runs_locally_on_a_directory_standing_in_for_the_volume(
+    modal_app: ModuleType, tmp_path: Path
+) -> None:
+    spec = CellSpec("volume", "head-50k", 3000, root=str(tmp_path / "data"), where="test")
+    written = modal_app.prepare.local([spec.to_dict()])
+    assert len(written) == 1 and (Path(written[0]) / "manifest.json").exists()
+    fragment = modal_app.run_cell.local(spec.to_dict())
+    json.dumps(fragment)  # plain JSON, as it travels back from a container
+    results = results_from_json(fragment)
+    (cell,) = results.cells
+    assert (cell.context, cell.scenario, cell.profile, cell.lines) == (
+        "volume",
+        "head-50k",
+        "modal-volume",
+        3000,
+    )
+    assert cell.status == "ok" and cell.correct and cell.requests > 0
+    assert results.meta["target"] == "test" and results.meta["corpora"][0]["lines"] == 3000
+
+
+@pytest.mark.timeout(120)
+def test_fan_out_merges_fragments_into_one_results_json(s3: S3Env, tmp_path: Path) -> None:
+    specs = matrix(
+        ["volume", "s3-sequential", "memory"],
+        ["peek", "head-50k"],
+        [2000],
+        root=str(tmp_path / "data"),
+        s3_url=s3.new_url(),
+        endpoint_url=s3.endpoint_url,
+    )
+    results = fan_out(specs, lambda items: map(run_remote_cell, items))
+    path = tmp_path / "out" / "results.json"
+    results.write(path)
+    loaded = load_results(path)
+    assert len(loaded.cells) == 6 and all(c.status == "ok" and c.correct for c in loaded.cells)
+    assert {(c.context, c.profile) for c in loaded.cells} == {
+        ("volume", "modal-volume"),
+        ("s3-sequential", "real"),
+        ("memory", "none"),
+    }
+    assert loaded.meta["fragments"] == 6 and len(loaded.meta["corpora"]) == 1
+    assert loaded.meta["started_at"] <= loaded.meta["finished_at"]
+
+
+def test_fragments_of_different_matrices_are_not_merged(tmp_path: Path) -> None:
+    one = run_remote_cell(CellSpec("memory", "peek", 500, root=str(tmp_path)))
+    other = run_remote_cell(CellSpec("memory", "peek", 500, root=str(tmp_path), seed=1))
+    with pytest.raises(ValueError, match="disagree on seed"):
+        merge_fragments([one, other])
+    with pytest.raises(ValueError, match="not a rlm-context-lab/results"):
+        merge_fragments([{"cells": []}])
+
+
+def test_upload_writes_a_layout_to_s3_and_to_a_directory(
+    s3: S3Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "notes.txt"
+    source.write_bytes(b"one\r\ntwo\nthree")
+    url = s3.new_url()
+    assert main(["upload", str(source), "--to", url, "--endpoint-url", s3.endpoint_url]) == 0
+    assert main(["upload", str(source), "--to", str(tmp_path / "ctx"), "--layout", "single"]) == 0
+    assert "wrote 3 lines" in capsys.readouterr().out
+    with contexts.open_context("s3-sequential", url, endpoint_url=s3.endpoint_url) as ctx:
+        assert ctx.text() == "one\r\ntwo\nthree"
+    with contexts.open_context("volume", str(tmp_path / "ctx")) as ctx:
+        assert ctx.text() == "one\r\ntwo\nthree"
+    with pytest.raises(SystemExit, match="modal-volume NAME"):
+        main(["upload", str(source), "--to", "modal-volume"])
