@@ -172,7 +172,15 @@ class FaultRates:
         return float(sum(getattr(self, name) for name in _RATE_FIELDS))
 
 
-_RATE_FIELDS = ("slowdown", "internal_error", "reset", "slow_tail", "truncate", "short_body", "stall")
+_RATE_FIELDS = (
+    "slowdown",
+    "internal_error",
+    "reset",
+    "slow_tail",
+    "truncate",
+    "short_body",
+    "stall",
+)
 """The per-request fault probabilities of `FaultRates`, in the sampler's order (new kinds go
 last, so existing profiles keep their seeded sequences)."""
 

@@ -174,7 +174,6 @@ class ShapingMiddleware:
             if close is not None:
                 close()
 
-
     @staticmethod
     def _end_cut(draw: Draw) -> None:
         """End a cut body: an RST for a reset, a FIN for a truncation, nothing more for a short
