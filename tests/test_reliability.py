@@ -10,6 +10,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -64,7 +65,7 @@ def fault_server() -> Iterator[S3Server]:
         yield server
 
 
-READS = 60
+READS = 30
 """Random slices per context under ``HOSTILE`` (2 GETs each on average)."""
 
 
@@ -117,7 +118,7 @@ def test_short_bodies_with_matching_length_are_caught_and_read_again(
 ) -> None:
     """HTTP cannot see a body cut with a matching Content-Length; manifest byte counts, hashes
     and index offsets do, and the read is repeated (counted as retries)."""
-    short = NetworkProfile("short", "", "test", faults=FaultRates(short_body=0.05))
+    short = NetworkProfile("short", "", "test", faults=FaultRates(short_body=0.2))
     for name in ("s3-sequential", "s3-byte-range", "s3-large-chunk"):
         fault_server.set_profile(short, seed=11)
         with contexts.open_context(
@@ -127,8 +128,8 @@ def test_short_bodies_with_matching_length_are_caught_and_read_again(
             max_attempts=8,
         ) as ctx:
             ctx.integrity_attempts = 8  # type: ignore[attr-defined]
-            assert ctx[0:2000] == TEXT
-            assert ctx[1500:1503] == "".join(LINES[1500:1503])
+            for start in range(0, 2000, 100):  # small slices: one or two GETs each
+                assert ctx[start : start + 100] == "".join(LINES[start : start + 100])
             assert ctx.stats.retries > 0
         assert fault_server.fault_counts()[FaultKind.SHORT_BODY.value] > 0
     fault_server.set_profile("none")
@@ -173,7 +174,7 @@ def test_a_stalled_endpoint_hits_the_slice_deadline(fault_server: S3Server, name
 def _open_each(name: str, s3: S3Env, tmp: str) -> contexts.Context:
     spec = registry.spec(name)
     if spec.storage == "memory":
-        return contexts.open_context(name, TEXT)
+        return contexts.InMemoryContext(TEXT)
     if spec.storage == "local":
         contexts.write_layout(TEXT, tmp, lines_per_segment=100)
         return contexts.open_context(name, tmp)
@@ -186,7 +187,7 @@ THREADS = 32
 SLICES_PER_THREAD = int(os.environ.get("CTXLAB_STRESS_SLICES", "1000"))
 """1,000 as the issue asks; contexts that make one moto request per slice get fewer in CI
 (``NETWORK_SLICES``): 32,000 GETs against one moto process take minutes on 2 cores."""
-NETWORK_SLICES = int(os.environ.get("CTXLAB_STRESS_NETWORK_SLICES", "60"))
+NETWORK_SLICES = int(os.environ.get("CTXLAB_STRESS_NETWORK_SLICES", "20"))
 IN_MEMORY = {"memory", "s3-ram", "s3-cached-prefetch", "volume"}
 
 
@@ -242,21 +243,31 @@ BIG = "".join(f"{i:06d} budget line {'m' * (i % 90)} end\n" for i in range(40_00
 
 
 @pytest.mark.timeout(120)
-def test_a_full_scan_ten_times_the_budget_stays_within_it(s3: S3Env) -> None:
+def test_a_full_scan_ten_times_the_budget_stays_within_it() -> None:
     """``s3-cached-prefetch`` with a cache (and read-ahead) budget of a tenth of the text: the
     traced Python heap grows by at most the budget plus a documented slack while it scans it all.
+    The server runs in its own process, so only the client's allocations are traced.
 
     Slack (docs/bad-input.md, "Memory"): the blocks of the read in progress as bytes, str and line
     index (about 3x a read), a read-ahead batch in flight, and interpreter noise: 1.5 MB here."""
     import tracemalloc
 
-    url = s3.new_url()
-    contexts.write_layout(BIG, url, lines_per_segment=1000, endpoint_url=s3.endpoint_url)
+    with S3Server(profile="none") as server:
+        client = boto3.client("s3", endpoint_url=server.raw_endpoint)
+        client.create_bucket(Bucket="budget")
+        client.close()
+        _scan_within_budget(server.raw_endpoint, tracemalloc)
+
+
+def _scan_within_budget(endpoint: str, tracemalloc: Any) -> None:
+    url = "s3://budget/ctx/"
+    contexts.write_layout(BIG, url, lines_per_segment=1000, endpoint_url=endpoint)
     budget = len(BIG.encode()) // 10
     lines = reference_lines(BIG)
     with contexts.open_context(
-        "s3-cached-prefetch", url, endpoint_url=s3.endpoint_url, max_bytes=budget
+        "s3-cached-prefetch", url, endpoint_url=endpoint, max_bytes=budget
     ) as ctx:
+        assert ctx[-1] == lines[-1]  # warm the client (botocore loads its models lazily)
         tracemalloc.start()
         try:
             baseline = tracemalloc.get_traced_memory()[0]
