@@ -61,6 +61,20 @@ class RetryPolicy:
         """Seconds to wait after failed attempt ``attempt`` (1-based), jittered."""
         return random.uniform(0, min(self.cap_s, self.base_s * 2**attempt))
 
+    def _delay_or_raise(
+        self,
+        exc: Exception,
+        attempt: int,
+        classify: Callable[[Exception], tuple[ContextError, bool]],
+    ) -> float:
+        """The back-off before the next attempt, or raise the named error for ``exc``."""
+        if isinstance(exc, ContextError):
+            raise exc
+        error, retryable = classify(exc)
+        if not retryable or attempt >= self.max_attempts:
+            raise error from exc
+        return _within_deadline(self.backoff_s(attempt))
+
     def run(
         self,
         once: Callable[[], T],
@@ -76,13 +90,9 @@ class RetryPolicy:
             attempt += 1
             try:
                 return once()
-            except ContextError:
-                raise
             except Exception as exc:
-                error, retryable = classify(exc)
-                if not retryable or attempt >= self.max_attempts:
-                    raise error from exc
-            time.sleep(_within_deadline(self.backoff_s(attempt)))
+                delay = self._delay_or_raise(exc, attempt, classify)
+            time.sleep(delay)
             check_deadline(url)
             if on_retry is not None:
                 on_retry()
@@ -101,13 +111,9 @@ class RetryPolicy:
             attempt += 1
             try:
                 return await once()
-            except ContextError:
-                raise
             except Exception as exc:
-                error, retryable = classify(exc)
-                if not retryable or attempt >= self.max_attempts:
-                    raise error from exc
-            await asyncio.sleep(_within_deadline(self.backoff_s(attempt)))
+                delay = self._delay_or_raise(exc, attempt, classify)
+            await asyncio.sleep(delay)
             check_deadline(url)
             if on_retry is not None:
                 on_retry()
