@@ -188,7 +188,7 @@ SLICES_PER_THREAD = int(os.environ.get("CTXLAB_STRESS_SLICES", "1000"))
 """1,000 as the issue asks; contexts that make one moto request per slice get fewer in CI
 (``NETWORK_SLICES``): 32,000 GETs against one moto process take minutes on 2 cores."""
 NETWORK_SLICES = int(os.environ.get("CTXLAB_STRESS_NETWORK_SLICES", "20"))
-IN_MEMORY = {"memory", "s3-ram", "s3-cached-prefetch", "volume"}
+IN_MEMORY = {"memory", "s3-ram", "s3-cached-prefetch"}
 
 
 @pytest.mark.timeout(300)
