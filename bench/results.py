@@ -30,7 +30,9 @@ class OpRecord:
     latency_s: float
     """Wall time of the call, from ``perf_counter_ns``."""
     correct: bool
-    """Whether the answer equalled the oracle's."""
+    """Whether the answer equalled the oracle's (``False`` too for an op that raised)."""
+    error: str | None = None
+    """The named error (``ContextError`` subclass) the op raised instead of answering."""
 
 
 @dataclass
@@ -65,6 +67,17 @@ class CellResult:
     """Body bytes fetched in all (``ctx.stats.bytes_fetched``)."""
     bytes_returned: int = 0
     """UTF-8 bytes of the answers returned to the caller."""
+    faults_expected: bool = False
+    """The profile injects faults (named errors are then counted, not fatal)."""
+    faults: dict[str, int] = field(default_factory=dict)
+    """Faults the simulated network injected during the cell, by kind (empty for local disk)."""
+    retries: int = 0
+    """Repeated requests (``ctx.stats.retries``): client retries, re-read cut bodies, batches
+    fetched again after failing the layout's checks."""
+    errors: int = 0
+    """Ops that raised a named error (``ContextError``) instead of answering."""
+    wrong_answers: int = 0
+    """Ops whose answer differed from the oracle's: must be 0."""
     ops: list[OpRecord] = field(default_factory=list)
     """Every timed op, in order."""
 

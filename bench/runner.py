@@ -19,8 +19,9 @@ from bench.corpus import describe_corpus, generate_corpus
 from bench.network import S3Server, load_profile
 from bench.network.aws_env import use_local_aws_env
 from bench.oracle import LineListOracle, iteration_digest
+from bench.reliability import record_error, record_faults
 from bench.results import CellResult, OpRecord, RunResults, run_metadata
-from contexts import Context, InMemoryContext, registry
+from contexts import Context, ContextError, InMemoryContext, registry
 from scenarios import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace, get_scenario
 
 BUCKET = "ctxlab-bench"
@@ -86,9 +87,14 @@ class BenchTarget:
         """``open_context`` options for measured traffic (moto: the shaped endpoint)."""
         return {"endpoint_url": self.server.shaped_endpoint}
 
-    def set_profile(self, profile: str, seed: int) -> None:
-        """Apply the network profile of the next cell (moto: restart the shaping sampler)."""
-        self.server.set_profile(profile, seed=seed)
+    def set_profile(self, profile: str, seed: int) -> bool:
+        """Apply the network profile of the next cell (moto: restart the shaping sampler and
+        its fault counters); True when that profile injects faults."""
+        return self.server.set_profile(profile, seed=seed).faults.total > 0
+
+    def fault_counts(self) -> dict[str, int] | None:
+        """Faults injected since the last ``set_profile`` by kind (None: no simulated network)."""
+        return self.server.fault_counts()
 
     def corpus(self, lines: int) -> Corpus:
         """The corpus of ``lines`` lines, generated once."""
@@ -216,11 +222,17 @@ def replay(
                 continue
             expected = expected_answer(oracle, op)
             started_ns = time.perf_counter_ns()
-            answer = apply_op(ctx, op, pool)
+            try:
+                answer = apply_op(ctx, op, pool)
+            except ContextError as exc:
+                latency = (time.perf_counter_ns() - started_ns) / 1e9
+                record_error(cell, type(op).__name__.lower(), latency, exc)
+                continue
             latency = (time.perf_counter_ns() - started_ns) / 1e9
             correct = answer == expected
             cell.ops.append(OpRecord(type(op).__name__.lower(), latency, correct))
             cell.bytes_returned += answer_bytes(answer)
+            cell.wrong_answers += not correct
             if not correct and cell.correct:
                 cell.correct = False
                 cell.status = "failed"
@@ -244,12 +256,16 @@ def run_cell(
     corpus = target.corpus(lines)
     target.prepare(name, lines, config.segment_lines)  # upload before timing
     if profile != LOCAL_DISK:
-        target.set_profile(profile, config.seed)
+        cell.faults_expected = target.set_profile(profile, config.seed)
     started = time.perf_counter()
     try:
         ctx = target.open(name, lines, config.segment_lines)
     except Exception as exc:
         cell.open_s = time.perf_counter() - started
+        if isinstance(exc, ContextError):
+            cell.errors += 1
+        if profile != LOCAL_DISK:
+            record_faults(cell, target.fault_counts())
         return _errored(cell, exc)
     cell.open_s = time.perf_counter() - started
     cell.open_requests = ctx.stats.requests
@@ -260,6 +276,9 @@ def run_cell(
     finally:
         stats = ctx.stats
         cell.requests, cell.bytes = stats.requests, stats.bytes_fetched
+        cell.retries = stats.retries
+        if profile != LOCAL_DISK:
+            record_faults(cell, target.fault_counts())
         try:
             ctx.close()
         except Exception as exc:  # a close failure is a defect of the context, not of the run

@@ -359,8 +359,13 @@ class DirectTarget(BenchTarget):
     def read_options(self) -> dict[str, Any]:
         return dict(self.layout_options)
 
-    def set_profile(self, profile: str, seed: int) -> None:
-        """There is no simulated network to configure."""
+    def set_profile(self, profile: str, seed: int) -> bool:
+        """There is no simulated network to configure (and no fault is injected)."""
+        return False
+
+    def fault_counts(self) -> dict[str, int] | None:
+        """Nothing is injected on a real network."""
+        return None
 
 
 def delete_prefix(target: RealTarget) -> int:

@@ -77,3 +77,7 @@ class UnsafePathError(ContextError, ValueError):
 
 class MemoryLimitError(ContextError, MemoryError):
     """A context that loads everything into RAM is larger than its memory limit."""
+
+
+class DeadlineExceededError(EndpointUnreachableError):
+    """A read did not finish within its overall ``deadline_s`` (retries included)."""

@@ -1,20 +1,38 @@
-"""``LayoutContext``: a context made of a layout reader (what to fetch) and a transport (how)."""
+"""``LayoutContext``: a context made of a layout reader (what to fetch) and a transport (how).
+
+Every read runs under the transport's per-slice deadline (``deadline_s``). Data that fails the
+layout's checks (a body shorter than its manifest or index says, a bad hash, a manifest cut
+mid-JSON) is fetched again up to ``integrity_attempts`` times before the named error is raised:
+a network that cuts bodies with a matching ``Content-Length`` looks exactly like that, and a
+really corrupt object fails every attempt.
+"""
 
 from __future__ import annotations
 
+import time
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from contexts.base import Context, LineRange
+from contexts.errors import IndexFormatError, IntegrityError, ManifestError
 from contexts.layouts import LayoutReader, open_layout
 from contexts.location import Location, parse_location
 from contexts.stats import StatsRecorder
 from contexts.transport.base import Transport
+from contexts.transport.retry import RetryPolicy, deadline_scope
+
+T = TypeVar("T")
+
+_BAD_DATA = (IntegrityError, IndexFormatError, ManifestError)
 
 
 class LayoutContext(Context):
     """Opens the layout at ``url`` once, then answers each batch of line ranges with one
     ``transport.get_many`` call. Subclasses only choose the transport."""
+
+    integrity_attempts: int = 3
+    """Fetches of a batch (or of the layout's metadata) whose data fails the layout's checks."""
 
     def __init__(self, url: str, *, layout: str = "auto") -> None:
         super().__init__()
@@ -22,7 +40,9 @@ class LayoutContext(Context):
         self.location = parse_location(url)
         self.transport = self._make_transport(self.location, self._recorder)
         try:
-            self.reader: LayoutReader = open_layout(self.transport, layout)
+            self.reader: LayoutReader = self._checked(
+                lambda issued: open_layout(self.transport, layout)
+            )
         except BaseException:
             self.transport.close()
             raise
@@ -36,9 +56,34 @@ class LayoutContext(Context):
 
     def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
         self._check_open()
-        plan = self.reader.plan(ranges)
-        bodies = self.transport.get_many(plan.requests)
-        return self.reader.assemble(plan, bodies)
+
+        def read(issued: list[int]) -> list[str]:
+            plan = self.reader.plan(ranges)
+            issued.append(len(plan.requests))
+            bodies = self.transport.get_many(plan.requests)
+            return self.reader.assemble(plan, bodies)
+
+        return self._checked(read)
+
+    def _checked(self, read: Callable[[list[int]], T]) -> T:
+        """``read(issued)`` under the slice deadline, again while its data fails the layout
+        checks. ``read`` appends the requests it made to ``issued`` (counted as repeats when
+        it runs again); if it does not, the difference in request count is used (at open,
+        when no other thread reads)."""
+        policy = RetryPolicy(max_attempts=self.integrity_attempts)
+        with deadline_scope(self.transport.deadline_s):
+            for attempt in range(1, policy.max_attempts + 1):
+                before = self._recorder.snapshot().requests
+                issued: list[int] = []
+                try:
+                    return read(issued)
+                except _BAD_DATA:
+                    if attempt == policy.max_attempts:
+                        raise
+                repeats = sum(issued) if issued else self._recorder.snapshot().requests - before
+                self._recorder.record_repeats(repeats)
+                time.sleep(policy.backoff_s(attempt))
+        raise AssertionError("unreachable")
 
     def _close(self) -> None:
         self.transport.close()

@@ -23,6 +23,7 @@ class S3ClientOptions(TypedDict, total=False):
     read_timeout_s: float
     max_attempts: int
     retry_mode: str
+    deadline_s: float | None
 
 
 class S3ConnectionOptions(S3ClientOptions, total=False):

@@ -53,6 +53,12 @@ class StatsRecorder:
                 self._requests += count
                 self._retries += count
 
+    def record_repeats(self, count: int) -> None:
+        """Mark ``count`` already counted requests as repeats (a batch fetched again)."""
+        if count > 0:
+            with self._lock:
+                self._retries += count
+
     def record_unsent(self) -> None:
         """Take back a counted request that never reached the network."""
         with self._lock:

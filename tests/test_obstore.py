@@ -203,7 +203,7 @@ def test_plan_matches_slicing_for_random_batches() -> None:
             GenericError("HttpError {\n  kind: Connect, source: refused"),
             "EndpointUnreachableError",
             True,
-            "deadline about 105 s",
+            "deadline about 21 s",
         ),
         (
             GenericError("HttpError {\n  kind: Timeout, source: TimedOut"),

@@ -50,6 +50,15 @@ class FaultKind(StrEnum):
     """The connection is reset after part of the response body was sent."""
     SLOW_TAIL = "slow_tail"
     """The response is served normally but its first byte comes 10-50x later than the median."""
+    TRUNCATE = "truncate"
+    """A 2xx GET keeps its status and full ``Content-Length`` but the body stops part-way and the
+    connection is closed cleanly (FIN): the client can tell from ``Content-Length``."""
+    SHORT_BODY = "short_body"
+    """A 2xx GET whose body is cut part-way *and* whose ``Content-Length`` says the cut length (a
+    lying proxy): HTTP cannot tell; only the layout's counts, offsets and hashes can."""
+    STALL = "stall"
+    """The server accepts the request and never answers; the connection is dropped after
+    ``stall_s`` (or when the server stops)."""
 
 
 @dataclass(frozen=True)
@@ -130,9 +139,18 @@ class FaultRates:
     """Probability that the first byte is delayed by a multiple of the median (a straggler)."""
     slow_tail_multiplier: tuple[float, float] = (10.0, 50.0)
     """Range (low, high) of the straggler's delay as a multiple of the median first-byte delay."""
+    truncate: float = 0.0
+    """Probability that a successful GET's body stops short of its ``Content-Length`` (FIN)."""
+    short_body: float = 0.0
+    """Probability that a successful GET's body is cut with a matching ``Content-Length``."""
+    stall: float = 0.0
+    """Probability that the server never answers the request."""
+    stall_s: float = 30.0
+    """How long a stalled request holds its connection before it is dropped (seconds)."""
 
     def __post_init__(self) -> None:
-        for name in ("slowdown", "internal_error", "reset", "slow_tail"):
+        _check_number("faults.stall_s", self.stall_s, low=0.0)
+        for name in _RATE_FIELDS:
             _check_number(f"faults.{name}", getattr(self, name), low=0.0, high=1.0)
         if self.total > 1.0 + 1e-9:
             raise ProfileError(f"faults: probabilities add up to {self.total:g}; they must be <= 1")
@@ -151,7 +169,20 @@ class FaultRates:
     @property
     def total(self) -> float:
         """Probability that a request gets any fault."""
-        return self.slowdown + self.internal_error + self.reset + self.slow_tail
+        return float(sum(getattr(self, name) for name in _RATE_FIELDS))
+
+
+_RATE_FIELDS = (
+    "slowdown",
+    "internal_error",
+    "reset",
+    "slow_tail",
+    "truncate",
+    "short_body",
+    "stall",
+)
+"""The per-request fault probabilities of `FaultRates`, in the sampler's order (new kinds go
+last, so existing profiles keep their seeded sequences)."""
 
 
 @dataclass(frozen=True)
@@ -232,7 +263,8 @@ class Draw:
     fault: FaultKind | None
     """The injected fault, or None for a normal response."""
     reset_fraction: float
-    """For `FaultKind.RESET`: the share of the body sent before the connection is reset."""
+    """For `FaultKind.RESET`, `TRUNCATE` and `SHORT_BODY`: the share of the body sent before the
+    connection is cut."""
 
 
 class Sampler:
@@ -256,14 +288,10 @@ class Sampler:
             multiplier = self._rng.uniform(*faults.slow_tail_multiplier)
             reset_fraction = self._rng.random()
         fault: FaultKind | None = None
-        for kind, rate in (
-            (FaultKind.SLOWDOWN, faults.slowdown),
-            (FaultKind.INTERNAL_ERROR, faults.internal_error),
-            (FaultKind.RESET, faults.reset),
-            (FaultKind.SLOW_TAIL, faults.slow_tail),
-        ):
+        for name in _RATE_FIELDS:
+            rate = getattr(faults, name)
             if u < rate:
-                fault = kind
+                fault = FaultKind(name)
                 break
             u -= rate
         if fault is FaultKind.SLOW_TAIL:
@@ -422,7 +450,10 @@ BUILTIN_PROFILES: dict[str, NetworkProfile] = {
         dataclasses.replace(
             _S3_STANDARD,
             name="faulty",
-            description="s3-standard plus 503 SlowDown, 500 InternalError, resets and stragglers",
+            description=(
+                "s3-standard plus 503 SlowDown, 500 InternalError, resets, truncated and short "
+                "bodies, stragglers and stalled requests"
+            ),
             source=(
                 "s3-standard numbers; fault rates are an assumption chosen to exercise retries "
                 "(AWS documents 503 SlowDown while a prefix scales and advises retrying the "
@@ -434,6 +465,10 @@ BUILTIN_PROFILES: dict[str, NetworkProfile] = {
                 reset=0.01,
                 slow_tail=0.02,
                 slow_tail_multiplier=(10.0, 50.0),
+                truncate=0.01,
+                short_body=0.01,
+                stall=0.002,
+                stall_s=30.0,
             ),
         ),
     )

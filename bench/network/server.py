@@ -309,6 +309,7 @@ class _ServerCore:
         if self._closed:
             return
         self._closed = True
+        self.middleware.close()
         for server in self._servers:
             server.shutdown()
         for thread in self._threads:

@@ -17,7 +17,7 @@ from bench.network.profiles import Draw, FaultKind, Sampler
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["InjectedReset", "ShapingMiddleware"]
+__all__ = ["InjectedClose", "InjectedReset", "ShapingMiddleware"]
 
 _MIN_PIECE = 1024
 _MAX_PIECE = 256 * 1024
@@ -39,16 +39,36 @@ class InjectedReset(ConnectionResetError):
     then closes the socket with an RST (see `bench.network.server`)."""
 
 
+class InjectedClose(ConnectionAbortedError):
+    """Raised inside the response body to end the connection cleanly (FIN) before the body is
+    complete (`FaultKind.TRUNCATE`), or to drop a stalled request without an answer."""
+
+
+_BODY_CUTS = (FaultKind.TRUNCATE, FaultKind.SHORT_BODY)
+
+
 class ShapingMiddleware:
     """Wraps a WSGI app: each request takes one draw from the sampler, waits for its first-byte
     delay, then streams the body no faster than the profile's per-connection bandwidth, or
-    replaces the response with an injected fault. Thread-safe; counts what it injected."""
+    replaces the response with an injected fault. Thread-safe; counts what it injected.
+
+    Truncated and short bodies apply only to successful GETs with a body (a HEAD, an error or an
+    empty body is served as is and not counted as a fault)."""
 
     def __init__(self, app: WSGIApplication, sampler: Sampler) -> None:
         self.app = app
         self._lock = threading.Lock()
         self._sampler = sampler
         self._counts = _zero_counts()
+        self._stopping = threading.Event()
+
+    def close(self) -> None:
+        """Release every stalled request now (the server is stopping)."""
+        self._stopping.set()
+
+    def _count(self, kind: FaultKind, counts: dict[str, int]) -> None:
+        with self._lock:
+            counts[kind.value] += 1
 
     @property
     def sampler(self) -> Sampler:
@@ -74,14 +94,24 @@ class ShapingMiddleware:
         draw = sampler.draw()
         with self._lock:
             counts["requests"] += 1
-            if draw.fault is not None:
-                counts[draw.fault.value] += 1
+        if draw.fault is not None and draw.fault not in _BODY_CUTS:
+            self._count(draw.fault, counts)
+        if draw.fault is FaultKind.STALL:
+            return self._stalled(sampler.profile.faults.stall_s)
         first_byte_at = arrived + draw.first_byte_s
         app: WSGIApplication = self.app
         if draw.fault is FaultKind.SLOWDOWN or draw.fault is FaultKind.INTERNAL_ERROR:
             app = _s3_error(draw.fault)
         bandwidth = sampler.profile.bandwidth_bytes_per_s
-        return self._shaped(app, environ, start_response, draw, first_byte_at, bandwidth)
+        if draw.fault in _BODY_CUTS and environ.get("REQUEST_METHOD") != "GET":
+            draw = Draw(draw.first_byte_s, None, draw.reset_fraction)
+        return self._shaped(app, environ, start_response, draw, first_byte_at, bandwidth, counts)
+
+    def _stalled(self, hold_s: float) -> Iterator[bytes]:
+        """Never answer: hold the connection, then drop it without a status line."""
+        self._stopping.wait(hold_s)
+        raise InjectedClose("stall injected by the network profile")
+        yield b""  # pragma: no cover - makes this a generator, run by the server's thread
 
     def _shaped(
         self,
@@ -91,25 +121,35 @@ class ShapingMiddleware:
         draw: Draw,
         first_byte_at: float,
         bandwidth: float | None,
+        counts: dict[str, int],
     ) -> Iterator[bytes]:
         """Run `app`, hold its response until `first_byte_at`, then pace and/or cut the body.
 
         The app's CPU time counts towards the first-byte delay (a real server's does too)."""
         headers: list[tuple[str, str]] = []
+        cut: int | None = None
 
         def capture(
             status: str, response_headers: list[tuple[str, str]], exc_info: Any = None
         ) -> Callable[[bytes], object]:
+            nonlocal cut
+            length = _content_length(response_headers)
+            if draw.fault in _BODY_CUTS and status.startswith("2") and length:
+                cut = int(length * draw.reset_fraction)
+                self._count(draw.fault, counts)
+                if draw.fault is FaultKind.SHORT_BODY:
+                    response_headers = [
+                        (k, str(cut) if k.lower() == "content-length" else v)
+                        for k, v in response_headers
+                    ]
             headers[:] = response_headers
             return start_response(status, response_headers, exc_info)
 
         body = app(environ, capture)
         try:
             _sleep_until(first_byte_at)
-            cut: int | None = None
             if draw.fault is FaultKind.RESET:
-                length = next((int(v) for k, v in headers if k.lower() == "content-length"), 0)
-                cut = int(length * draw.reset_fraction)
+                cut = int(_content_length(headers) * draw.reset_fraction)
             piece = _MAX_PIECE
             if bandwidth is not None:
                 piece = int(min(_MAX_PIECE, max(_MIN_PIECE, bandwidth * _PACING_STEP_S)))
@@ -121,17 +161,31 @@ class ShapingMiddleware:
                     if cut is not None and sent + len(data) >= cut:
                         if cut > sent:
                             yield data[: cut - sent]
-                        raise InjectedReset("reset injected by the network profile")
+                        self._end_cut(draw)
+                        return
                     yield data
                     sent += len(data)
                     if bandwidth is not None:
                         _sleep_until(started + sent / bandwidth)
             if cut is not None:
-                raise InjectedReset("reset injected by the network profile")
+                self._end_cut(draw)
         finally:
             close = getattr(body, "close", None)
             if close is not None:
                 close()
+
+    @staticmethod
+    def _end_cut(draw: Draw) -> None:
+        """End a cut body: an RST for a reset, a FIN for a truncation, nothing more for a short
+        body (its Content-Length already says the cut length)."""
+        if draw.fault is FaultKind.RESET:
+            raise InjectedReset("reset injected by the network profile")
+        if draw.fault is FaultKind.TRUNCATE:
+            raise InjectedClose("truncation injected by the network profile")
+
+
+def _content_length(headers: list[tuple[str, str]]) -> int:
+    return next((int(v) for k, v in headers if k.lower() == "content-length"), 0)
 
 
 def _zero_counts() -> dict[str, int]:

@@ -12,7 +12,6 @@ all its GETs at once with ``asyncio.gather``, bounded by a semaphore of ``max_co
 from __future__ import annotations
 
 import asyncio
-import random
 import threading
 from collections.abc import Coroutine, Sequence
 from contextlib import AsyncExitStack
@@ -23,12 +22,13 @@ import aiohttp
 import botocore.exceptions as bce
 from botocore.loaders import Loader, create_loader
 
-from contexts.errors import CredentialsError
+from contexts.errors import ContextError, CredentialsError
 from contexts.location import S3Location
 from contexts.stats import StatsRecorder
 from contexts.transport.attempts import attempts_counted, count_get_attempts
 from contexts.transport.base import ByteRequest, Transport
 from contexts.transport.loop_thread import LoopThread
+from contexts.transport.retry import BodyCut
 from contexts.transport.s3 import S3Options, translate_error
 
 try:
@@ -49,8 +49,11 @@ T = TypeVar("T")
 _CUT_BODY = (
     bce.IncompleteReadError,
     bce.ResponseStreamingError,
+    bce.FlexibleChecksumError,
+    bce.ReadTimeoutError,
     aiohttp.ClientPayloadError,
     aiohttp.ClientConnectionError,
+    asyncio.TimeoutError,
 )
 
 
@@ -77,6 +80,7 @@ class AioS3Transport(Transport):
             raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
         super().__init__(location, stats)
         self.options = replace(options, max_pool_connections=max_concurrency)
+        self.deadline_s = options.deadline_s
         self.max_concurrency = max_concurrency
         self.close_timeout_s = close_timeout_s
         self.loop_thread = LoopThread(
@@ -113,10 +117,10 @@ class AioS3Transport(Transport):
 
     def _fetch(self, request: ByteRequest) -> bytes:
         # The caller counts the first attempt; only the repeats are counted here.
-        return self.call(self._afetch(request, count_first=False))
+        return self.loop_thread.call_by_deadline(self._afetch(request, count_first=False))
 
     def _fetch_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
-        return self.call(self.afetch_many(requests))
+        return self.loop_thread.call_by_deadline(self.afetch_many(requests))
 
     async def afetch_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
         """Fetch every request concurrently (at most ``max_concurrency`` at once), counting each
@@ -155,22 +159,22 @@ class AioS3Transport(Transport):
             start, stop = request.byte_range
             kwargs["Range"] = f"bytes={start}-{stop - 1}"
         url = self.url(request.name)
-        for attempt in range(1, self.options.max_attempts + 1):
-            if attempt > 1:
-                await asyncio.sleep(random.uniform(0, 0.05 * 2**attempt))  # jittered back-off
-            try:
-                response = await self._client.get_object(**kwargs)
-                body = response["Body"]
-                async with body:  # releases the connection to the pool, or drops a broken one
+
+        async def once() -> bytes:
+            response = await self._client.get_object(**kwargs)
+            body = response["Body"]
+            async with body:  # releases the connection to the pool, or drops a broken one
+                try:
                     data: bytes = await body.read()  # checks Content-Length
-                return data
-            except _CUT_BODY as exc:
-                # botocore retries until the headers arrive, not a body cut mid-transfer.
-                if attempt == self.options.max_attempts:
-                    raise translate_error(_as_botocore(exc), url=url, options=self.options) from exc
-            except Exception as exc:
-                raise translate_error(exc, url=url, options=self.options) from exc
-        raise AssertionError("unreachable")
+                except _CUT_BODY as exc:
+                    # botocore retries until the headers arrive, not a body cut mid-transfer.
+                    raise BodyCut(_as_botocore(exc)) from exc
+            return data
+
+        def classify(exc: Exception) -> tuple[ContextError, bool]:
+            return translate_error(exc, url=url, options=self.options), isinstance(exc, BodyCut)
+
+        return await self.options.retry_policy.arun(once, classify, url=url)
 
     async def _open(self) -> tuple[Any, asyncio.Semaphore]:
         """Create the client on the loop (entered on the transport's exit stack)."""

@@ -1,6 +1,7 @@
 """Exact request accounting for botocore clients: a ``before-send`` hook counts every HTTP
 attempt of the GetObject running in the current thread or task (botocore's own retries and
-our re-reads of cut bodies included)."""
+our re-reads of cut bodies included). The same hook refuses a new attempt once the read's
+deadline has passed (:mod:`contexts.transport.retry`)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from contexts.transport.retry import before_send_deadline
+
 _ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
     "ctxlab_get_attempts", default=None
 )
 
 
-def _count_attempt(**_kwargs: Any) -> None:
+def _count_attempt(**kwargs: Any) -> None:
+    before_send_deadline(**kwargs)  # past the deadline: no attempt, nothing to count
     counter = _ATTEMPTS.get()
     if counter is not None:
         counter[0] += 1

@@ -27,6 +27,10 @@ class Transport(ABC):
     sequential baseline); concurrent transports override :meth:`_fetch_many`.
     """
 
+    deadline_s: float | None = None
+    """Overall deadline of one slice, applied by the context (``deadline_scope``); ``None``
+    for none. Set by transports that honour it (the S3 ones)."""
+
     def __init__(self, location: Location, stats: StatsRecorder) -> None:
         self.location = location
         self.stats = stats

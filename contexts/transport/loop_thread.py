@@ -15,7 +15,8 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
-from contexts.errors import ContextClosedError, StorageError
+from contexts.errors import ContextClosedError, ContextError, StorageError
+from contexts.transport.retry import carry_deadline, deadline_error, remaining_s
 
 T = TypeVar("T")
 
@@ -94,6 +95,21 @@ class LoopThread:
         except concurrent.futures.CancelledError:
             self._raise_if_closed()
             raise
+
+    def call_by_deadline(self, coro: Coroutine[Any, Any, T]) -> T:
+        """:meth:`call` under the caller's read deadline (``retry.deadline_scope``): the
+        coroutine sees it, and the caller stops waiting (the coroutine is cancelled) once it
+        passes, with :class:`~contexts.errors.DeadlineExceededError`."""
+        left = remaining_s()
+        if left is not None and left <= 0:
+            coro.close()
+            raise deadline_error(self.label)
+        try:
+            return self.call(carry_deadline(coro), left)
+        except TimeoutError as exc:
+            if isinstance(exc, ContextError):
+                raise
+            raise deadline_error(self.label) from None
 
     async def acall(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` run on this loop without blocking the caller's loop."""

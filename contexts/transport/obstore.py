@@ -12,8 +12,8 @@ own loop (Jupyter). A batch:
 * runs every GET at once (``asyncio.TaskGroup``), at most ``max_concurrency`` in flight; the first
   failure cancels the rest.
 
-obstore's own retries are switched off and attempts are made here instead (the same jittered
-back-off as the boto3 transports), so ``ctx.stats`` counts every attempt: obstore does not report
+obstore's own retries are switched off and attempts are made here instead (the same
+:class:`~contexts.transport.retry.RetryPolicy` as the boto3 transports' re-reads), so ``ctx.stats`` counts every attempt: obstore does not report
 the retries of a request that finally succeeded. Credentials come from boto3's standard chain
 (environment, profiles, SSO, roles) and are handed to obstore through a credential provider.
 """
@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import os
-import random
 import re
 import urllib.parse
 from collections.abc import Coroutine, Sequence
@@ -431,6 +430,7 @@ class ObstoreTransport(Transport):
             raise ValueError(f"part_bytes must be >= 1 or None, not {part_bytes}")
         super().__init__(location, stats)
         self.options = options
+        self.deadline_s = options.deadline_s
         self.max_concurrency = max_concurrency
         self.coalesce_bytes = coalesce_bytes
         self.part_bytes = part_bytes
@@ -471,27 +471,27 @@ class ObstoreTransport(Transport):
 
     async def _get(self, request: ByteRequest, *, count: bool = True) -> bytes:
         """One GET with up to ``max_attempts`` attempts; every attempt goes into the stats."""
-        attempts = 0
+        sent = False
         size = 0
+        url = self.url(request.name)
+
+        def classify(exc: Exception) -> tuple[ContextError, bool]:
+            return translate_error(exc, url=url, options=self.options)
+
+        async def once() -> bytes:
+            nonlocal sent
+            sent = True
+            return await self._get_once(request)
+
         try:
             async with self._semaphore:
-                url = self.url(request.name)
-                while True:
-                    attempts += 1
-                    if attempts > 1:
-                        self.stats.record_retries(1)
-                    try:
-                        data = await self._get_once(request)
-                    except Exception as exc:
-                        error, retry = translate_error(exc, url=url, options=self.options)
-                        if retry and attempts < self.options.max_attempts:
-                            await asyncio.sleep(random.uniform(0, 0.05 * 2 ** (attempts + 1)))
-                            continue
-                        raise error from None
-                    size = len(data)
-                    return data
+                data = await self.options.retry_policy.arun(
+                    once, classify, url=url, on_retry=lambda: self.stats.record_retries(1)
+                )
+            size = len(data)
+            return data
         finally:
-            if count and attempts:
+            if count and sent:
                 self.stats.record_request(size)  # a failed GET still cost a round trip
 
     async def _get_once(self, request: ByteRequest) -> bytes:
@@ -506,8 +506,9 @@ class ObstoreTransport(Transport):
         return bytes(await obstore.get_range_async(store, key, start=start, end=stop))
 
     def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop and block until it is done (see LoopThread.call)."""
-        return self.loop_thread.call(coro)
+        """Run ``coro`` on the loop and block until it is done or the read's deadline passes
+        (see LoopThread.call_by_deadline)."""
+        return self.loop_thread.call_by_deadline(coro)
 
     # -- life cycle -------------------------------------------------------------------------------
 

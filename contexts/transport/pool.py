@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, ThreadPoolExecutor
@@ -25,8 +26,14 @@ class PooledTransport(Transport):
     def _fetch_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
         if len(requests) < 2:
             return super()._fetch_many(requests)
+        # Each request runs in the caller's context (its deadline), copied once per request.
+        runs = [contextvars.copy_context().run for _ in requests]
         try:
-            return list(self._thread_pool().map(self._fetch_counted, requests))
+            return list(
+                self._thread_pool().map(
+                    lambda run, request: run(self._fetch_counted, request), runs, requests
+                )
+            )
         except (CancelledError, RuntimeError):
             if self._pool_closed:  # cancelled or refused by close() meanwhile
                 raise ContextClosedError(

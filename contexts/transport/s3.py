@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,12 +25,22 @@ from contexts.location import S3Location
 from contexts.stats import StatsRecorder
 from contexts.transport.attempts import attempts_counted, count_get_attempts
 from contexts.transport.base import ByteRequest, Transport
+from contexts.transport.retry import BodyCut, RetryPolicy
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _DENIED = {"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
 _EXPIRED = {"ExpiredToken", "ExpiredTokenException", "InvalidToken", "TokenRefreshRequired"}
-# A body cut mid-transfer: botocore wraps some cases, urllib3's ProtocolError escapes as is.
-_CUT_BODY = (bce.IncompleteReadError, bce.ResponseStreamingError, urllib3.exceptions.ProtocolError)
+# A body cut mid-transfer: botocore wraps some cases, urllib3's ProtocolError escapes as is; a
+# body whose checksum fails (a short body with a matching Content-Length) or that stops sending
+# for read_timeout_s is read again too.
+_CUT_BODY = (
+    bce.IncompleteReadError,
+    bce.ResponseStreamingError,
+    bce.FlexibleChecksumError,
+    bce.ReadTimeoutError,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.ReadTimeoutError,
+)
 
 
 @dataclass(frozen=True)
@@ -51,10 +59,15 @@ class S3Options:
     """Named profile from the AWS config files."""
     connect_timeout_s: float = 5.0
     """Seconds to wait for a TCP connection."""
-    read_timeout_s: float = 30.0
-    """Seconds to wait for bytes on an open connection."""
+    read_timeout_s: float = 2.0
+    """Seconds to wait for bytes on an open connection. It is also the first-byte hedge: a GET
+    that has produced no byte for this long is abandoned and retried, as AWS advises (~2 s)."""
     max_attempts: int = 3
-    """Total attempts per request, including the first (botocore retry ``total_max_attempts``)."""
+    """Total attempts per request, including the first (botocore retry ``total_max_attempts``;
+    also the attempts at a body cut mid-transfer)."""
+    deadline_s: float | None = None
+    """Overall deadline of one slice (every GET and retry it needs); ``None``: only the
+    per-attempt bounds above. Past it a read raises ``DeadlineExceededError``."""
     retry_mode: str = "standard"
     """botocore retry mode: ``standard`` or ``adaptive``."""
     max_pool_connections: int = 10
@@ -73,6 +86,13 @@ class S3Options:
             raise ValueError(f"max_attempts must be at least 1, not {self.max_attempts}")
         if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
             raise ValueError("connect_timeout_s and read_timeout_s must be positive")
+        if self.deadline_s is not None and self.deadline_s <= 0:
+            raise ValueError(f"deadline_s must be positive or None, not {self.deadline_s}")
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The policy for re-reading bodies cut mid-transfer."""
+        return RetryPolicy(max_attempts=self.max_attempts)
 
     def describe_endpoint(self) -> str:
         """The endpoint for messages."""
@@ -158,9 +178,16 @@ def translate_error(exc: Exception, *, url: str, options: S3Options) -> ContextE
         return StorageError(
             f"S3 error {code or 'unknown'} reading {url} from {endpoint}: {message}"
         )
-    if isinstance(exc, _CUT_BODY):
+    if isinstance(
+        exc,
+        BodyCut
+        | bce.IncompleteReadError
+        | bce.ResponseStreamingError
+        | urllib3.exceptions.ProtocolError,
+    ):
+        cause = exc.cause if isinstance(exc, BodyCut) else exc
         return StorageError(
-            f"the body of {url} from {endpoint} was cut off ({type(exc).__name__}) on each of "
+            f"the body of {url} from {endpoint} was cut off ({type(cause).__name__}) on each of "
             f"{options.max_attempts} attempt(s); the network is dropping connections: retry "
             "later or raise max_attempts"
         )
@@ -192,6 +219,7 @@ class S3Transport(Transport):
     ) -> None:
         super().__init__(location, stats)
         self.options = options
+        self.deadline_s = options.deadline_s
         self._owns_client = client is None
         self.client = client if client is not None else make_s3_client(options)
         count_get_attempts(self.client)
@@ -218,20 +246,20 @@ class S3Transport(Transport):
         """GET, reading the object again when its body is cut mid-transfer (botocore retries
         only until the response headers arrive)."""
         url = self.url(request.name)
-        for attempt in range(1, self.options.max_attempts + 1):
-            if attempt > 1:
-                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # jittered back-off
-            try:
-                response = self.client.get_object(**kwargs)
-                with response["Body"] as body:
+
+        def once() -> bytes:
+            response = self.client.get_object(**kwargs)
+            with response["Body"] as body:
+                try:
                     data: bytes = body.read()
-                return data
-            except _CUT_BODY as exc:
-                if attempt == self.options.max_attempts:
-                    raise translate_error(exc, url=url, options=self.options) from exc
-            except Exception as exc:
-                raise translate_error(exc, url=url, options=self.options) from exc
-        raise AssertionError("unreachable")
+                except _CUT_BODY as exc:
+                    raise BodyCut(exc) from exc
+            return data
+
+        def classify(exc: Exception) -> tuple[ContextError, bool]:
+            return translate_error(exc, url=url, options=self.options), isinstance(exc, BodyCut)
+
+        return self.options.retry_policy.run(once, classify, url=url)
 
     def close(self) -> None:
         """Close the client's connections (only a client this transport created)."""

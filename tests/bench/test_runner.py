@@ -10,6 +10,7 @@ import pytest
 
 import contexts
 from bench.cli import main
+from bench.network import FaultKind
 from bench.oracle import LineListOracle, iteration_digest
 from bench.results import SCHEMA, SCHEMA_VERSION, CellResult, OpRecord, load_results
 from bench.runner import BenchConfig, run_bench
@@ -59,6 +60,39 @@ def broken_context(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.mark.timeout(180)
+def test_faulty_cells_report_faults_retries_errors_and_wrong_answers(tmp_path: Path) -> None:
+    profile = tmp_path / "harsh.json"
+    profile.write_text(
+        json.dumps(
+            {
+                "extends": "faulty",
+                "first_byte": {"fixed_ms": 0},
+                "faults": {"slowdown": 0.1, "reset": 0.1, "truncate": 0.1, "short_body": 0.1},
+            }
+        )
+    )
+    config = BenchConfig(
+        contexts=("s3-sequential", "s3-threaded"),
+        scenarios=("head-50k", "linear-scan"),
+        profiles=(str(profile),),
+        lines=(3_000,),
+        out=tmp_path,
+        segment_lines=100,
+        think_scale=0.0,
+    )
+    results = run_bench(config)
+    for cell in results.cells:
+        assert cell.wrong_answers == 0 and cell.correct
+        assert cell.faults_expected and set(cell.faults) == {kind.value for kind in FaultKind}
+        assert cell.errors == sum(op.error is not None for op in cell.ops)
+        assert cell.status == ("ok" if cell.error is None else "failed")
+    assert sum(sum(cell.faults.values()) for cell in results.cells) > 0
+    assert sum(cell.retries for cell in results.cells) > 0
+    raw = json.loads((tmp_path / "results.json").read_text())
+    assert {"faults", "retries", "errors", "wrong_answers"} <= set(raw["cells"][0])
+
+
+@pytest.mark.timeout(180)
 def test_bench_cells_end_to_end(tmp_path: Path, broken_context: str, failing_context: str) -> None:
     config = BenchConfig(
         contexts=("memory", "s3-sequential", broken_context, failing_context),
@@ -91,7 +125,11 @@ def test_bench_cells_end_to_end(tmp_path: Path, broken_context: str, failing_con
     raising = cells[(failing_context, "head-50k")]
     assert raising.status == "failed" and raising.correct  # an error, not a wrong answer
     assert raising.error == "StorageError: simulated outage"
-    assert raising.open_requests == 1 and raising.ops == []
+    assert raising.open_requests == 1 and raising.errors == 1 and raising.wrong_answers == 0
+    assert [(op.kind, op.correct, op.error) for op in raising.ops] == [
+        ("read", False, "StorageError")
+    ]  # the named error is recorded; without injected faults it fails the cell
+    assert head.faults == {kind.value: 0 for kind in FaultKind} and head.retries == 0
 
     raw = json.loads((tmp_path / "results.json").read_text())
     assert raw["schema"] == SCHEMA and raw["schema_version"] == SCHEMA_VERSION
