@@ -18,6 +18,8 @@ __all__ = ["build_parser", "main"]
 # top-level command -> (module, one-line help)
 _TOP_LEVEL: dict[str, tuple[str, str]] = {
     "bench": ("bench.bench_command", "run contexts x scenarios x profiles x sizes; results JSON"),
+    "record": ("bench.record_command", "record an RLM run's context calls as a trace file"),
+    "replay": ("bench.replay_command", "replay trace files through the bench; results JSON"),
 }
 
 # group -> subcommand -> (module, one-line help)
