@@ -4,6 +4,7 @@ say; the canned traces equal what the generators produce."""
 from __future__ import annotations
 
 from collections import Counter
+from itertools import pairwise
 
 import pytest
 
@@ -65,7 +66,7 @@ def test_slice_sizes_reads_each_size_once_cold() -> None:
     assert len(ops) == len(reads) == len(SLICE_SIZES)
     assert [(r.stop or 0) - (r.start or 0) for r in reads] == list(SLICE_SIZES)
     spans = [(r.start or 0, r.stop or 0) for r in reads[:4]]
-    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))  # non-overlapping
+    assert all(a[1] <= b[0] for a, b in pairwise(spans))  # non-overlapping
     small = [op for op in _trace("slice-sizes", 10).ops if isinstance(op, Read)]
     assert [(r.start, r.stop) for r in small] == [(0, 10)] * 5
 

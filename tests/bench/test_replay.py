@@ -34,7 +34,7 @@ def test_replay_rejects_what_is_not_a_trace(tmp_path: Path) -> None:
     bogus.write_text('{"op": "len"}\n')
     with pytest.raises(SystemExit, match="not a valid trace"):
         main(["replay", str(bogus)])
-    with pytest.raises(SystemExit, match="not a .jsonl trace file"):
+    with pytest.raises(SystemExit, match=r"not a \.jsonl trace file"):
         main(["replay", str(tmp_path / "missing.jsonl")])
 
 
