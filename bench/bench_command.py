@@ -46,16 +46,26 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``ctxlab bench`` options."""
+def add_arguments(parser: argparse.ArgumentParser, *, scenarios: bool = True) -> None:
+    """The ``ctxlab bench`` options (``ctxlab replay`` reuses them without ``--scenarios``)."""
     parser.add_argument(
         "--contexts", type=_names, help="comma list (default: every registered context)"
     )
+    if scenarios:
+        _add_scenarios_argument(parser)
+    _add_matrix_arguments(parser)
+
+
+def _add_scenarios_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenarios",
         type=_names,
-        help=f"comma list of {', '.join(SCENARIOS)} (default: {','.join(DEFAULT_SCENARIOS)})",
+        help=f"comma list of {', '.join(SCENARIOS)}, 'all', or paths of .jsonl trace files "
+        f"(default: {','.join(DEFAULT_SCENARIOS)})",
     )
+
+
+def _add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         dest="profiles",
@@ -83,12 +93,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def expand_scenarios(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``all`` stands for every named scenario, in library order."""
+    expanded: list[str] = []
+    for name in names:
+        for item in SCENARIOS if name == "all" else (name,):
+            if item not in expanded:
+                expanded.append(item)
+    return tuple(expanded)
+
+
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
     """Defaults, then --quick, then explicit options."""
     out = args.out or Path("reports") / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     return BenchConfig(
         contexts=args.contexts or tuple(contexts.available()),
-        scenarios=args.scenarios or DEFAULT_SCENARIOS,
+        scenarios=expand_scenarios(args.scenarios or DEFAULT_SCENARIOS),
         profiles=args.profiles or (QUICK_PROFILES if args.quick else DEFAULT_PROFILES),
         lines=args.lines or (QUICK_LINES if args.quick else DEFAULT_LINES),
         out=out,

@@ -20,6 +20,8 @@ _TOP_LEVEL: dict[str, tuple[str, str]] = {
     "bench": ("bench.bench_command", "run contexts x scenarios x profiles x sizes; results JSON"),
     "ingest": ("bench.ingest_command", "append session logs (JSON Lines) to a shared context"),
     "upload": ("bench.upload_command", "store a text file as a context (S3, directory, Modal)"),
+    "record": ("bench.record_command", "record an RLM run's context calls as a trace file"),
+    "replay": ("bench.replay_command", "replay trace files through the bench; results JSON"),
 }
 
 # group -> subcommand -> (module, one-line help)

@@ -7,7 +7,8 @@
     len(ctx), ctx[-1], ctx.grep(r"ERROR"), ctx.stats
 
 Context classes import lazily (``from contexts import SequentialS3Context``) so that a missing
-optional extra only matters for the context that needs it.
+optional extra only matters for the context that needs it. ``from contexts import
+RecordingContext`` (defined in ``scenarios.record``) wraps a context to record an RLM run.
 """
 
 from __future__ import annotations
@@ -85,8 +86,12 @@ def __getattr__(attribute: str) -> Any:
     """Import registered context classes on first use (``from contexts import X``)."""
     if attribute in _LAZY_CLASSES:
         return context_class(_LAZY_CLASSES[attribute])
+    if attribute == "RecordingContext":  # lives with the trace format it writes
+        from scenarios.record import RecordingContext
+
+        return RecordingContext
     raise AttributeError(f"module 'contexts' has no attribute {attribute!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*__all__, *_LAZY_CLASSES])
+    return sorted([*__all__, *_LAZY_CLASSES, "RecordingContext"])

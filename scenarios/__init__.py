@@ -1,20 +1,24 @@
 """RLM access patterns as data: traces of ops, and named scenarios that generate them."""
 
-from scenarios.library import SCENARIOS, Scenario, get_scenario
+from scenarios.library import SCENARIOS, FileScenario, Scenario, get_scenario
+from scenarios.record import RecordingContext, trace_from_events
 from scenarios.trace import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace
 
 __all__ = [
     "SCENARIOS",
     "Batch",
+    "FileScenario",
     "Grep",
     "Index",
     "Iter",
     "Len",
     "Op",
     "Read",
+    "RecordingContext",
     "Scenario",
     "Text",
     "Think",
     "Trace",
     "get_scenario",
+    "trace_from_events",
 ]

@@ -1,11 +1,19 @@
-"""Named scenarios: deterministic trace generators, each modelling one RLM behaviour."""
+"""Named scenarios: deterministic trace generators, each modelling one RLM behaviour.
+
+``SCENARIOS`` maps a name to a :class:`Scenario`; the generators live in :mod:`scenarios.scans`
+(bulk patterns) and :mod:`scenarios.explore` (exploring patterns). :func:`get_scenario` also
+accepts the path of a trace file (``*.jsonl``), so a recorded or hand-written trace runs wherever
+a scenario name does (``ctxlab bench --scenarios path/to/trace.jsonl``, ``ctxlab replay``).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from scenarios.trace import Len, Op, Read, Think, Trace
+from scenarios import explore, scans
+from scenarios.trace import Op, Trace
 
 Generator = Callable[[int, int, float], tuple[Op, ...]]
 
@@ -30,35 +38,26 @@ class Scenario:
         return Trace(self.name, ops, {"lines": lines, "seed": seed, "think_ms": think})
 
 
-def _peek(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
-    return (Len(), Read(0, 100), Read(-100, None))
+@dataclass(frozen=True)
+class FileScenario(Scenario):
+    """A fixed trace loaded from a file: the same ops for any context length and seed."""
+
+    fixed: Trace | None = None
+    """The loaded trace."""
+
+    def trace(self, lines: int, *, seed: int = 0, think_ms: float | None = None) -> Trace:
+        assert self.fixed is not None
+        return Trace(self.name, self.fixed.ops, {**self.fixed.params, "file": self.name})
+
+    @classmethod
+    def load(cls, path: str | Path) -> FileScenario:
+        """The trace at ``path`` as a scenario named by that path."""
+        trace = Trace.load(path)
+        return cls(str(path), f"replay of the trace file {path}", lambda *_: trace.ops, fixed=trace)
 
 
-def _head_50k(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
-    return (Read(0, 50_000),)
-
-
-def _linear_scan(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
-    ops: list[Op] = [Len()]
-    chunk = 5_000
-    for start in range(0, lines, chunk):
-        if start:
-            ops.append(Think(think_ms))
-        ops.append(Read(start, min(lines, start + chunk)))
-    return tuple(ops)
-
-
-def _reread(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
-    middle = lines // 2
-    return (
-        Read(0, 50_000),
-        Think(think_ms),
-        Read(0, 50_000),
-        Read(middle, middle + 100),
-        Think(think_ms),
-        Read(middle, middle + 100),
-    )
-
+THINK_MS = 2_000.0
+"""Default think pause of scenarios that think (one sub-LLM call)."""
 
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
@@ -66,32 +65,89 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "peek",
             "the first move of every RLM: len(context), then the first and last 100 lines",
-            _peek,
+            scans.peek,
         ),
         Scenario(
             "head-50k",
             "context[0:50000] on a cold context: the seed notes' 50 sequential GETs",
-            _head_50k,
+            scans.head_50k,
         ),
         Scenario(
             "linear-scan",
             "chunk the whole context 5,000 lines at a time, thinking (sub-LLM call) between chunks",
-            _linear_scan,
-            think_ms=2_000.0,
+            scans.linear_scan,
+            think_ms=THINK_MS,
         ),
         Scenario(
             "reread",
             "the RLM looks again: ctx[0:50000] and a 100-line window, each read cold then warm",
-            _reread,
-            think_ms=2_000.0,
+            scans.reread,
+            think_ms=THINK_MS,
+        ),
+        Scenario(
+            "batched-scan",
+            "uniform 5,000-line chunks handed to llm_query_batched 16 at a time: each batch of "
+            "reads concurrent, then the model thinks",
+            scans.batched_scan,
+            think_ms=THINK_MS,
+        ),
+        Scenario(
+            "zoom",
+            "20 coarse samples, then deep reads around 5 hot regions picked Zipf-distributed "
+            "(the hottest re-read most), thinking between: narrowing in and verifying",
+            explore.zoom,
+            think_ms=THINK_MS,
+        ),
+        Scenario(
+            "needle",
+            "grep the whole context for a needle (a session id that the corpus of the same "
+            "lines and seed contains), then read 100 lines either side of the first 3 hits",
+            explore.needle,
+            think_ms=THINK_MS,
+        ),
+        Scenario(
+            "overlap",
+            "40 sliding 2,000-line windows with 50 % overlap, a sub-LLM call per window",
+            scans.overlap,
+            think_ms=THINK_MS,
+        ),
+        Scenario(
+            "line-by-line",
+            "the pathological loop of weaker models: for i in range(n): context[i] "
+            "(at most 2,000 single-line calls)",
+            scans.line_by_line,
+        ),
+        Scenario(
+            "random",
+            "100 reads of 1-1,000 lines at uniform random offsets: no locality at all",
+            explore.random_reads,
+        ),
+        Scenario(
+            "mixed-session",
+            "a realistic 20-30-round RLM session: peek, greps, windows, a batched sweep, "
+            "re-reads of a hot region and single lines, with jittered think pauses",
+            explore.mixed_session,
+            think_ms=THINK_MS,
+        ),
+        Scenario(
+            "slice-sizes",
+            "cold reads of 100, 1k, 10k, 100k and 1M lines (clamped) at non-overlapping offsets "
+            "where they fit, no think: latency as a function of slice size",
+            scans.slice_sizes,
         ),
     )
 }
 
 
 def get_scenario(name: str) -> Scenario:
-    """The scenario called ``name``; ``KeyError`` lists the known ones."""
-    try:
+    """The scenario called ``name``, or the trace file at path ``name`` (``*.jsonl``);
+    ``KeyError`` lists the known names."""
+    if name in SCENARIOS:
         return SCENARIOS[name]
-    except KeyError:
-        raise KeyError(f"no scenario {name!r}; known: {', '.join(SCENARIOS)}") from None
+    if name.endswith(".jsonl"):
+        if not Path(name).is_file():
+            raise KeyError(f"no trace file {name!r}")
+        return FileScenario.load(name)
+    raise KeyError(
+        f"no scenario {name!r}; known: {', '.join(SCENARIOS)} (or a path to a .jsonl trace)"
+    )

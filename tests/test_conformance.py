@@ -74,6 +74,17 @@ class TestPrefetchMemory(ContextTests):
     wrap = staticmethod(tiny_prefetch)
 
 
+def recording(ctx: Context) -> Context:
+    """Every call logged in memory (no file), answers passed through."""
+    recorder: Context = contexts.RecordingContext(ctx)
+    return recorder
+
+
+class TestRecordingMemory(ContextTests):
+    name = "memory"
+    wrap = staticmethod(recording)
+
+
 def test_every_registered_context_has_a_conformance_class() -> None:
     tested = {cls.name for cls in ContextTests.__subclasses__()}
     missing = sorted(set(contexts.available()) - tested)
