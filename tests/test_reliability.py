@@ -135,6 +135,25 @@ def test_short_bodies_with_matching_length_are_caught_and_read_again(
     fault_server.set_profile("none")
 
 
+@pytest.mark.timeout(60)
+def test_a_cut_body_in_a_big_batch_is_fetched_again_alone(fault_server: S3Server) -> None:
+    """One short body among 20 segments costs one more GET, not the whole batch again."""
+    short = NetworkProfile("short", "", "test", faults=FaultRates(short_body=0.1))
+    fault_server.set_profile(short, seed=3)
+    with contexts.open_context(
+        "s3-threaded", "s3://reliability/s3-threaded/", endpoint_url=fault_server.shaped_endpoint
+    ) as ctx:
+        opened = ctx.stats.requests
+        assert ctx[0:2000] == TEXT  # 20 segments of 100 lines, one batch
+        fetched = ctx.stats.requests - opened
+    counts = fault_server.fault_counts()
+    fault_server.set_profile("none")
+    assert counts[FaultKind.SHORT_BODY.value] > 0, counts  # the seed must cut something
+    # Every cut body was fetched once more, and nothing else was (the manifest GET of the open
+    # may have been cut too, and re-read).
+    assert fetched == 20 + counts[FaultKind.SHORT_BODY.value] - (opened - 1), (fetched, counts)
+
+
 STALL = NetworkProfile("stall", "", "test", faults=FaultRates(stall=1.0, stall_s=10.0))
 
 

@@ -11,6 +11,15 @@ from contexts.transport.base import ByteRequest
 LineRange = tuple[int, int]
 
 
+def expected_length(request: ByteRequest, reader: LayoutReader) -> int | None:
+    """The body length ``request`` must return: its range's length, or the whole object's
+    recorded size; ``None`` when the layout does not know it."""
+    if request.byte_range is not None:
+        start, stop = request.byte_range
+        return stop - start
+    return reader.object_size(request.name)
+
+
 @dataclass(frozen=True)
 class ReadPlan:
     """The requests that answer a batch of line ranges, in the order they are issued."""
@@ -34,6 +43,10 @@ class LayoutReader(Protocol):
 
     def plan(self, ranges: Sequence[LineRange]) -> ReadPlan:
         """The requests needed for ``ranges``."""
+        ...
+
+    def object_size(self, name: str) -> int | None:
+        """Bytes of the whole object ``name`` if the layout records them (else ``None``)."""
         ...
 
     def assemble(self, plan: ReadPlan, bodies: Sequence[bytes]) -> list[str]:

@@ -103,6 +103,9 @@ class SegmentsReader:
                 f"partial_max_fraction must be between 0 and 1, not {partial_max_fraction!r}"
             )
         self.manifest = manifest
+        self._byte_counts = {
+            e.name: e.byte_count for e in manifest.segments if e.byte_count is not None
+        }
         self.transport = transport
         self.partial_reads = partial_reads
         self.partial_max_fraction = partial_max_fraction
@@ -163,6 +166,9 @@ class SegmentsReader:
     @property
     def line_count(self) -> int:
         return self.manifest.line_count
+
+    def object_size(self, name: str) -> int | None:
+        return self._byte_counts.get(name)
 
     def segments_for(self, ranges: Sequence[LineRange]) -> list[int]:
         """Indices of the segments overlapping any range, ascending, each once."""

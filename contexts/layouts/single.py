@@ -106,6 +106,9 @@ class SingleObjectReader:
             tuple(ranges), requests, tuple(groups), tuple(group_of[span] for span in spans)
         )
 
+    def object_size(self, name: str) -> int | None:
+        return None  # every request is a byte range
+
     def assemble(self, plan: ReadPlan, bodies: Sequence[bytes]) -> list[str]:
         if not isinstance(plan, SinglePlan):  # a plain plan of the same ranges: plan them again
             plan = self.plan(plan.ranges)
