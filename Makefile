@@ -22,8 +22,12 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two passes: everything except wall-clock checks of the simulated network on PYTEST_WORKERS
+# processes (one per core by default), then those `timing` tests alone on a quiet machine.
+PYTEST_WORKERS ?= auto
 unit: $(STAMP)
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not timing" $(PYTEST_ARGS)
+	$(BIN)/pytest -m timing $(PYTEST_ARGS)
 
 ## make bench: the default matrix against the embedded moto server (no AWS account needed).
 bench: $(STAMP)

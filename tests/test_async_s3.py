@@ -305,6 +305,7 @@ def test_close_leaves_no_thread_and_is_final(server: S3Server, url: str) -> None
     assert our_threads(before) == []
 
 
+@pytest.mark.timing
 @pytest.mark.timeout(60)
 def test_close_during_reads_in_flight(server: S3Server, url: str) -> None:
     before = set(threading.enumerate())

@@ -229,6 +229,7 @@ def test_sampled_distribution_matches_profile() -> None:
 # --- shaping over real HTTP ----------------------------------------------------------------------
 
 
+@pytest.mark.timing
 @pytest.mark.timeout(60)
 def test_raw_endpoint_bypasses_shaping(server: S3Server) -> None:
     server.set_profile("seed")
@@ -241,6 +242,7 @@ def test_raw_endpoint_bypasses_shaping(server: S3Server) -> None:
     assert server.fault_counts()["requests"] == 3
 
 
+@pytest.mark.timing
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("client", ["boto3", "aioboto3"])
 def test_concurrent_gets_cost_about_one_latency(server: S3Server, client: str) -> None:
@@ -251,6 +253,7 @@ def test_concurrent_gets_cost_about_one_latency(server: S3Server, client: str) -
     assert concurrent.measured_ms < 5 * one.measured_ms
 
 
+@pytest.mark.timing
 @pytest.mark.timeout(60)
 def test_64_concurrent_connections(server: S3Server) -> None:
     server.set_profile("seed")
@@ -265,6 +268,7 @@ def test_64_concurrent_connections(server: S3Server) -> None:
     assert server.fault_counts()["requests"] == 66
 
 
+@pytest.mark.timing
 @pytest.mark.timeout(60)
 def test_bandwidth_limit_slows_large_gets(server: S3Server) -> None:
     limited = _profile("limited", first_byte=LatencyModel.fixed(5.0), bandwidth_bytes_per_s=64e6)
