@@ -46,6 +46,16 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _count(text: str) -> int:
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"--sessions takes a positive integer, not {text!r}")
+    return count
+
+
 def add_arguments(parser: argparse.ArgumentParser, *, scenarios: bool = True) -> None:
     """The ``ctxlab bench`` options (``ctxlab replay`` reuses them without ``--scenarios``)."""
     parser.add_argument(
@@ -87,6 +97,13 @@ def _add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
         "--segment-lines", type=int, default=1000, help="lines per segment (default 1000)"
     )
     parser.add_argument(
+        "--sessions",
+        type=_count,
+        default=1,
+        help="replay N sessions of each scenario back to back per cell, seeds SEED..SEED+N-1 "
+        "(long fault runs: --profile faulty --scenarios mixed-session --sessions 250)",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="a <60 s smoke run: 20k lines, seed profile, think scale 0.01",
@@ -119,6 +136,7 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
             else (QUICK_THINK_SCALE if args.quick else DEFAULT_THINK_SCALE)
         ),
         segment_lines=args.segment_lines,
+        sessions=args.sessions,
     )
 
 

@@ -42,6 +42,8 @@ class BenchConfig:
     """Multiplies every think pause (0.01 for quick runs)."""
     segment_lines: int = 1000
     """Lines per segment for the segments layout."""
+    sessions: int = 1
+    """Sessions of each scenario replayed back to back in one cell (seeds ``seed, seed+1, ...``)."""
 
     @property
     def cell_count(self) -> int:
@@ -251,7 +253,7 @@ def run_cell(
 
     ``total_s`` adds up only timed sections (open, ops, think), never the bench's own checks.
     """
-    trace = get_scenario(scenario_name).trace(lines, seed=config.seed)
+    trace = get_scenario(scenario_name).sessions(lines, seed=config.seed, count=config.sessions)
     cell = CellResult(name, scenario_name, trace.version, profile, lines)
     corpus = target.corpus(lines)
     target.prepare(name, lines, config.segment_lines)  # upload before timing
@@ -368,6 +370,7 @@ def run_bench(
             seed=config.seed,
             think_scale=config.think_scale,
             segment_lines=config.segment_lines,
+            sessions=config.sessions,
             profiles={name: profile.to_dict() for name, profile in profiles.items()},
             corpora=[],
             interrupted=False,

@@ -37,6 +37,19 @@ class Scenario:
         ops = self.generate_ops(lines, seed, think)
         return Trace(self.name, ops, {"lines": lines, "seed": seed, "think_ms": think})
 
+    def sessions(self, lines: int, *, seed: int = 0, count: int = 1) -> Trace:
+        """``count`` sessions one after another (seeds ``seed .. seed + count - 1``) as one
+        trace: long fault and soak runs (10,000+ ops) from any scenario."""
+        if count < 1:
+            raise ValueError(f"sessions must be at least 1, not {count}")
+        first = self.trace(lines, seed=seed)
+        if count == 1:
+            return first
+        ops = list(first.ops)
+        for number in range(1, count):
+            ops.extend(self.trace(lines, seed=seed + number).ops)
+        return Trace(first.name, tuple(ops), {**first.params, "sessions": count})
+
 
 @dataclass(frozen=True)
 class FileScenario(Scenario):

@@ -129,3 +129,14 @@ def test_unknown_scenario_names_the_known_ones() -> None:
         get_scenario("nope")
     with pytest.raises(KeyError, match="no trace file"):
         get_scenario("missing.jsonl")
+
+
+def test_sessions_concatenate_seeded_sessions_into_one_versioned_trace() -> None:
+    scenario = get_scenario("mixed-session")
+    one, two = scenario.trace(5_000, seed=4), scenario.trace(5_000, seed=5)
+    both = scenario.sessions(5_000, seed=4, count=2)
+    assert both.ops == one.ops + two.ops
+    assert both.params["sessions"] == 2 and both.version not in (one.version, two.version)
+    assert scenario.sessions(5_000, seed=4, count=1) == one
+    with pytest.raises(ValueError, match="at least 1"):
+        scenario.sessions(5_000, count=0)
