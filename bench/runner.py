@@ -16,6 +16,7 @@ import boto3
 
 import contexts
 from bench.corpus import describe_corpus, generate_corpus
+from bench.lower_bound import LineBytes, lower_bound, op_lines, ratio
 from bench.network import S3Server, load_profile
 from bench.network.aws_env import use_local_aws_env
 from bench.oracle import LineListOracle, iteration_digest
@@ -54,6 +55,8 @@ class Corpus:
     text: str
     oracle: LineListOracle
     info: dict[str, Any]
+    line_bytes: LineBytes
+    """Byte offsets of every line, for the lower bound."""
     urls: dict[tuple[str, tuple[tuple[str, Any], ...], bool], str] = field(default_factory=dict)
 
 
@@ -76,7 +79,9 @@ class BenchTarget:
         if lines not in self.corpora:
             text = generate_corpus(lines, seed=self.seed)
             info = describe_corpus(text, lines=lines, seed=self.seed)
-            self.corpora[lines] = Corpus(text, LineListOracle(text), info.__dict__)
+            self.corpora[lines] = Corpus(
+                text, LineListOracle(text), info.__dict__, LineBytes.of_text(text)
+            )
         return self.corpora[lines]
 
     def url(self, lines: int, layout: str, segment_lines: int) -> str:
@@ -196,8 +201,10 @@ def replay(
             answer = apply_op(ctx, op, pool)
             latency = (time.perf_counter_ns() - started_ns) / 1e9
             correct = answer == expected
-            cell.ops.append(OpRecord(type(op).__name__.lower(), latency, correct))
-            cell.bytes_returned += answer_bytes(answer)
+            size = answer_bytes(answer)
+            kind = type(op).__name__.lower()
+            cell.ops.append(OpRecord(kind, latency, correct, op_lines(op, oracle.length()), size))
+            cell.bytes_returned += size
             if not correct and cell.correct:
                 cell.correct = False
                 cell.status = "failed"
@@ -227,6 +234,7 @@ def run_cell(
         ctx = target.open(name, lines, config.segment_lines)
     except Exception as exc:
         cell.open_s = time.perf_counter() - started
+        _bound(cell, trace, corpus, config.think_scale)
         return _errored(cell, exc)
     cell.open_s = time.perf_counter() - started
     cell.open_requests = ctx.stats.requests
@@ -236,14 +244,24 @@ def run_cell(
         _errored(cell, exc)
     finally:
         stats = ctx.stats
-        cell.requests, cell.bytes = stats.requests, stats.bytes_fetched
+        cell.requests, cell.bytes, cell.retries = stats.requests, stats.bytes_fetched, stats.retries
         try:
             ctx.close()
         except Exception as exc:  # a close failure is a defect of the context, not of the run
             _errored(cell, exc, during="close")
     cell.total_s = cell.open_s + sum(op.latency_s for op in cell.ops) + cell.think_s
     cell.stall_s = cell.total_s - cell.think_s
+    _bound(cell, trace, corpus, config.think_scale)
     return cell
+
+
+def _bound(cell: CellResult, trace: Trace, corpus: Corpus, think_scale: float) -> None:
+    """Fill ``lower_bound_s`` and ``ratio``; cells that read no network get the ``none`` bound."""
+    network = registry.spec(cell.context).storage == "s3" and cell.profile != LOCAL_DISK
+    profile = load_profile(cell.profile if network else "none")
+    bound = lower_bound(trace, profile, corpus.line_bytes, think_scale=think_scale)
+    cell.lower_bound_s = bound.total_s
+    cell.ratio = ratio(cell.total_s, bound.total_s)
 
 
 def _errored(cell: CellResult, exc: Exception, during: str = "") -> CellResult:
