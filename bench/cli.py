@@ -18,6 +18,8 @@ __all__ = ["build_parser", "main"]
 # top-level command -> (module, one-line help)
 _TOP_LEVEL: dict[str, tuple[str, str]] = {
     "bench": ("bench.bench_command", "run contexts x scenarios x profiles x sizes; results JSON"),
+    "report": ("bench.report_command", "figures, report.md and index.html for a bench run"),
+    "compare": ("bench.compare", "per-cell ratios of two runs; --fail-if p50:+10%% for CI"),
 }
 
 # group -> subcommand -> (module, one-line help)
