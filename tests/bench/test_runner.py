@@ -139,6 +139,7 @@ def test_quick_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     output = capsys.readouterr().out
     assert status == 0, output
     assert "bench summary" in output and "results:" in output
+    assert "report:" in output and (tmp_path / "report.md").stat().st_size > 0
     results = load_results(tmp_path / "results.json")
     # Directory contexts do not go through the simulated network and say so.
     assert {cell.profile for cell in results.cells} == {"seed", "local-disk"}
