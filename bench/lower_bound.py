@@ -14,8 +14,10 @@ The model (also printed in every report):
 * A read that could have been issued during the **think time just before it** is hidden by
   that think time (``cost - think``, never below zero); think time itself is part of the
   bound, because it is part of every measured ``total_s``.
-* No speculation: a client cannot know an op before the think time that precedes it, so an op
-  right after another op (no think between) pays its full cost.
+* No speculation beyond that: a client is assumed to fetch only what the trace asked for (or
+  is about to ask for, during think time), so an op right after another op pays its full cost.
+  A client that reads far ahead of demand (``s3-ram``, an s3fs block larger than the request)
+  can come in under the bound on later ops; a ratio below 1x says exactly that.
 
 ``lower_bound_s`` is therefore ``think + sum(max(0, op cost - preceding think))``; a cell's
 ``ratio`` is ``total_s / lower_bound_s`` (``None`` when the bound is 0: nothing to wait for).
@@ -40,8 +42,10 @@ MODEL = (
     "(the profile's median) plus those bytes at the profile's full parallel bandwidth "
     f"(per-connection bandwidth x {DEFAULT_CONNECTIONS} connections); re-reads are free; `len` "
     "costs one latency if no request went out before; opening is free; think time just before "
-    "an op hides up to that much of its cost; think time itself counts. "
-    "ratio = total_s / lower_bound_s (1.0 = no client could do better)."
+    "an op hides up to that much of its cost; think time itself counts. No other speculation: "
+    "a client that reads far ahead of demand (s3-ram, large s3fs blocks) can beat the bound on "
+    "later ops (ratio < 1x). ratio = total_s / lower_bound_s (1x = no demand-driven client "
+    "could do better)."
 )
 """One paragraph for the report."""
 

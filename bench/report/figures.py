@@ -8,7 +8,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from statistics import median
-from typing import Literal
+from typing import Any, Literal
 
 import matplotlib
 
@@ -63,6 +63,15 @@ def _mark_failed(ax: Axes, x: float, cell: CellResult) -> None:
     )
 
 
+MARKERS = "osD^v<>phX*P"
+
+
+def _style(data: RunData, name: str) -> dict[str, Any]:
+    """One colour and marker per context, the same in every figure (tab20: 20 distinct colours)."""
+    number = data.contexts.index(name) if name in data.contexts else 0
+    return {"color": plt.get_cmap("tab20")(number % 20), "marker": MARKERS[number % len(MARKERS)]}
+
+
 def _positive(values: Sequence[float]) -> list[float]:
     return [max(v, 1e-6) for v in values]
 
@@ -76,8 +85,8 @@ def _bars_per_context(
     width = 0.8 / len(series)
     for number, (name, value) in enumerate(series):
         xs = [i + (number - (len(series) - 1) / 2) * width for i in range(len(cells))]
-        heights = [value(c) if ok(c) else math.nan for c in cells]
-        ax.bar(xs, _positive(heights), width, label=name)
+        heights = [value(c) if ok(c) and value(c) > 0 else math.nan for c in cells]
+        ax.bar(xs, heights, width, label=name)  # nothing drawn for 0 on a log axis
     for i, cell in enumerate(cells):
         if not ok(cell):
             _mark_failed(ax, i, cell)
@@ -97,7 +106,7 @@ def latency_figure(data: RunData, group: Group, out: Path) -> Path:
         _bars_per_context(ax, cells, series)
         ax.set_title(f"{scenario}: op latency per context")
         ax.set_ylabel("latency per op (s, log)")
-        ax.legend(loc="upper left", fontsize=8, ncols=3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
     return _save(fig, out / f"latency-{group.slug}.png", data.caption(group))
 
 
@@ -117,7 +126,7 @@ def total_stall_figure(data: RunData, group: Group, out: Path) -> Path:
         _bars_per_context(ax, cells, series)
         ax.set_title(f"{scenario}: total vs stall time per context")
         ax.set_ylabel("seconds (log)")
-        ax.legend(loc="upper left", fontsize=8, ncols=3)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
     return _save(fig, out / f"total-stall-{group.slug}.png", data.caption(group))
 
 
@@ -136,7 +145,15 @@ def cdf_figure(data: RunData, group: Group, out: Path) -> Path | None:
         fractions = [(i + 1) / len(values) for i in range(len(values))]
         suffix = "" if ok(cell) else f" — {verdict(cell)}"
         style = "-" if ok(cell) else ":"
-        ax.step(values, fractions, style, where="post", label=f"{label(cell.context)}{suffix}")
+        color = _style(data, cell.context)["color"]
+        ax.step(
+            values,
+            fractions,
+            style,
+            where="post",
+            color=color,
+            label=f"{label(cell.context)}{suffix}",
+        )
     _seconds_axis(ax, "x")
     ax.set_xlabel("op latency (s, log)")
     ax.set_ylabel("fraction of ops ≤ latency")
@@ -170,8 +187,9 @@ def slice_scaling_figure(data: RunData, group: Group, out: Path) -> Path | None:
         ax.plot(
             sizes,
             _positive([median(by_size[s]) for s in sizes]),
-            "o-" if not failed else "o:",
+            "-" if not failed else ":",
             label=f"{label(name)}{suffix}",
+            **_style(data, name),
         )
         plotted = True
     if not plotted:
@@ -204,7 +222,11 @@ def context_scaling_figure(data: RunData, profile: str, out: Path) -> Path:
             ]
             good = [(n, c.total_s) for n, c in points if ok(c)]
             line = ax.plot(
-                [n for n, _ in good], _positive([t for _, t in good]), "o-", label=label(name)
+                [n for n, _ in good],
+                _positive([t for _, t in good]),
+                "-",
+                label=label(name),
+                **_style(data, name),
             )
             for lines, cell in points:
                 if not ok(cell):  # at the foot of the panel, in the context's colour
@@ -285,7 +307,7 @@ def ratio_heatmap(data: RunData, group: Group, out: Path) -> Path:
     height = 1.2 + 0.42 * len(data.contexts_in(group))
     fig, ax = plt.subplots(figsize=(3 + 1.6 * len(data.scenarios), height), layout="constrained")
     _heatmap(ax, data, group, lambda c: c.ratio, lambda v: f"{v:.3g}x", "total / lower bound (log)")
-    ax.set_title("ratio to the network lower bound (1x = no client could do better)")
+    ax.set_title("ratio to the network lower bound (1x = at the bound)")
     return _save(fig, out / f"ratio-{group.slug}.png", data.caption(group))
 
 
