@@ -26,6 +26,8 @@ from bench.results import CellResult
 DPI = 110
 QUANTILES = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
 FAILED_COLOR = "#c0392b"
+Series = Sequence[tuple[str, Callable[[CellResult], float]]]
+"""Named values to draw as bars, one bar per name per context."""
 
 
 def _save(fig: Figure, path: Path, caption: str) -> Path:
@@ -76,11 +78,7 @@ def _positive(values: Sequence[float]) -> list[float]:
     return [max(v, 1e-6) for v in values]
 
 
-def _bars_per_context(
-    ax: Axes,
-    cells: list[CellResult],
-    series: Sequence[tuple[str, Callable[[CellResult], float]]],
-) -> None:
+def _bars_per_context(ax: Axes, cells: list[CellResult], series: Series) -> None:
     """Grouped bars (one group per context, one bar per series), log scale, failures marked."""
     width = 0.8 / len(series)
     for number, (name, value) in enumerate(series):
@@ -94,39 +92,41 @@ def _bars_per_context(
     _seconds_axis(ax)
 
 
-def latency_figure(data: RunData, group: Group, out: Path) -> Path:
-    """Per scenario: p50/p95/p99 op latency per context (log scale)."""
+def _bars_per_scenario(
+    data: RunData, group: Group, series: Series, title: str, ylabel: str
+) -> Figure:
+    """One panel of grouped bars per scenario of the group."""
     scenarios = [s for s in data.scenarios if data.cells_in(group, s)]
     fig, axes = plt.subplots(
         len(scenarios), 1, figsize=(12, 3.6 * len(scenarios)), squeeze=False, layout="constrained"
     )
     for ax, scenario in zip(axes[:, 0], scenarios, strict=True):
-        cells = data.cells_in(group, scenario)
-        series = [(name, lambda c, q=q: c.quantile(q)) for q, name in QUANTILES]
-        _bars_per_context(ax, cells, series)
-        ax.set_title(f"{scenario}: op latency per context")
-        ax.set_ylabel("latency per op (s, log)")
+        _bars_per_context(ax, data.cells_in(group, scenario), series)
+        ax.set_title(f"{scenario}: {title}")
+        ax.set_ylabel(ylabel)
         ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
+    return fig
+
+
+def latency_figure(data: RunData, group: Group, out: Path) -> Path:
+    """Per scenario: p50/p95/p99 op latency per context (log scale)."""
+    series = [(name, lambda c, q=q: c.quantile(q)) for q, name in QUANTILES]
+    fig = _bars_per_scenario(
+        data, group, series, "op latency per context", "latency per op (s, log)"
+    )
     return _save(fig, out / f"latency-{group.slug}.png", data.caption(group))
 
 
 def total_stall_figure(data: RunData, group: Group, out: Path) -> Path:
     """Per scenario: total time (open + ops + think) next to stall time (total - think)."""
-    scenarios = [s for s in data.scenarios if data.cells_in(group, s)]
-    fig, axes = plt.subplots(
-        len(scenarios), 1, figsize=(12, 3.6 * len(scenarios)), squeeze=False, layout="constrained"
+    series: Series = [
+        ("total (open + ops + think)", lambda c: c.total_s),
+        ("stall (total - think)", lambda c: c.stall_s),
+        ("lower bound", lambda c: c.lower_bound_s),
+    ]
+    fig = _bars_per_scenario(
+        data, group, series, "total vs stall time per context", "seconds (log)"
     )
-    for ax, scenario in zip(axes[:, 0], scenarios, strict=True):
-        cells = data.cells_in(group, scenario)
-        series = [
-            ("total (open + ops + think)", lambda c: c.total_s),
-            ("stall (total - think)", lambda c: c.stall_s),
-            ("lower bound", lambda c: c.lower_bound_s),
-        ]
-        _bars_per_context(ax, cells, series)
-        ax.set_title(f"{scenario}: total vs stall time per context")
-        ax.set_ylabel("seconds (log)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=8)
     return _save(fig, out / f"total-stall-{group.slug}.png", data.caption(group))
 
 
