@@ -105,20 +105,30 @@ def violations(pairs: list[Pair], thresholds: list[Threshold]) -> list[str]:
 
 
 def plot(pairs: list[Pair], path: Path, title: str) -> Path:
-    """Horizontal bars of B/A per cell for p50 and total (log scale; 1 = unchanged)."""
+    """B/A per cell for p50 and total as dots on a log axis around 1 (unchanged)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    shown = [p for p in pairs if p.ratio("total") is not None]
+    shown = [p for p in pairs if p.comparable]
     labels = [" · ".join(map(str, p.key)) for p in shown]
     fig, ax = plt.subplots(figsize=(11, 1.5 + 0.28 * max(len(shown), 1)), layout="constrained")
-    for offset, metric in ((-0.2, "p50"), (0.2, "total")):
-        values = [max(p.ratio(metric) or 1e-3, 1e-3) for p in shown]
-        ax.barh([i + offset for i in range(len(shown))], values, 0.4, label=f"{metric} B / A")
+    extremes = [1.0]
+    for offset, (metric, marker) in ((-0.15, ("p50", "o")), (0.15, ("total", "s"))):
+        points = [(i + offset, p.ratio(metric)) for i, p in enumerate(shown)]
+        values = [(y, x) for y, x in points if x is not None and x > 0]
+        extremes += [x for _, x in values]
+        ax.plot([x for _, x in values], [y for y, _ in values], marker, label=f"{metric} B / A")
+    for i, pair in enumerate(shown):
+        if not pair.both_ok:  # shown, never dropped
+            words = f"A {pair.a.status}, B {pair.b.status}" + ("" if pair.b.correct else " (WRONG)")
+            ax.text(1.0, i, f" {words}", color="#c0392b", fontsize=8, va="center")
     ax.axvline(1.0, color="black", linewidth=1)
     ax.set_xscale("log")
+    span = max(2.0, max(extremes) * 1.3, 1 / min(extremes) * 1.3)
+    ax.set_xlim(1 / span, span)
+    ax.grid(True, which="both", axis="x", alpha=0.3)
     ax.set_yticks(range(len(shown)), labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("ratio B / A (log; < 1 = B faster)")
@@ -127,6 +137,11 @@ def plot(pairs: list[Pair], path: Path, title: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _ratio_text(ratio: float | None) -> str:
+    """A column of the printed table; ``-`` where A was 0 (nothing to compare with)."""
+    return f"{'-':>14}" if ratio is None else f"{ratio:>14.3f}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -159,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         elif not pair.both_ok:
             cells = f"A {pair.a.status}, B {pair.b.status}"
         else:
-            cells = "".join(f"{pair.ratio(m) or 0:>14.3f}" for m in SHOWN)
+            cells = "".join(_ratio_text(pair.ratio(m)) for m in SHOWN)
         print(f"{name:<58}{cells}")
     for side, keys in (("A", only_a), ("B", only_b)):
         for key in keys:
