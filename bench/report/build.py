@@ -128,7 +128,10 @@ def _headline(data: RunData) -> list[Block]:
         Paragraph(
             "Total time per scenario (open + ops + think) of the fastest correct lab context, "
             f"the fastest correct s3fs peer and the `{BASELINE}` baseline; "
-            "`a ÷ b` columns say how many times faster `a` is than `b`."
+            "`a ÷ b` columns say how many times faster `a` is than `b`. The s3fs peers read whole "
+            "fsspec blocks (50 MiB unless `block_size` is set): a block can hold a whole corpus, "
+            "so one GET fetches everything, which pays off when bandwidth is free (`seed`) and "
+            "costs when it is not."
         ),
     ]
     for group in data.groups():
