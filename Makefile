@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit bench bench-quick clean
+.PHONY: test lint typecheck unit bench bench-quick microbench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +29,17 @@ unit: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope -m "not timing" $(PYTEST_ARGS)
 	$(BIN)/pytest -m timing $(PYTEST_ARGS)
 
-## make bench: the default matrix against the embedded moto server (no AWS account needed).
+## make bench: the default matrix against the embedded moto server (no AWS account needed);
+## ends with the report (reports/<timestamp>/report.md and index.html).
 bench: $(STAMP)
 	$(BIN)/ctxlab bench $(BENCH_ARGS)
 
 bench-quick: $(STAMP)
 	$(BIN)/ctxlab bench --quick $(BENCH_ARGS)
+
+## make microbench RUN=reports/<run>: CPU micro-benchmarks measured for real, JSON into the run.
+microbench: $(STAMP)
+	$(BIN)/pytest bench/microbench --benchmark-enable --benchmark-json=$(or $(RUN),reports)/microbench.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

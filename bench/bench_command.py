@@ -1,7 +1,8 @@
 """Run the bench matrix against the embedded moto S3 server behind a simulated network.
 
 Each cell opens a fresh, cold context, replays a scenario, times every op and checks every answer
-against the in-memory oracle. Results go to OUT/results.json (schema: bench/RESULTS.md).
+against the in-memory oracle. Results go to OUT/results.json (schema: bench/RESULTS.md), then the
+report (figures, OUT/report.md, OUT/index.html) is written, as `ctxlab report OUT` would.
 """
 
 from __future__ import annotations
@@ -104,6 +105,9 @@ def _add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
         "(long fault runs: --profile faulty --scenarios mixed-session --sessions 250)",
     )
     parser.add_argument(
+        "--no-report", action="store_true", help="write results.json only (no figures, no report)"
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="a <60 s smoke run: 20k lines, seed profile, think scale 0.01",
@@ -179,7 +183,13 @@ def run(args: argparse.Namespace) -> int:
     if results.meta.get("interrupted"):
         console.print("[yellow]interrupted: finished cells were kept[/]")
     console.print(f"results: {config.out / 'results.json'}")
-    return 1 if failed or results.meta.get("interrupted") else 0
+    status = 1 if failed or results.meta.get("interrupted") else 0
+    if results.cells and not args.no_report:
+        from bench.report.build import build_report  # matplotlib: only when reporting
+
+        files = build_report(config.out)
+        console.print(f"report: {files.markdown} and {files.html} ({len(files.images)} figures)")
+    return status
 
 
 def _cell_name(cell: CellResult) -> str:

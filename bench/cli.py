@@ -22,6 +22,8 @@ _TOP_LEVEL: dict[str, tuple[str, str]] = {
     "upload": ("bench.upload_command", "store a text file as a context (S3, directory, Modal)"),
     "record": ("bench.record_command", "record an RLM run's context calls as a trace file"),
     "replay": ("bench.replay_command", "replay trace files through the bench; results JSON"),
+    "report": ("bench.report_command", "figures, report.md and index.html for a bench run"),
+    "compare": ("bench.compare", "per-cell ratios of two runs; --fail-if p50:+10%% for CI"),
 }
 
 # group -> subcommand -> (module, one-line help)

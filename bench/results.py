@@ -1,7 +1,8 @@
 """The versioned results JSON: run metadata plus one record per (context, scenario, profile, size).
 
 Schema (``schema_version`` 1) is documented in ``bench/RESULTS.md``; bump the version on any
-incompatible change. The file is rewritten atomically after every cell, so an interrupted run
+incompatible change. Added fields do not bump it: readers ignore fields they do not know (kept in
+``extra`` and written back) and default fields an older file lacks. The file is rewritten atomically after every cell, so an interrupted run
 keeps every finished cell.
 """
 
@@ -12,7 +13,7 @@ import os
 import platform
 import subprocess
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,10 @@ class OpRecord:
     """Wall time of the call, from ``perf_counter_ns``."""
     correct: bool
     """Whether the answer equalled the oracle's (``False`` too for an op that raised)."""
+    lines: int = 0
+    """Lines the op asked for (a grep, text or iteration: every line; ``len``: 0)."""
+    bytes: int = 0
+    """UTF-8 bytes of the answer handed back."""
     error: str | None = None
     """The named error (``ContextError`` subclass) the op raised instead of answering."""
 
@@ -78,8 +83,14 @@ class CellResult:
     """Ops that raised a named error (``ContextError``) instead of answering."""
     wrong_answers: int = 0
     """Ops whose answer differed from the oracle's: must be 0."""
+    lower_bound_s: float = 0.0
+    """The least time any client could take on this trace and profile (``bench/lower_bound.py``)."""
+    ratio: float | None = None
+    """``total_s / lower_bound_s``; ``None`` when the bound is 0."""
     ops: list[OpRecord] = field(default_factory=list)
     """Every timed op, in order."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Fields this reader does not know (from newer writers), written back unchanged."""
 
     def latencies(self) -> list[float]:
         """Per-op latencies in seconds."""
@@ -108,7 +119,7 @@ class RunResults:
             "schema": SCHEMA,
             "schema_version": SCHEMA_VERSION,
             "run": self.meta,
-            "cells": [asdict(cell) for cell in self.cells],
+            "cells": [_cell_json(cell) for cell in self.cells],
         }
 
     def write(self, path: Path) -> None:
@@ -132,11 +143,27 @@ def results_from_json(raw: dict[str, Any], *, source: str = "results") -> RunRes
             f"{source} is not a {SCHEMA} v{SCHEMA_VERSION} file "
             f"(schema={raw.get('schema')!r}, version={raw.get('schema_version')!r})"
         )
-    cells = []
-    for cell in raw["cells"]:
-        ops = [OpRecord(**op) for op in cell.pop("ops")]
-        cells.append(CellResult(**cell, ops=ops))
-    return RunResults(raw["run"], cells)
+    return RunResults(raw["run"], [_cell_from_json(cell) for cell in raw["cells"]])
+
+
+_CELL_FIELDS = {f.name for f in fields(CellResult)} - {"ops", "extra"}
+_OP_FIELDS = {f.name for f in fields(OpRecord)}
+
+
+def _cell_json(cell: CellResult) -> dict[str, Any]:
+    data = asdict(cell)
+    return {**data.pop("extra"), **data}
+
+
+def _cell_from_json(raw: dict[str, Any]) -> CellResult:
+    """A cell from JSON: unknown fields go to ``extra``, missing ones take their defaults."""
+    known = {key: value for key, value in raw.items() if key in _CELL_FIELDS}
+    extra = {key: value for key, value in raw.items() if key not in _CELL_FIELDS | {"ops"}}
+    ops = [
+        OpRecord(**{key: value for key, value in op.items() if key in _OP_FIELDS})
+        for op in raw.get("ops", [])
+    ]
+    return CellResult(**known, ops=ops, extra=extra)
 
 
 def run_metadata(**extra: Any) -> dict[str, Any]:

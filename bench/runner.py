@@ -16,7 +16,8 @@ import boto3
 
 import contexts
 from bench.corpus import describe_corpus, generate_corpus
-from bench.network import S3Server, load_profile
+from bench.lower_bound import LineBytes, lower_bound, op_lines, ratio
+from bench.network import NetworkProfile, S3Server, load_profile
 from bench.network.aws_env import use_local_aws_env
 from bench.oracle import LineListOracle, iteration_digest
 from bench.reliability import record_error, record_faults
@@ -57,6 +58,8 @@ class Corpus:
     text: str
     oracle: LineListOracle
     info: dict[str, Any]
+    line_bytes: LineBytes
+    """Byte offsets of every line, for the lower bound."""
     urls: dict[tuple[str, tuple[tuple[str, Any], ...], bool], str] = field(default_factory=dict)
 
 
@@ -94,6 +97,10 @@ class BenchTarget:
         its fault counters); True when that profile injects faults."""
         return self.server.set_profile(profile, seed=seed).faults.total > 0
 
+    def network_model(self, label: str) -> NetworkProfile | None:
+        """The network profile a cell labelled ``label`` ran on (None: a real, unmodelled one)."""
+        return load_profile(label)
+
     def fault_counts(self) -> dict[str, int] | None:
         """Faults injected since the last ``set_profile`` by kind (None: no simulated network)."""
         return self.server.fault_counts()
@@ -103,7 +110,9 @@ class BenchTarget:
         if lines not in self.corpora:
             text = generate_corpus(lines, seed=self.seed)
             info = describe_corpus(text, lines=lines, seed=self.seed)
-            self.corpora[lines] = Corpus(text, LineListOracle(text), info.__dict__)
+            self.corpora[lines] = Corpus(
+                text, LineListOracle(text), info.__dict__, LineBytes.of_text(text)
+            )
         return self.corpora[lines]
 
     def url(self, lines: int, layout: str, segment_lines: int) -> str:
@@ -232,8 +241,10 @@ def replay(
                 continue
             latency = (time.perf_counter_ns() - started_ns) / 1e9
             correct = answer == expected
-            cell.ops.append(OpRecord(type(op).__name__.lower(), latency, correct))
-            cell.bytes_returned += answer_bytes(answer)
+            size = answer_bytes(answer)
+            kind = type(op).__name__.lower()
+            cell.ops.append(OpRecord(kind, latency, correct, op_lines(op, oracle.length()), size))
+            cell.bytes_returned += size
             cell.wrong_answers += not correct
             if not correct and cell.correct:
                 cell.correct = False
@@ -268,6 +279,7 @@ def run_cell(
             cell.errors += 1
         if profile != LOCAL_DISK:
             record_faults(cell, target.fault_counts())
+        _bound(cell, trace, corpus, config.think_scale, target)
         return _errored(cell, exc)
     cell.open_s = time.perf_counter() - started
     cell.open_requests = ctx.stats.requests
@@ -277,8 +289,7 @@ def run_cell(
         _errored(cell, exc)
     finally:
         stats = ctx.stats
-        cell.requests, cell.bytes = stats.requests, stats.bytes_fetched
-        cell.retries = stats.retries
+        cell.requests, cell.bytes, cell.retries = stats.requests, stats.bytes_fetched, stats.retries
         if profile != LOCAL_DISK:
             record_faults(cell, target.fault_counts())
         try:
@@ -287,7 +298,22 @@ def run_cell(
             _errored(cell, exc, during="close")
     cell.total_s = cell.open_s + sum(op.latency_s for op in cell.ops) + cell.think_s
     cell.stall_s = cell.total_s - cell.think_s
+    _bound(cell, trace, corpus, config.think_scale, target)
     return cell
+
+
+def _bound(
+    cell: CellResult, trace: Trace, corpus: Corpus, think_scale: float, target: BenchTarget
+) -> None:
+    """Fill ``lower_bound_s`` and ``ratio``; cells that read no network get the ``none`` bound.
+    A real network has no model: its bound stays 0 and its ratio null."""
+    network = registry.spec(cell.context).storage == "s3" and cell.profile != LOCAL_DISK
+    profile = target.network_model(cell.profile) if network else load_profile("none")
+    if profile is None:
+        return
+    bound = lower_bound(trace, profile, corpus.line_bytes, think_scale=think_scale)
+    cell.lower_bound_s = bound.total_s
+    cell.ratio = ratio(cell.total_s, bound.total_s)
 
 
 def _errored(cell: CellResult, exc: Exception, during: str = "") -> CellResult:

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 import botocore.exceptions as bce
 
 from bench.corpus import generate_corpus
+from bench.network import NetworkProfile
 from bench.runner import BenchConfig, BenchTarget, Corpus, TargetKind, cells_of
 from contexts import registry
 from contexts.errors import (
@@ -365,6 +366,10 @@ class DirectTarget(BenchTarget):
 
     def fault_counts(self) -> dict[str, int] | None:
         """Nothing is injected on a real network."""
+        return None
+
+    def network_model(self, label: str) -> NetworkProfile | None:
+        """A real network has no model (its cells get no lower bound)."""
         return None
 
 

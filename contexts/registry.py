@@ -32,6 +32,10 @@ class ContextSpec:
     """The pip extra that provides its optional dependencies."""
     write_options: tuple[tuple[str, Any], ...] = ()
     """``write_layout`` options of the layout it is meant for (e.g. 50,000-line segments)."""
+    open_options: tuple[tuple[str, Any], ...] = ()
+    """Constructor options this preset passes (the caller's options override them)."""
+    peer: bool = False
+    """Not a lab design: a library a user would otherwise reach for, run for comparison."""
 
     @property
     def class_name(self) -> str:
@@ -107,6 +111,19 @@ REGISTRY: dict[str, ContextSpec] = {
             storage="s3",
             layouts=("segments", "single"),
         ),
+        *(
+            ContextSpec(
+                f"s3fs-{cache}",
+                "contexts.s3fs_context:S3fsContext",
+                f"peer: s3fs file with fsspec's {cache!r} cache over the single object + index",
+                storage="s3",
+                layouts=("single",),
+                extra="s3fs",
+                open_options=(("cache_type", cache),),
+                peer=True,
+            )
+            for cache in ("readahead", "blockcache", "background")
+        ),
         ContextSpec(
             "volume",
             "contexts.volume:VolumeContext",
@@ -154,4 +171,4 @@ def open_context(name: str, url: str, **options: Any) -> Context:
     ``url`` is ``s3://bucket/prefix/`` or a directory path; ``options`` go to the class, e.g.
     ``endpoint_url``, ``region_name``, ``layout`` and per-context knobs.
     """
-    return context_class(name).open(url, **options)
+    return context_class(name).open(url, **{**dict(spec(name).open_options), **options})

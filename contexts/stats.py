@@ -46,6 +46,11 @@ class StatsRecorder:
             self._requests += 1
             self._bytes += nbytes
 
+    def record_bytes(self, nbytes: int) -> None:
+        """Count body bytes of a request already counted (a transport that learns sizes late)."""
+        with self._lock:
+            self._bytes += nbytes
+
     def record_retries(self, count: int) -> None:
         """Count ``count`` repeated attempts (each is also a request)."""
         if count > 0:

@@ -3,6 +3,9 @@ checks that none is missing)."""
 
 from __future__ import annotations
 
+import itertools
+from typing import Any
+
 import contexts
 from contexts import Context
 from contexts.policies import CachedContext, PrefetchingContext
@@ -49,6 +52,26 @@ class TestVolume(ContextTests):
     name = "volume"
 
 
+class TestS3fsPeers(ContextTests):
+    """The three s3fs peers in one class (one class costs ~a minute of CI): every context the
+    suite opens takes the next cache type in turn, with blocks small enough that reads cross
+    block edges, so each mode meets every kind of test."""
+
+    name = "s3fs-readahead"
+    covers = ("s3fs-blockcache", "s3fs-background")
+    modes = itertools.cycle(
+        [
+            {"cache_type": "readahead", "block_size": 7},
+            {"cache_type": "blockcache", "block_size": 4096},
+            {"cache_type": "background", "block_size": 4096},
+        ]
+    )
+
+    @property
+    def open_options(self) -> dict[str, Any]:  # type: ignore[override]
+        return dict(next(self.modes))
+
+
 def tiny_cache(ctx: Context) -> Context:
     """A cache small enough to evict constantly, with blocks that straddle everything."""
     return CachedContext(ctx, max_bytes=4_000, block_lines=3)
@@ -87,5 +110,6 @@ class TestRecordingMemory(ContextTests):
 
 def test_every_registered_context_has_a_conformance_class() -> None:
     tested = {cls.name for cls in ContextTests.__subclasses__()}
+    tested |= {name for cls in ContextTests.__subclasses__() for name in getattr(cls, "covers", ())}
     missing = sorted(set(contexts.available()) - tested)
     assert not missing, f"add a ContextTests subclass in {__file__} for: {missing}"

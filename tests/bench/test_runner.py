@@ -12,7 +12,7 @@ import contexts
 from bench.cli import main
 from bench.network import FaultKind
 from bench.oracle import LineListOracle, iteration_digest
-from bench.results import SCHEMA, SCHEMA_VERSION, CellResult, OpRecord, load_results
+from bench.results import SCHEMA, SCHEMA_VERSION, CellResult, OpRecord, RunResults, load_results
 from bench.runner import BenchConfig, run_bench
 from contexts import registry
 from contexts.sequential import SequentialS3Context
@@ -114,6 +114,8 @@ def test_bench_cells_end_to_end(tmp_path: Path, broken_context: str, failing_con
     assert head.total_s == pytest.approx(head.open_s + head.ops[0].latency_s + head.think_s)
     assert head.stall_s == pytest.approx(head.total_s - head.think_s)
     assert head.scenario_version == get_scenario("head-50k").trace(2_500).version
+    assert (head.ops[0].lines, head.ops[0].bytes) == (2_500, head.bytes_returned)
+    assert head.lower_bound_s == 0.0 and head.ratio is None  # profile none: nothing to wait for
 
     peek = cells[("memory", "peek")]
     assert peek.status == "ok" and peek.requests == 0 and len(peek.ops) == 3
@@ -175,6 +177,7 @@ def test_quick_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     output = capsys.readouterr().out
     assert status == 0, output
     assert "bench summary" in output and "results:" in output
+    assert "report:" in output and (tmp_path / "report.md").stat().st_size > 0
     results = load_results(tmp_path / "results.json")
     # Directory contexts do not go through the simulated network and say so.
     assert {cell.profile for cell in results.cells} == {"seed", "local-disk"}
@@ -185,6 +188,9 @@ def test_quick_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     )
     # 20 segment GETs one after another under a 150 ms profile: at least 20 x 150 ms.
     assert head.requests == 21 and head.ops[0].latency_s >= 20 * 0.150
+    # any client needs one 150 ms round trip (unlimited bandwidth); sequential takes 21
+    assert head.lower_bound_s == pytest.approx(0.150)
+    assert head.ratio is not None and head.ratio >= 20
 
 
 def test_iteration_digest_sees_misplaced_line_breaks() -> None:
@@ -224,3 +230,18 @@ def test_ctrl_c_keeps_finished_cells(tmp_path: Path) -> None:
     assert (
         [cell.scenario for cell in saved.cells] == ["peek"] == [c.scenario for c in results.cells]
     )
+
+
+def test_results_readers_tolerate_added_and_missing_fields(tmp_path: Path) -> None:
+    cell = CellResult("c", "s", "v", "p", 1, ops=[OpRecord("read", 0.5, True, 3, 30)])
+    RunResults({"commit": None}, [cell]).write(tmp_path / "results.json")
+    raw = json.loads((tmp_path / "results.json").read_text())
+    raw["cells"][0]["faults"] = {"reset": 2}  # a newer writer's field
+    raw["cells"][0]["ops"][0]["future"] = 1
+    del raw["cells"][0]["ratio"], raw["cells"][0]["ops"][0]["lines"]  # an older writer's file
+    (tmp_path / "results.json").write_text(json.dumps(raw))
+    (loaded,) = load_results(tmp_path / "results.json").cells
+    assert loaded.extra == {"faults": {"reset": 2}} and loaded.ratio is None
+    assert loaded.ops == [OpRecord("read", 0.5, True, 0, 30)]
+    RunResults({}, [loaded]).write(tmp_path / "again.json")
+    assert json.loads((tmp_path / "again.json").read_text())["cells"][0]["faults"] == {"reset": 2}

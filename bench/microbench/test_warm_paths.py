@@ -1,0 +1,69 @@
+"""CPU micro-benchmarks of the warm, in-memory paths (pytest-benchmark).
+
+`make test` runs them once each as ordinary tests (`--benchmark-disable` in pytest's addopts);
+each also checks its answer, so a fast wrong path fails. To measure for real and keep the numbers
+with a bench run:
+
+    pytest bench/microbench --benchmark-enable --benchmark-json reports/<run>/microbench.json
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bench.corpus import generate_corpus
+from bench.oracle import LineListOracle
+from contexts import InMemoryContext
+from contexts.layouts.line_index import build_index
+from contexts.lines import IndexedText, line_starts, split_lines
+from contexts.policies import CachedContext
+
+LINES = 100_000
+Benchmark = Callable[..., Any]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[str, LineListOracle]:
+    text = generate_corpus(LINES, seed=0)
+    return text, LineListOracle(text)
+
+
+@pytest.fixture(scope="module")
+def warm_cache(corpus: tuple[str, LineListOracle]) -> CachedContext:
+    """A byte-bounded LRU cache over the text with every block already loaded."""
+    ctx = CachedContext(InMemoryContext(corpus[0]), max_bytes=1 << 30, block_lines=1000)
+    ctx.text()
+    return ctx
+
+
+@pytest.mark.parametrize("size", [100, 50_000])
+def test_cached_slice(
+    benchmark: Benchmark, warm_cache: CachedContext, corpus: tuple[str, LineListOracle], size: int
+) -> None:
+    start = 12_345
+    hits = warm_cache.stats.cache_hits
+    answer = benchmark(lambda: warm_cache[start : start + size])
+    assert answer == corpus[1].read(start, start + size)
+    assert warm_cache.stats.cache_hits > hits  # served from the cache, not the inner context
+
+
+def test_index_lookup(benchmark: Benchmark, corpus: tuple[str, LineListOracle]) -> None:
+    data = corpus[0].encode("utf-8")
+    index = build_index(line_starts(data), object_name="context.txt", stride=16)
+    first, last, byte_start, byte_stop = benchmark(index.span, 54_321, 54_421)
+    assert first <= 54_321 and last >= 54_421
+    text = data[byte_start:byte_stop].decode("utf-8")
+    assert corpus[1].read(54_321, 54_421) in text
+
+
+def test_line_splitting(benchmark: Benchmark, corpus: tuple[str, LineListOracle]) -> None:
+    lines = benchmark(split_lines, corpus[0])
+    assert lines == corpus[1].lines
+
+
+def test_indexed_cut(benchmark: Benchmark, corpus: tuple[str, LineListOracle]) -> None:
+    indexed = IndexedText(corpus[0], LINES)
+    assert benchmark(indexed.cut, 40_000, 40_100) == corpus[1].read(40_000, 40_100)

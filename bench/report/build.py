@@ -1,0 +1,323 @@
+"""``build_report(run_dir)``: figures, the winner tables and the headline, written as
+``report.md`` and a self-contained ``index.html`` next to ``results.json``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.lower_bound import MODEL
+from bench.report import figures
+from bench.report.data import Group, RunData, is_peer, label, ok, reads_network, verdict
+from bench.report.document import (
+    Block,
+    Code,
+    Heading,
+    Image,
+    Paragraph,
+    Table,
+    to_html,
+    to_markdown,
+)
+from bench.report.winners import BASELINE, Headline, headline, import_line, overall, usage, winners
+from bench.results import CellResult
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What ``build_report`` wrote."""
+
+    markdown: Path
+    html: Path
+    images: tuple[Path, ...]
+
+
+def seconds(value: float) -> str:
+    if value < 1e-3:
+        return f"{value * 1e6:.0f} µs"
+    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def times(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}x"
+
+
+def build_report(run_dir: Path) -> ReportFiles:
+    """Write the report of the run in ``run_dir`` (which holds ``results.json``)."""
+    data = RunData(run_dir)
+    images: list[Image] = []
+
+    def figure(path: Path | None, caption: str) -> None:
+        if path is not None:
+            images.append(Image(path, caption))
+
+    for group in data.groups():
+        where = f"profile {group.profile}, {data.corpus_text(group.lines)}"
+        figure(figures.latency_figure(data, group, run_dir), f"Op latency p50/p95/p99 — {where}")
+        figure(
+            figures.total_stall_figure(data, group, run_dir),
+            f"Total vs stall time, with the lower bound — {where}",
+        )
+        figure(figures.cdf_figure(data, group, run_dir), f"Latency CDF — {where}")
+        figure(
+            figures.slice_scaling_figure(data, group, run_dir),
+            f"Latency vs slice size — {where}",
+        )
+        figure(
+            figures.amplification_figure(data, group, run_dir),
+            f"Request and byte amplification — {where}",
+        )
+        figure(figures.ratio_heatmap(data, group, run_dir), f"Ratio to lower bound — {where}")
+    for profile in data.profiles:
+        figure(
+            figures.context_scaling_figure(data, profile, run_dir),
+            f"Total time vs context size — profile {profile}",
+        )
+    blocks = [
+        *_summary(data),
+        *_headline(data),
+        *_winners(data),
+        *_lower_bound(data),
+        *_reliability(data),
+        Heading("Figures"),
+        Paragraph(
+            "Every figure's footer states the profile, corpus size, machine and commit. "
+            "Peers (s3fs) are labelled `(peer)`; directory contexts `[local disk]` read local "
+            "files, not the simulated network. Failed cells are drawn as FAILED or WRONG."
+        ),
+        *images,
+        *_all_cells(data),
+    ]
+    title = f"ctxlab bench report — {run_dir.name}"
+    markdown = run_dir / "report.md"
+    markdown.write_text(to_markdown([Heading(title, 1), *blocks]), encoding="utf-8")
+    page = run_dir / "index.html"
+    page.write_text(to_html([Heading(title, 1), *blocks], title), encoding="utf-8")
+    return ReportFiles(markdown, page, tuple(image.path for image in images))
+
+
+def _summary(data: RunData) -> list[Block]:
+    meta = data.meta
+    failed = [cell for cell in data.cells if not ok(cell)]
+    profiles = ", ".join(data.profiles)
+    corpora = "; ".join(data.corpus_text(n) for n in data.sizes)
+    facts = [
+        f"**{len(data.cells)} cells**, {len(failed)} failed",
+        f"commit `{data.commit}`",
+        f"machine {data.machine}",
+        f"target {meta.get('target', '?')} ({meta.get('network', '?')})",
+        f"profiles {profiles}",
+        f"corpora {corpora}",
+        f"think x{meta.get('think_scale', '?')}",
+        f"seed {meta.get('seed', '?')}",
+        f"started {meta.get('started_at', '?')}, finished {meta.get('finished_at', '?')}",
+    ]
+    if meta.get("interrupted"):
+        facts.append("**interrupted: only finished cells are shown**")
+    return [Paragraph(" · ".join(facts))]
+
+
+def _pick(cell: CellResult | None) -> str:
+    return "—" if cell is None else f"`{cell.context}` {seconds(cell.total_s)}"
+
+
+def _headline(data: RunData) -> list[Block]:
+    blocks: list[Block] = [
+        Heading("Headline: best lab context vs best s3fs peer vs s3-sequential"),
+        Paragraph(
+            "Total time per scenario (open + ops + think) of the fastest correct lab context, "
+            f"the fastest correct s3fs peer and the `{BASELINE}` baseline; "
+            "`a ÷ b` columns say how many times faster `a` is than `b`. The s3fs peers read whole "
+            "fsspec blocks (50 MiB unless `block_size` is set): a block can hold a whole corpus, "
+            "so one GET fetches everything, which pays off when bandwidth is free (`seed`) and "
+            "costs when it is not."
+        ),
+    ]
+    for group in data.groups():
+        rows: list[Headline] = headline(data, group)
+        blocks.append(Paragraph(f"**profile {group.profile}, {data.corpus_text(group.lines)}**"))
+        blocks.append(
+            Table(
+                (
+                    "scenario",
+                    "best lab",
+                    "best s3fs peer",
+                    BASELINE,
+                    f"lab ÷ {BASELINE}",
+                    f"s3fs ÷ {BASELINE}",
+                    "lab ÷ s3fs",
+                ),
+                tuple(
+                    (
+                        row.scenario,
+                        _pick(row.lab),
+                        _pick(row.peer),
+                        _pick(row.baseline),
+                        times(row.speedup(row.lab, row.baseline)),
+                        times(row.speedup(row.peer, row.baseline)),
+                        times(row.speedup(row.lab, row.peer)),
+                    )
+                    for row in rows
+                ),
+            )
+        )
+    return blocks
+
+
+def _winners(data: RunData) -> list[Block]:
+    segment_lines = data.meta.get("segment_lines")
+    blocks: list[Block] = [
+        Heading("Winners"),
+        Paragraph(
+            "The fastest correct context that reads S3, per scenario (the in-memory oracle and "
+            "directory contexts do not compete). A context with any failed cell is never a winner."
+        ),
+        Table(
+            (
+                "profile",
+                "corpus",
+                "scenario",
+                "winner",
+                "total",
+                "÷ lower bound",
+                "runner-up",
+                "import",
+            ),
+            tuple(
+                (
+                    w.group.profile,
+                    f"{w.group.lines:,}",
+                    w.scenario,
+                    f"`{label(w.cell.context)}`",
+                    seconds(w.cell.total_s),
+                    times(w.cell.ratio),
+                    "—"
+                    if w.runner_up is None
+                    else f"`{w.runner_up.context}` "
+                    f"({times(w.runner_up.total_s / max(w.cell.total_s, 1e-9))} slower)",
+                    f"`{import_line(w.cell.context)}`",
+                )
+                for w in winners(data)
+            ),
+        ),
+    ]
+    for group in data.groups():
+        ranking = overall(data, group)
+        where = f"profile {group.profile}, {data.corpus_text(group.lines)}"
+        if not ranking:
+            blocks.append(Paragraph(f"Overall ({where}): no S3 context was correct everywhere."))
+            continue
+        best, score = ranking[0]
+        others = ", ".join(f"`{name}` {score:.2f}" for name, score in ranking[1:4])
+        blocks += [
+            Paragraph(
+                f"**Overall ({where}): `{label(best)}`** — {score:.2f}x the fastest per scenario "
+                f"(geometric mean over scenarios; next: {others or 'none'}). Use it:"
+            ),
+            Code("\n".join(usage(best, segment_lines))),
+        ]
+    return blocks
+
+
+def _lower_bound(data: RunData) -> list[Block]:
+    rated = [c for c in data.cells if ok(c) and c.ratio is not None and reads_network(c.context)]
+    blocks: list[Block] = [Heading("The lower bound"), Paragraph(MODEL)]
+    if rated:
+        worst = max(rated, key=lambda c: c.ratio or 0.0)
+        best = min(rated, key=lambda c: c.ratio or 0.0)
+        blocks.append(
+            Paragraph(
+                f"Worst ratio: `{worst.context}` on {worst.scenario} ({worst.profile}, "
+                f"{worst.lines:,} lines): {seconds(worst.total_s)} vs a bound of "
+                f"{seconds(worst.lower_bound_s)} = **{times(worst.ratio)}** "
+                f"({worst.requests:,} requests, {worst.bytes:,} bytes). Best: `{best.context}` on "
+                f"{best.scenario}: {times(best.ratio)}."
+            )
+        )
+    return blocks
+
+
+def _reliability(data: RunData) -> list[Block]:
+    """Per context: failures, wrong answers, retries, and the fault fields when cells carry them."""
+    fault_kinds = sorted({kind for c in data.cells for kind in (c.extra.get("faults") or {})})
+    header: tuple[str, ...] = ("context", "cells", "failed", "wrong answers", "requests", "retries")
+    extra_columns = [
+        name for name in ("errors", "wrong_answers") if any(name in c.extra for c in data.cells)
+    ]
+    header += tuple(f"{name} (reported)" for name in extra_columns)
+    header += tuple(f"fault: {kind}" for kind in fault_kinds)
+    rows = []
+    for name in data.contexts:
+        mine = [c for c in data.cells if c.context == name]
+
+        def total(get: Callable[[CellResult], int], cells: list[CellResult] = mine) -> str:
+            return f"{sum(get(c) for c in cells):,}"
+
+        rows.append(
+            (
+                label(name),
+                str(len(mine)),
+                str(sum(1 for c in mine if not ok(c) and c.correct)),
+                str(sum(1 for c in mine if not c.correct)),
+                total(lambda c: c.requests),
+                total(lambda c: int(c.extra.get("retries", c.retries))),
+                *(total(_reported(k)) for k in extra_columns),
+                *(total(_fault(k)) for k in fault_kinds),
+            )
+        )
+    return [Heading("Reliability"), Table(header, tuple(rows))]
+
+
+def _reported(name: str) -> Callable[[CellResult], int]:
+    return lambda cell: int(cell.extra.get(name) or 0)
+
+
+def _fault(kind: str) -> Callable[[CellResult], int]:
+    return lambda cell: int((cell.extra.get("faults") or {}).get(kind, 0))
+
+
+def _all_cells(data: RunData) -> list[Block]:
+    return [
+        Heading("All cells"),
+        Table(
+            (
+                "context",
+                "scenario",
+                "profile",
+                "lines",
+                "result",
+                "p50",
+                "p99",
+                "total",
+                "stall",
+                "lower bound",
+                "÷ bound",
+                "requests",
+                "bytes",
+                "error",
+            ),
+            tuple(
+                (
+                    label(c.context),
+                    c.scenario,
+                    c.profile,
+                    f"{c.lines:,}",
+                    verdict(c),
+                    seconds(c.quantile(0.5)),
+                    seconds(c.quantile(0.99)),
+                    seconds(c.total_s),
+                    seconds(c.stall_s),
+                    seconds(c.lower_bound_s),
+                    times(c.ratio),
+                    f"{c.requests:,}",
+                    f"{c.bytes:,}",
+                    c.error or "",
+                )
+                for c in data.cells
+            ),
+        ),
+    ]
+
+
+__all__ = ["Group", "ReportFiles", "build_report", "is_peer"]

@@ -1,0 +1,139 @@
+"""Who wins: the fastest correct S3 context per scenario and overall, the headline ratios, and
+the exact lines a user copies (import and constructor arguments, from the registry)."""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass
+
+from bench.report.data import Group, RunData, is_peer, ok, reads_network, spec_of
+from bench.results import CellResult
+from contexts.errors import ContextError
+from contexts.registry import context_class
+
+BASELINE = "s3-sequential"
+EXAMPLE_URL = "s3://my-bucket/my-context/"
+
+
+@dataclass(frozen=True)
+class Winner:
+    """The fastest correct S3 context of one scenario in one group."""
+
+    group: Group
+    scenario: str
+    cell: CellResult
+    runner_up: CellResult | None
+    """The second fastest correct S3 context, if any."""
+
+
+def candidates(cells: list[CellResult]) -> list[CellResult]:
+    """Correct, finished cells of contexts that read S3, fastest first (the oracle and local-disk
+    contexts do not compete: they do not read the network)."""
+    return sorted((c for c in cells if ok(c) and reads_network(c.context)), key=lambda c: c.total_s)
+
+
+def winners(data: RunData) -> list[Winner]:
+    found = []
+    for group in data.groups():
+        for scenario in data.scenarios:
+            ranked = candidates(data.cells_in(group, scenario))
+            if ranked:
+                found.append(
+                    Winner(group, scenario, ranked[0], ranked[1] if len(ranked) > 1 else None)
+                )
+    return found
+
+
+def overall(data: RunData, group: Group) -> list[tuple[str, float]]:
+    """S3 contexts correct in every scenario of the group, by the geometric mean over scenarios
+    of ``total_s / fastest total_s`` (1.0 = fastest everywhere); best first."""
+    scores: dict[str, list[float]] = {}
+    disqualified: set[str] = set()
+    for scenario in data.scenarios:
+        cells = [c for c in data.cells_in(group, scenario) if reads_network(c.context)]
+        ranked = candidates(cells)
+        if not ranked:
+            continue
+        best = max(ranked[0].total_s, 1e-9)
+        disqualified |= {c.context for c in cells if not ok(c)}
+        for cell in ranked:
+            scores.setdefault(cell.context, []).append(max(cell.total_s, 1e-9) / best)
+    expected = max((len(v) for v in scores.values()), default=0)
+    ranking = [
+        (name, math.exp(sum(map(math.log, values)) / len(values)))
+        for name, values in scores.items()
+        if name not in disqualified and len(values) == expected
+    ]
+    return sorted(ranking, key=lambda item: item[1])
+
+
+@dataclass(frozen=True)
+class Headline:
+    """Best lab context vs best s3fs peer vs the sequential baseline, for one scenario."""
+
+    scenario: str
+    lab: CellResult | None
+    peer: CellResult | None
+    baseline: CellResult | None
+
+    def speedup(self, fast: CellResult | None, slow: CellResult | None) -> float | None:
+        """``slow.total_s / fast.total_s`` (how many times faster ``fast`` is)."""
+        if fast is None or slow is None or fast.total_s <= 0:
+            return None
+        return slow.total_s / fast.total_s
+
+
+def headline(data: RunData, group: Group) -> list[Headline]:
+    rows = []
+    for scenario in data.scenarios:
+        ranked = candidates(data.cells_in(group, scenario))
+        lab = next((c for c in ranked if not is_peer(c.context)), None)
+        peer = next((c for c in ranked if is_peer(c.context)), None)
+        baseline = data.cell(group, scenario, BASELINE)
+        rows.append(Headline(scenario, lab, peer, baseline if baseline and ok(baseline) else None))
+    return rows
+
+
+def usage(name: str, segment_lines: int | None = None) -> list[str]:
+    """The lines a user copies: write the layout, import the class, open it (registry-derived).
+
+    Constructor arguments are the class's keyword defaults with the preset's own options applied
+    (what the bench ran); a class whose extra is missing here shows only the preset options.
+    """
+    spec = spec_of(name)
+    if spec is None:
+        return [f"# {name!r} is not registered in this checkout"]
+    class_name = spec.class_name
+    options: dict[str, object] = {}
+    try:
+        signature = inspect.signature(context_class(name).__init__)
+        options = {
+            p.name: p.default
+            for p in signature.parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
+        }
+    except ContextError:
+        pass
+    options.update(dict(spec.open_options))
+    lines = [f"from contexts import {class_name}"]
+    if spec.storage == "memory":
+        return [*lines, f"ctx = {class_name}(text)"]
+    url = EXAMPLE_URL if spec.storage == "s3" else "/mnt/volume/my-context"
+    if spec.layouts:
+        layout = spec.layouts[0]
+        write: dict[str, object] = {"layout": layout}
+        if layout == "segments" and segment_lines:
+            write["lines_per_segment"] = segment_lines
+        write.update(dict(spec.write_options))
+        arguments = ", ".join(f"{key}={value!r}" for key, value in write.items())
+        lines.insert(0, "import contexts")
+        lines.append(f"contexts.write_layout(text, {url!r}, {arguments})  # once")
+    arguments = "".join(f", {key}={value!r}" for key, value in options.items())
+    lines.append(f"ctx = {class_name}({url!r}{arguments})")
+    return lines
+
+
+def import_line(name: str) -> str:
+    spec = spec_of(name)
+    return f"from contexts import {spec.class_name}" if spec else f"# unknown context {name!r}"

@@ -1,0 +1,87 @@
+"""The report on a small synthetic run: files, valid PNGs, the winner table, failed cells shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bench.cli import main
+from bench.report.data import Group, RunData
+from bench.report.winners import headline, overall, usage, winners
+from tests.bench.synthetic import write_run
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = write_run(tmp_path_factory.mktemp("run"), failed=("s3-byte-range", "peek"))
+    assert main(["report", str(run)]) == 0
+    return run
+
+
+def test_report_files_exist_and_pngs_are_valid(report_dir: Path) -> None:
+    markdown = (report_dir / "report.md").read_text()
+    page = (report_dir / "index.html").read_text()
+    pngs = sorted(report_dir.glob("*.png"))
+    kinds = {png.name.split("-seed")[0] for png in pngs}
+    assert {"latency", "total-stall", "cdf", "scaling-slice", "amplification", "ratio"} <= kinds
+    assert (report_dir / "scaling-context-seed.png").exists()
+    for png in pngs:
+        with Image.open(png) as image:
+            image.verify()
+            assert image.format == "PNG" and image.width > 600 and image.height > 200
+        assert f"]({png.name})" in markdown  # every figure is in the report
+    assert page.count('src="data:image/png;base64,') == len(pngs)  # self-contained
+    assert "commit" in markdown and "lower bound" in markdown.lower()
+
+
+def test_winner_table_matches_the_data(report_dir: Path) -> None:
+    data = RunData(report_dir)
+    found = {(w.group, w.scenario): w for w in winners(data)}
+    # head-50k: byte-range is fastest among S3 contexts; memory and volume do not compete
+    assert found[(Group("seed", 1_000), "head-50k")].cell.context == "s3-byte-range"
+    # peek: byte-range gave a wrong answer, so the next fastest wins
+    peek = found[(Group("seed", 1_000), "peek")]
+    assert peek.cell.context == "s3-threaded" and peek.runner_up is not None
+    assert peek.runner_up.context == "s3fs-readahead"
+    # overall: byte-range failed a cell, so threaded is the best correct-everywhere context
+    assert overall(data, Group("seed", 1_000))[0][0] == "s3-threaded"
+    markdown = (report_dir / "report.md").read_text()
+    assert "| seed | 1,000 | head-50k | `s3-byte-range` |" in markdown
+    assert "`from contexts import ByteRangeS3Context`" in markdown
+    assert "ctx = ThreadedS3Context('s3://my-bucket/my-context/', max_workers=64" in markdown
+
+
+def test_headline_compares_lab_peer_and_sequential(report_dir: Path) -> None:
+    rows = {row.scenario: row for row in headline(RunData(report_dir), Group("seed", 1_000))}
+    head = rows["head-50k"]
+    assert head.lab is not None and head.lab.context == "s3-byte-range"
+    assert head.peer is not None and head.peer.context == "s3fs-readahead"
+    assert head.baseline is not None and head.speedup(head.lab, head.baseline) == pytest.approx(
+        head.baseline.total_s / head.lab.total_s
+    )
+    assert "s3fs-readahead (peer)" in (report_dir / "report.md").read_text()
+
+
+def test_a_failed_cell_appears_as_failed(report_dir: Path) -> None:
+    markdown = (report_dir / "report.md").read_text()
+    assert "| s3-byte-range | peek | seed | 1,000 | WRONG |" in markdown
+    assert "wrong answer at op #1" in markdown
+    assert '<td class="failed">WRONG</td>' in (report_dir / "index.html").read_text()
+
+
+def test_usage_comes_from_the_registry() -> None:
+    assert usage("s3fs-blockcache")[-1].startswith(
+        "ctx = S3fsContext('s3://my-bucket/my-context/', cache_type='blockcache'"
+    )
+    large = usage("s3-large-chunk", 1000)
+    assert "lines_per_segment=50000" in large[2] and "segment_index_stride=64" in large[2]
+    assert usage("memory") == [
+        "from contexts import InMemoryContext",
+        "ctx = InMemoryContext(text)",
+    ]
+
+
+def test_report_of_a_folder_without_results(tmp_path: Path) -> None:
+    assert main(["report", str(tmp_path)]) == 2
