@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import inspect
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
@@ -110,6 +111,9 @@ class LoopThread:
             if isinstance(exc, ContextError):
                 raise
             raise deadline_error(self.label) from None
+        finally:
+            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+                coro.close()  # refused before it started (closed context): no "never awaited"
 
     async def acall(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` run on this loop without blocking the caller's loop."""
