@@ -10,7 +10,8 @@ s3fs runs aiobotocore; here on the transport's own :class:`LoopThread` (passed t
 loop), so ``close`` stops every thread and closes the client. Requests are counted by a
 ``request-created`` hook on the private client (first attempts as requests, later attempts as
 retries), so prefetches on fsspec's background thread count too; bytes by each GetObject's
-``ContentLength``.
+``ContentLength``. ``deadline_s`` is honoured at attempt boundaries (a ``before-send`` hook):
+each attempt is bounded by ``read_timeout_s``, and none starts after the slice's deadline.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from contexts.location import S3Location
 from contexts.stats import StatsRecorder
 from contexts.transport.base import ByteRequest, Transport
 from contexts.transport.loop_thread import LoopThread
+from contexts.transport.retry import before_send_deadline
 from contexts.transport.s3 import S3Options, translate_error
 
 CACHE_TYPES = ("readahead", "blockcache", "background", "bytes", "mmap", "first", "all", "none")
@@ -66,6 +68,7 @@ class S3fsTransport(Transport):
         if block_size is not None and block_size < 1:
             raise ValueError(f"block_size must be a positive number of bytes, not {block_size}")
         self.options = options
+        self.deadline_s = options.deadline_s
         self.file_name = file_name
         self.cache_type = cache_type
         self.block_size = block_size
@@ -90,6 +93,9 @@ class S3fsTransport(Transport):
             )
             self.fs.retries = 1  # botocore retries (max_attempts); s3fs would add its own
             client = self._loop.call(self.fs.set_session())
+            # fsspec runs each call with run_coroutine_threadsafe, which carries the caller's
+            # context (its slice deadline) to the loop: refuse attempts once it has passed.
+            client.meta.events.register("before-send.s3", before_send_deadline)
             client.meta.events.register("request-created.s3", self._count_attempt)
             client.meta.events.register("after-call.s3.GetObject", self._count_bytes)
             self._loop.on_close(_closer(self.fs))
@@ -148,6 +154,8 @@ class S3fsTransport(Transport):
 
     def _translate(self, exc: Exception, name: str) -> ContextError:
         url = self.url(name)
+        if isinstance(exc.__cause__, ContextError):
+            return exc.__cause__  # ours, raised inside s3fs (the deadline hook) and wrapped by it
         cause = exc if isinstance(exc, bce.BotoCoreError | bce.ClientError) else exc.__cause__
         if isinstance(cause, bce.BotoCoreError | bce.ClientError):
             return translate_error(cause, url=url, options=self.options)

@@ -236,12 +236,14 @@ def test_results_readers_tolerate_added_and_missing_fields(tmp_path: Path) -> No
     cell = CellResult("c", "s", "v", "p", 1, ops=[OpRecord("read", 0.5, True, 3, 30)])
     RunResults({"commit": None}, [cell]).write(tmp_path / "results.json")
     raw = json.loads((tmp_path / "results.json").read_text())
-    raw["cells"][0]["faults"] = {"reset": 2}  # a newer writer's field
+    raw["cells"][0]["energy_joules"] = {"cpu": 2}  # a newer writer's field
     raw["cells"][0]["ops"][0]["future"] = 1
     del raw["cells"][0]["ratio"], raw["cells"][0]["ops"][0]["lines"]  # an older writer's file
     (tmp_path / "results.json").write_text(json.dumps(raw))
     (loaded,) = load_results(tmp_path / "results.json").cells
-    assert loaded.extra == {"faults": {"reset": 2}} and loaded.ratio is None
+    assert loaded.extra == {"energy_joules": {"cpu": 2}} and loaded.ratio is None
     assert loaded.ops == [OpRecord("read", 0.5, True, 0, 30)]
     RunResults({}, [loaded]).write(tmp_path / "again.json")
-    assert json.loads((tmp_path / "again.json").read_text())["cells"][0]["faults"] == {"reset": 2}
+    assert json.loads((tmp_path / "again.json").read_text())["cells"][0]["energy_joules"] == {
+        "cpu": 2
+    }
