@@ -164,6 +164,12 @@ class Appender:
         _put_all(store.put, blobs, self.max_workers)
         for attempt in range(1, max_attempts + 1):
             old = self._read_manifest()
+            landed = _start_of(old[0], names[0])
+            if landed is not None:
+                # An earlier swap of ours landed although we saw a conflict: the client retried
+                # a PUT whose first attempt had succeeded, and the retry met its own ETag.
+                lines = sum(entry.line_count for entry in entries)
+                return AppendResult(self.url, landed, lines, names, attempt - 1)
             base = old[0].line_count
             shifted = (replace(e, start_line=e.start_line + base) for e in entries)
             new = Manifest((*old[0].segments, *shifted))
@@ -189,6 +195,14 @@ class Appender:
                 "rewrite it with contexts.write_layout(..., layout='segments')"
             )
         return Manifest(()), None
+
+
+def _start_of(manifest: Manifest, name: str) -> int | None:
+    """The first line of segment ``name`` if ``manifest`` lists it."""
+    for entry in manifest.segments:
+        if entry.name == name:
+            return entry.start_line
+    return None
 
 
 def _open_store(

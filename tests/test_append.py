@@ -122,6 +122,30 @@ def test_a_stale_etag_is_refused_by_the_server(s3: S3Env) -> None:
         store.close()
 
 
+def test_a_swap_that_landed_but_looked_lost_is_not_appended_twice(s3: S3Env) -> None:
+    """A PUT whose response is lost is retried by botocore; the retry meets our own new ETag
+    and gets 412. The appender must see its segments already listed and stop, not append again."""
+    url = s3.new_url()
+    append_text("one\n", url, endpoint_url=s3.endpoint_url)
+    with Appender(url, endpoint_url=s3.endpoint_url) as appender:
+        store = appender._store
+        real_swap = store.swap_manifest
+        lost: list[bool] = []
+
+        def swap_then_lose_the_answer(data: bytes, token: str | None) -> bool:
+            landed = real_swap(data, token)  # the real conditional PUT on the moto server
+            if landed and not lost:
+                lost.append(True)
+                return False  # ... but the caller saw only the retry's 412
+            return landed
+
+        store.swap_manifest = swap_then_lose_the_answer  # type: ignore[method-assign]
+        result = appender.append("two\nthree\n", lines_per_segment=1)
+    assert lost and (result.start_line, result.line_count) == (1, 2)
+    with contexts.open_context("s3-sequential", url, endpoint_url=s3.endpoint_url) as ctx:
+        assert ctx.text() == "one\ntwo\nthree\n"
+
+
 def test_appending_to_a_single_layout_or_a_bad_manifest_is_refused(s3: S3Env) -> None:
     url = s3.new_url()
     contexts.write_layout("x\n", url, "single", endpoint_url=s3.endpoint_url)
