@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,22 @@ def test_usage_comes_from_the_registry() -> None:
 
 def test_report_of_a_folder_without_results(tmp_path: Path) -> None:
     assert main(["report", str(tmp_path)]) == 2
+
+
+def test_reliability_table_sums_faults_errors_and_wrong_answers(tmp_path: Path) -> None:
+    run = write_run(tmp_path, failed=("s3-byte-range", "peek"), sizes=(1_000,))
+    raw = json.loads((run / "results.json").read_text())
+    for cell in raw["cells"]:
+        if cell["context"] == "s3-threaded":  # two cells: peek and head-50k
+            cell.update(faults={"slowdown": 3, "short_body": 1, "reset": 0}, retries=4, errors=1)
+        if cell["context"] == "s3-byte-range" and not cell["correct"]:
+            cell["wrong_answers"] = 2
+    (run / "results.json").write_text(json.dumps(raw))
+    assert main(["report", str(run)]) == 0
+    markdown = (run / "report.md").read_text()
+    header = next(
+        line for line in markdown.splitlines() if line.startswith("| context | cells | ops")
+    )
+    assert header.endswith("| faults | fault: short_body | fault: slowdown |")  # no empty kinds
+    assert "| s3-threaded | 2 | 6 | 0 | 0 | 2 | 60 | 8 | 8 | 2 | 6 |" in markdown
+    assert "| s3-byte-range | 2 | 6 | 1 | 2 | 0 | 60 | 0 | 0 | 0 | 0 |" in markdown
