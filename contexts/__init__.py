@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from contexts.append import AppendConflictError, Appender, AppendResult, append_text
+from contexts.append import (
+    AppendConflictError,
+    Appender,
+    AppendNotSupportedError,
+    AppendResult,
+    append_text,
+)
 from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import (
     AccessDeniedError,
@@ -46,6 +52,7 @@ from contexts.writer import WrittenLayout, write_layout
 __all__ = [
     "AccessDeniedError",
     "AppendConflictError",
+    "AppendNotSupportedError",
     "AppendResult",
     "Appender",
     "BucketNotFoundError",

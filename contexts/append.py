@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import random
 import re
 import time
 import uuid
@@ -35,10 +34,15 @@ from contexts.layouts.segments import build_segments
 from contexts.layouts.single import INDEX_NAME
 from contexts.location import LocalLocation, S3Location, parse_location
 from contexts.transport.local import LocalWriter
+from contexts.transport.retry import RetryPolicy
 from contexts.transport.s3 import S3Options, S3Writer, translate_error
 from contexts.writer import _put_all
 
 _CONFLICT_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+
+
+class AppendNotSupportedError(ContextError):
+    """The context at the URL is a single-object layout: appends need the segments layout."""
 
 
 class AppendConflictError(StorageError):
@@ -160,28 +164,59 @@ class Appender:
         entries = [replace(s.entry, name=f"{stem}-{n:06d}.log") for n, s in enumerate(segments, 1)]
         store = self._store
         names = tuple(entry.name for entry in entries)
-        blobs = [(e.name, s.data) for e, s in zip(entries, segments, strict=True)]
-        _put_all(store.put, blobs, self.max_workers)
-        for attempt in range(1, max_attempts + 1):
-            old = self._read_manifest()
-            landed = _start_of(old[0], names[0])
+        lines = sum(entry.line_count for entry in entries)
+        current = self._read_manifest()  # refuse a single-object layout before writing anything
+        policy = RetryPolicy(max_attempts=max_attempts, base_s=0.005, cap_s=0.5)
+        try:
+            _put_all(
+                store.put,
+                [(e.name, s.data) for e, s in zip(entries, segments, strict=True)],
+                self.max_workers,
+            )
+            for attempt in range(1, max_attempts + 1):
+                if attempt > 1:
+                    time.sleep(policy.backoff_s(attempt - 1))
+                    current = self._read_manifest()
+                    landed = _start_of(current[0], names[0])
+                    if landed is not None:  # an earlier swap of ours landed (see _swap)
+                        return AppendResult(self.url, landed, lines, names, attempt - 1)
+                base = current[0].line_count
+                shifted = (replace(e, start_line=e.start_line + base) for e in entries)
+                if self._swap(Manifest((*current[0].segments, *shifted)), current[1], names[0]):
+                    return AppendResult(self.url, base, lines, names, attempt)
+            landed = _start_of(self._read_manifest()[0], names[0])
             if landed is not None:
-                # An earlier swap of ours landed although we saw a conflict: the client retried
-                # a PUT whose first attempt had succeeded, and the retry met its own ETag.
-                lines = sum(entry.line_count for entry in entries)
-                return AppendResult(self.url, landed, lines, names, attempt - 1)
-            base = old[0].line_count
-            shifted = (replace(e, start_line=e.start_line + base) for e in entries)
-            new = Manifest((*old[0].segments, *shifted))
-            if store.swap_manifest(new.to_bytes(), old[1]):
-                return AppendResult(self.url, base, new.line_count - base, names, attempt)
-            time.sleep(random.uniform(0, min(0.5, 0.005 * 2**attempt)))  # full jitter
-        for name in names:  # never listed: remove them so the prefix holds no orphans
-            store.delete(name)
+                return AppendResult(self.url, landed, lines, names, max_attempts)
+        except BaseException:
+            self._discard_unless_listed(names)
+            raise
+        self._discard_unless_listed(names)
         raise AppendConflictError(
             f"appending to {store.url()} lost the manifest race {max_attempts} times; retry "
             "later or raise max_attempts"
         )
+
+    def _swap(self, new: Manifest, token: str | None, first_name: str) -> bool:
+        """Compare-and-swap the manifest. A PUT whose first attempt landed but whose answer was
+        lost is retried by botocore and meets its own new ETag (412), or runs out of attempts
+        (an error): both are checked against the manifest, which then lists ``first_name``."""
+        try:
+            return self._store.swap_manifest(new.to_bytes(), token)
+        except StorageError:
+            if _start_of(self._read_manifest()[0], first_name) is not None:
+                return True
+            raise
+
+    def _discard_unless_listed(self, names: tuple[str, ...]) -> None:
+        """Delete new segments the manifest does not list, so the prefix holds no orphans."""
+        try:
+            if _start_of(self._read_manifest()[0], names[0]) is not None:
+                return
+        except ContextError:
+            return  # cannot tell: orphans are harmless, deleting listed segments is not
+        for name in names:
+            with contextlib.suppress(ContextError, OSError):
+                self._store.delete(name)
 
     def _read_manifest(self) -> tuple[Manifest, str | None]:
         """The current manifest (empty if none yet) and its compare-and-swap token."""
@@ -190,7 +225,7 @@ class Appender:
         if data is not None:
             return parse_manifest(data, url=store.url(MANIFEST_NAME), prefix=store.prefix), token
         if store.exists(INDEX_NAME):
-            raise ContextError(
+            raise AppendNotSupportedError(
                 f"{store.url()} holds a single-object layout, which cannot be appended to; "
                 "rewrite it with contexts.write_layout(..., layout='segments')"
             )

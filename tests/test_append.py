@@ -11,8 +11,14 @@ from pathlib import Path
 import pytest
 
 import contexts
-from contexts.append import Appender, AppendResult, S3ManifestStore, append_text
-from contexts.errors import ContextError, ManifestError
+from contexts.append import (
+    Appender,
+    AppendNotSupportedError,
+    AppendResult,
+    S3ManifestStore,
+    append_text,
+)
+from contexts.errors import ContextError, ManifestError, StorageError
 from contexts.layouts.manifest import parse_manifest
 from contexts.location import S3Location
 from contexts.transport.s3 import S3Options
@@ -144,6 +150,36 @@ def test_a_swap_that_landed_but_looked_lost_is_not_appended_twice(s3: S3Env) -> 
     assert lost and (result.start_line, result.line_count) == (1, 2)
     with contexts.open_context("s3-sequential", url, endpoint_url=s3.endpoint_url) as ctx:
         assert ctx.text() == "one\ntwo\nthree\n"
+
+
+@pytest.mark.parametrize("answer", ["conflict", "error"])
+def test_a_last_attempt_that_landed_keeps_its_segments(tmp_path: Path, answer: str) -> None:
+    """The final swap lands but reports a conflict (or an error after the write): the append
+    succeeded, so its segments are listed and must not be deleted."""
+    url = str(tmp_path)
+    append_text("one\n", url)
+    with Appender(url) as appender:
+        real_swap = appender._store.swap_manifest
+
+        def landed_but_lost(data: bytes, token: str | None) -> bool:
+            assert real_swap(data, token)
+            if answer == "error":
+                raise StorageError("the answer to a PUT that landed was lost")
+            return False
+
+        appender._store.swap_manifest = landed_but_lost  # type: ignore[method-assign]
+        result = appender.append("two\n", max_attempts=1)
+    assert result.start_line == 1 and result.line_count == 1
+    with contexts.open_context("volume", url) as ctx:
+        assert ctx.text() == "one\ntwo\n"
+
+
+def test_a_refused_append_leaves_no_objects_behind(tmp_path: Path) -> None:
+    contexts.write_layout("x\n", str(tmp_path), layout="single")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(AppendNotSupportedError, match="single-object layout"):
+        append_text("y\n", str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
 def test_appending_to_a_single_layout_or_a_bad_manifest_is_refused(s3: S3Env) -> None:
