@@ -63,7 +63,7 @@ class Pair:
 
     @property
     def both_ok(self) -> bool:
-        return all(c.status == "ok" and c.correct for c in (self.a, self.b))
+        return all(c.status == "ok" and c.correct and c.errors == 0 for c in (self.a, self.b))
 
     def ratio(self, metric: str) -> float | None:
         before, after = METRICS[metric](self.a), METRICS[metric](self.b)
@@ -91,8 +91,9 @@ def violations(pairs: list[Pair], thresholds: list[Threshold]) -> list[str]:
         name = " · ".join(map(str, pair.key))
         if not pair.comparable:
             continue
-        if pair.a.status == "ok" and pair.a.correct and not pair.both_ok:
-            found.append(f"{name}: ok in A, {pair.b.status} in B ({pair.b.error})")
+        if pair.a.status == "ok" and pair.a.correct and pair.a.errors == 0 and not pair.both_ok:
+            why = pair.b.error or f"{pair.b.errors} op(s) raised a named error"
+            found.append(f"{name}: ok in A, {pair.b.status} in B ({why})")
             continue
         for threshold in thresholds:
             ratio = pair.ratio(threshold.metric)

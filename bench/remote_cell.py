@@ -28,6 +28,7 @@ from bench.targets import DirectTarget
 from contexts import registry
 from contexts.layouts.manifest import MANIFEST_NAME
 from contexts.layouts.single import INDEX_NAME
+from contexts.location import S3Location, parse_location
 
 MODAL_VOLUME = "modal-volume"
 """Profile label of directory cells read from a Modal Volume (no simulated network)."""
@@ -98,7 +99,10 @@ class MountTarget(DirectTarget):
             return super()._stored(lines, layout, options, local=False)
         if self.bucket_root is not None:
             uploaded = super()._stored(lines, layout, options, local=False)
-            return str(self.bucket_root / uploaded.removeprefix(self.s3_root))
+            # The mount shows the whole bucket: the object's key, prefix included, is its path.
+            location = parse_location(uploaded)
+            assert isinstance(location, S3Location)
+            return str(self.bucket_root / location.prefix)
         folder = self.workdir / self.layout_name(lines, layout, options)
         if any((folder / name).exists() for name in (MANIFEST_NAME, INDEX_NAME)):
             return str(folder)  # written by prepare_remote (or an earlier run)

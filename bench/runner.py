@@ -6,7 +6,7 @@ from __future__ import annotations
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -171,7 +171,11 @@ def apply_op(ctx: Context, op: Op, pool: ThreadPoolExecutor) -> Any:
         if isinstance(op, Index):
             return ctx[op.i]
         if isinstance(op, Batch):
-            return list(pool.map(lambda read: ctx[read.start : read.stop], op.reads))
+            # Submit all, wait for all: a failing read must not leave others running into the
+            # next op's timing (Executor.map raises at the first failure and leaves the rest).
+            futures = [pool.submit(ctx.__getitem__, slice(r.start, r.stop)) for r in op.reads]
+            wait(futures)
+            return [future.result() for future in futures]
         if isinstance(op, Grep):
             return [tuple(hit) for hit in ctx.grep(op.pattern)]
         if isinstance(op, Text):
@@ -274,7 +278,7 @@ def run_cell(
     try:
         ctx = target.open(name, lines, config.segment_lines)
     except Exception as exc:
-        cell.open_s = time.perf_counter() - started
+        cell.open_s = cell.total_s = cell.stall_s = time.perf_counter() - started
         if isinstance(exc, ContextError):
             cell.errors += 1
         if profile != LOCAL_DISK:

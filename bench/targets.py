@@ -289,7 +289,7 @@ def estimate(config: BenchConfig) -> Estimate:
             objects += count
             requests += count
             bytes_up += int(lines * per_line) + 150 * segments
-        trace = get_scenario(scenario).trace(lines, seed=config.seed)
+        trace = get_scenario(scenario).sessions(lines, seed=config.seed, count=config.sessions)
         requests += 1  # manifest or index at open
         if name == "s3-ram":  # preloads everything at open
             requests += segments

@@ -35,7 +35,7 @@ from contexts.layouts.single import INDEX_NAME
 from contexts.location import LocalLocation, S3Location, parse_location
 from contexts.transport.local import LocalWriter
 from contexts.transport.retry import RetryPolicy
-from contexts.transport.s3 import S3Options, S3Writer, translate_error
+from contexts.transport.s3 import WRITE_READ_TIMEOUT_S, S3Options, S3Writer, translate_error
 from contexts.writer import _put_all
 
 _CONFLICT_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
@@ -255,6 +255,7 @@ def _open_store(
         region_name=region_name,
         profile_name=profile_name,
         max_pool_connections=max_workers,
+        read_timeout_s=WRITE_READ_TIMEOUT_S,
     )
     return S3ManifestStore(location, options)
 

@@ -12,7 +12,7 @@ from contexts.layouts.segments import build_segments
 from contexts.layouts.single import DEFAULT_STRIDE, INDEX_NAME, TEXT_NAME, build_single
 from contexts.location import LocalLocation, check_relative_name, parse_location
 from contexts.transport.local import LocalWriter
-from contexts.transport.s3 import S3Options, S3Writer
+from contexts.transport.s3 import WRITE_READ_TIMEOUT_S, S3Options, S3Writer
 
 
 class _Writer(Protocol):
@@ -77,6 +77,7 @@ def write_layout(
             region_name=region_name,
             profile_name=profile_name,
             max_pool_connections=max_workers,
+            read_timeout_s=WRITE_READ_TIMEOUT_S,
         )
         writer = S3Writer(location, options)
     try:

@@ -266,7 +266,7 @@ def _reliability(data: RunData) -> list[Block]:
                 label(name),
                 str(len(mine)),
                 total(lambda c: len(c.ops)),
-                str(sum(1 for c in mine if not ok(c))),
+                str(sum(1 for c in mine if c.status != "ok")),
                 total(lambda c: c.wrong_answers or (0 if c.correct else 1)),
                 total(lambda c: c.errors),
                 total(lambda c: c.requests),

@@ -61,13 +61,16 @@ def label(name: str) -> str:
 
 
 def ok(cell: CellResult) -> bool:
-    return cell.status == "ok" and cell.correct
+    """Finished, every answer right, and no op gave up with a named error (under faults a cell
+    with errors stays ``ok`` in results.json, but a context that gives up fast must not win)."""
+    return cell.status == "ok" and cell.correct and cell.errors == 0
 
 
 def verdict(cell: CellResult) -> str:
-    """``ok``, ``WRONG`` (a wrong answer), ``FAILED`` (an error) or ``SKIPPED``."""
+    """``ok``, ``WRONG`` (a wrong answer), ``FAILED`` (an error), ``ERRORS`` (answered, but some
+    ops raised a named error under faults) or ``SKIPPED``."""
     if cell.status == "ok" and cell.correct:
-        return "ok"
+        return "ok" if cell.errors == 0 else "ERRORS"
     if not cell.correct:
         return "WRONG"
     return "SKIPPED" if cell.status == "skipped" else "FAILED"

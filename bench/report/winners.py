@@ -52,11 +52,11 @@ def overall(data: RunData, group: Group) -> list[tuple[str, float]]:
     disqualified: set[str] = set()
     for scenario in data.scenarios:
         cells = [c for c in data.cells_in(group, scenario) if reads_network(c.context)]
+        disqualified |= {c.context for c in cells if not ok(c)}
         ranked = candidates(cells)
         if not ranked:
             continue
         best = max(ranked[0].total_s, 1e-9)
-        disqualified |= {c.context for c in cells if not ok(c)}
         for cell in ranked:
             scores.setdefault(cell.context, []).append(max(cell.total_s, 1e-9) / best)
     expected = max((len(v) for v in scores.values()), default=0)

@@ -43,6 +43,12 @@ _CUT_BODY = (
 )
 
 
+WRITE_READ_TIMEOUT_S = 60.0
+"""``read_timeout_s`` of writers (layouts, appends): an upload's answer comes after the server
+has taken the whole body, so the 2 s first-byte hedge of reads does not apply (a retried PUT
+would re-send it all)."""
+
+
 @dataclass(frozen=True)
 class S3Options:
     """How to reach an S3 (or S3-compatible) endpoint. Credentials come from boto3's standard chain.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 
@@ -111,3 +112,31 @@ def test_upload_writes_a_layout_to_s3_and_to_a_directory(
         assert ctx.text() == "one\r\ntwo\nthree"
     with pytest.raises(SystemExit, match="modal-volume NAME"):
         main(["upload", str(source), "--to", "modal-volume"])
+
+
+@pytest.mark.timeout(120)
+def test_bucket_mount_cells_read_each_object_at_its_key(s3: S3Env, tmp_path: Path) -> None:
+    """A CloudBucketMount shows the whole bucket: the corpus under ``s3_url``'s prefix is at
+    ``mount/<prefix>/...``. A directory standing in for the mount gets each object at its key."""
+    url = s3.new_url()
+    uploader = CellSpec("s3-sequential", "peek", 1000, root=str(tmp_path / "data"), s3_url=url)
+    first = results_from_json(run_remote_cell(replace(uploader, endpoint_url=s3.endpoint_url)))
+    assert first.cells[0].status == "ok"
+    mount = tmp_path / "bucket"
+    prefix = url.removeprefix(f"s3://{s3.bucket}/")
+    listed = s3.client.list_objects_v2(Bucket=s3.bucket, Prefix=prefix)["Contents"]
+    for item in listed:
+        target = mount / item["Key"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(s3.client.get_object(Bucket=s3.bucket, Key=item["Key"])["Body"].read())
+    spec = CellSpec(
+        "volume",
+        "peek",
+        1000,
+        root=str(tmp_path / "data"),
+        s3_url=url,
+        bucket_root=str(mount),
+        endpoint_url=s3.endpoint_url,
+    )
+    (cell,) = results_from_json(run_remote_cell(spec)).cells
+    assert cell.status == "ok" and cell.correct, cell.error

@@ -105,3 +105,24 @@ def test_reliability_table_sums_faults_errors_and_wrong_answers(tmp_path: Path) 
     assert header.endswith("| faults | fault: short_body | fault: slowdown |")  # no empty kinds
     assert "| s3-threaded | 2 | 6 | 0 | 0 | 2 | 60 | 8 | 8 | 2 | 6 |" in markdown
     assert "| s3-byte-range | 2 | 6 | 1 | 2 | 0 | 60 | 0 | 0 | 0 | 0 |" in markdown
+
+
+def test_a_context_that_gave_up_with_errors_never_wins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Under faults a cell with named errors stays ``ok`` in results.json; giving up fast must
+    not beat answering, in the winners, the overall ranking or ``compare``."""
+    run = write_run(tmp_path / "a", sizes=(1_000,))
+    raw = json.loads((run / "results.json").read_text())
+    for cell in raw["cells"]:
+        if cell["context"] == "s3-byte-range" and cell["scenario"] == "head-50k":
+            cell["errors"] = 1  # the fastest S3 context, but one op gave up
+    (run / "results.json").write_text(json.dumps(raw))
+    data = RunData(run)
+    found = {w.scenario: w.cell.context for w in winners(data)}
+    assert found["head-50k"] == "s3-threaded" and found["peek"] == "s3-byte-range"
+    assert "s3-byte-range" not in dict(overall(data, Group("seed", 1_000)))
+    baseline = write_run(tmp_path / "b", sizes=(1_000,))
+    assert main(["compare", str(baseline), str(run), "--fail-if", "p50:+10%"]) == 1
+    assert "op(s) raised a named error" in capsys.readouterr().out
+    assert main(["compare", str(baseline), str(baseline), "--fail-if", "p50:+10%"]) == 0
