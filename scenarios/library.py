@@ -39,7 +39,9 @@ class Scenario:
 
     def sessions(self, lines: int, *, seed: int = 0, count: int = 1) -> Trace:
         """``count`` sessions one after another (seeds ``seed .. seed + count - 1``) as one
-        trace: long fault and soak runs (10,000+ ops) from any scenario."""
+        trace: long fault and soak runs (10,000+ ops) from any scenario. ``needle`` picks its
+        needle from the corpus of each session's seed, so against the run's one corpus its later
+        sessions mostly grep for an absent id (a failed search: still checked, fewer reads)."""
         if count < 1:
             raise ValueError(f"sessions must be at least 1, not {count}")
         first = self.trace(lines, seed=seed)

@@ -12,6 +12,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import threading
+import time
 import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -78,10 +79,12 @@ class LoopThread:
             )
         future = self.submit(coro)
         try:
-            waited = 0.0
-            while not concurrent.futures.wait([future], timeout=_POLL_S).done:
-                waited += _POLL_S
-                if timeout is not None and waited >= timeout:
+            ends = None if timeout is None else time.monotonic() + timeout
+            while True:
+                step = _POLL_S if ends is None else max(0.0, min(_POLL_S, ends - time.monotonic()))
+                if concurrent.futures.wait([future], timeout=step).done:
+                    break
+                if ends is not None and time.monotonic() >= ends:
                     raise TimeoutError(f"no answer from {self.label} within {timeout:g} s")
                 if not self.thread.is_alive():
                     raise StorageError(

@@ -16,6 +16,7 @@ each attempt is bounded by ``read_timeout_s``, and none starts after the slice's
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -128,7 +129,11 @@ class S3fsTransport(Transport):
                 if self._loop.closed:
                     self._loop.submit(_noop())  # raises ContextClosedError
                 if request.name == self.file_name and request.byte_range is not None:
-                    return self._read_file(path, *request.byte_range)
+                    try:
+                        return self._read_file(path, *request.byte_range)
+                    except Exception:
+                        self._drop_file()
+                        raise
                 start, stop = request.byte_range or (None, None)
                 data: bytes = self.fs.cat_file(path, start=start, end=stop)
                 return data
@@ -171,12 +176,19 @@ class S3fsTransport(Transport):
 
     def close(self) -> None:
         with self._lock:
-            if self._file is not None:
-                try:
-                    self._file.close()  # also shuts the background cache's executor down
-                finally:
-                    self._file = None
-            self._loop.close()
+            try:
+                self._drop_file()
+            finally:
+                self._loop.close()
+
+    def _drop_file(self) -> None:
+        """Close the s3fs file (and its background cache's executor); the next read reopens it.
+        After a failed read too: fsspec's background cache re-raises a failed prefetch on every
+        later read of the same file."""
+        file, self._file = self._file, None
+        if file is not None:
+            with contextlib.suppress(Exception):
+                file.close()
 
 
 async def _noop() -> None:
