@@ -56,14 +56,17 @@ def test_pool_is_sized_to_the_fan_out(s3: S3Env) -> None:
 
 
 def _readers_agree(ctx: contexts.Context, threads: int = 32, reads: int = 60) -> None:
-    failures: list[tuple[int, int]] = []
+    failures: list[tuple[int, int] | BaseException] = []
 
     def worker(seed: int) -> None:
         rng = random.Random(seed)
-        for _ in range(reads):
-            a, b = sorted(rng.randrange(-2100, 2100) for _ in range(2))
-            if ctx[a:b] != "".join(LINES[a:b]):
-                failures.append((a, b))
+        try:
+            for _ in range(reads):
+                a, b = sorted(rng.randrange(-2100, 2100) for _ in range(2))
+                if ctx[a:b] != "".join(LINES[a:b]):
+                    failures.append((a, b))
+        except Exception as exc:  # a reader that raised has not agreed: fail the test
+            failures.append(exc)
 
     workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
     for thread in workers:
@@ -79,7 +82,9 @@ def _readers_agree(ctx: contexts.Context, threads: int = 32, reads: int = 60) ->
 def test_thirty_two_threads_on_one_s3_context(s3: S3Env, name: str) -> None:
     url = s3.new_url()
     upload_segments(lambda name, data: s3.put(url, name, data), TEXT, 250)
-    with contexts.open_context(name, url, endpoint_url=s3.endpoint_url) as ctx:
+    # A generous read timeout: this test is about thread safety, and the in-process server
+    # shares its GIL with 32 readers (a 2 s first-byte hedge can expire under CI load).
+    with contexts.open_context(name, url, endpoint_url=s3.endpoint_url, read_timeout_s=30) as ctx:
         _readers_agree(ctx)
 
 
