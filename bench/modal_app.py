@@ -117,7 +117,7 @@ def main(
     """Prepare the corpora, fan the cells out with ``.map`` and write the merged results."""
     specs = specs_for(contexts, scenarios, lines, s3_url=s3_url, think_scale=think_scale, seed=seed)
     prepare.remote([spec.to_dict() for spec in specs])
-    results = fan_out(specs, run_cell.map)
+    results = fan_out(specs, lambda items: run_cell.map(items, return_exceptions=True))
     path = Path(out) / "results.json"
     results.write(path)
     failed = [cell for cell in results.cells if cell.status != "ok"]

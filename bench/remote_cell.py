@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.results import RunResults, results_from_json, run_metadata
+from bench.results import CellResult, RunResults, results_from_json, run_metadata
 from bench.runner import BenchConfig, run_cell
 from bench.targets import DirectTarget
 from contexts import registry
@@ -211,8 +211,35 @@ def json_key(corpus: Mapping[str, Any]) -> tuple[Any, ...]:
 
 def fan_out(
     specs: Iterable[CellSpec],
-    mapper: Callable[[Iterable[dict[str, Any]]], Iterable[dict[str, Any]]],
+    mapper: Callable[[Iterable[dict[str, Any]]], Iterable[dict[str, Any] | BaseException]],
 ) -> RunResults:
-    """Run every spec through ``mapper`` (``Function.map`` on Modal, ``map`` with
-    :func:`run_remote_cell` locally) and merge the fragments."""
-    return merge_fragments(list(mapper(spec.to_dict() for spec in specs)))
+    """Run every spec through ``mapper`` (``Function.map(..., return_exceptions=True)`` on
+    Modal, ``map`` with :func:`run_remote_cell` locally) and merge the fragments. A
+    container that died (an exception instead of a fragment) becomes a failed cell: shown,
+    never dropped, and it does not cost the other cells their results."""
+    specs = list(specs)
+    outputs = list(mapper(spec.to_dict() for spec in specs))
+    fragments = [out for out in outputs if not isinstance(out, BaseException)]
+    if fragments:
+        results = merge_fragments(fragments)
+    else:
+        first = specs[0] if specs else CellSpec("memory", "peek", 0)
+        results = RunResults(
+            run_metadata(
+                seed=first.seed, think_scale=first.think_scale, segment_lines=first.segment_lines
+            )
+        )
+    for spec, out in zip(specs, outputs, strict=True):
+        if isinstance(out, BaseException):
+            results.cells.append(
+                CellResult(
+                    spec.context,
+                    spec.scenario,
+                    "",
+                    spec.label,
+                    spec.lines,
+                    status="failed",
+                    error=f"the container failed: {type(out).__name__}: {out}",
+                )
+            )
+    return results

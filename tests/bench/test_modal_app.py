@@ -140,3 +140,21 @@ def test_bucket_mount_cells_read_each_object_at_its_key(s3: S3Env, tmp_path: Pat
     )
     (cell,) = results_from_json(run_remote_cell(spec)).cells
     assert cell.status == "ok" and cell.correct, cell.error
+
+
+def test_a_dead_container_is_a_failed_cell_not_a_lost_run(tmp_path: Path) -> None:
+    """``run_cell.map(..., return_exceptions=True)`` hands back the exception of a container
+    that died; the other cells keep their results and the dead one is shown as failed."""
+    specs = matrix(["memory"], ["peek", "head-50k"], [500], root=str(tmp_path))
+
+    def one_dies(items: object) -> list[object]:
+        outputs: list[object] = []
+        for number, item in enumerate(items):  # type: ignore[attr-defined]
+            outputs.append(run_remote_cell(item) if number else MemoryError("container OOM"))
+        return outputs
+
+    results = fan_out(specs, one_dies)  # type: ignore[arg-type]
+    dead, alive = results.cells[-1], results.cells[0]
+    assert (alive.scenario, alive.status) == ("head-50k", "ok")
+    assert (dead.scenario, dead.status, dead.profile) == ("peek", "failed", "none")
+    assert "container failed: MemoryError: container OOM" in (dead.error or "")
