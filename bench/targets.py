@@ -25,6 +25,7 @@ from typing import Any, TextIO
 import botocore.exceptions as bce
 
 from bench.corpus import generate_corpus
+from bench.lower_bound import op_line_ranges
 from bench.network import NetworkProfile
 from bench.runner import BenchConfig, BenchTarget, Corpus, TargetKind, cells_of
 from contexts import registry
@@ -39,7 +40,7 @@ from contexts.errors import (
 from contexts.layouts.line_index import DEFAULT_PART_BYTES
 from contexts.location import S3Location, parse_location
 from contexts.transport.s3 import S3Options, make_s3_client, make_session, translate_error
-from scenarios import Batch, Grep, Index, Iter, Op, Read, Text, get_scenario
+from scenarios import get_scenario
 
 REAL_PROFILE = "real"
 """Profile label of cells measured on a real endpoint: no simulated network."""
@@ -294,7 +295,7 @@ def estimate(config: BenchConfig) -> Estimate:
         if name == "s3-ram":  # preloads everything at open
             requests += segments
             bytes_down += int(lines * per_line)
-        for first, stop in (span for op in trace.ops for span in _op_lines(op, lines)):
+        for first, stop in (span for op in trace.ops for span in op_line_ranges(op, lines)):
             if layout == "segments":
                 touched = (stop - 1) // per_segment - first // per_segment + 1
                 requests += touched
@@ -305,21 +306,6 @@ def estimate(config: BenchConfig) -> Estimate:
                 bytes_down += size
     requests += 2 * math.ceil(objects / 1000)  # cleanup: list + delete_objects per 1000
     return Estimate(requests, bytes_up, bytes_down, objects)
-
-
-def _op_lines(op: Op, lines: int) -> list[tuple[int, int]]:
-    """Line spans an op reads (non-empty, within the corpus)."""
-    if isinstance(op, Read):
-        spans = [slice(op.start, op.stop).indices(lines)[:2]]
-    elif isinstance(op, Index):
-        spans = [(op.i % lines, op.i % lines + 1)] if -lines <= op.i < lines else []
-    elif isinstance(op, Batch):
-        spans = [slice(read.start, read.stop).indices(lines)[:2] for read in op.reads]
-    elif isinstance(op, Grep | Text | Iter):
-        spans = [(0, lines)]
-    else:
-        spans = []
-    return [(first, stop) for first, stop in spans if stop > first]
 
 
 def confirm(question: str, *, yes: bool, stdin: TextIO | None = None) -> None:
