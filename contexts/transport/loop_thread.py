@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import inspect
 import threading
 import time
 import weakref
@@ -18,7 +17,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from contexts.errors import ContextClosedError, ContextError, StorageError
-from contexts.transport.retry import carry_deadline, deadline_error, remaining_s
+from contexts.transport.retry import deadline_error, remaining_s
 
 T = TypeVar("T")
 
@@ -109,14 +108,13 @@ class LoopThread:
             coro.close()
             raise deadline_error(self.label)
         try:
-            return self.call(carry_deadline(coro), left)
+            # run_coroutine_threadsafe runs the task in a copy of this thread's context, so the
+            # coroutine sees the caller's deadline; a refused coroutine is closed by submit().
+            return self.call(coro, left)
         except TimeoutError as exc:
             if isinstance(exc, ContextError):
                 raise
             raise deadline_error(self.label) from None
-        finally:
-            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
-                coro.close()  # refused before it started (closed context): no "never awaited"
 
     async def acall(self, coro: Coroutine[Any, Any, T]) -> T:
         """Await ``coro`` run on this loop without blocking the caller's loop."""

@@ -19,7 +19,7 @@ import asyncio
 import contextvars
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -160,18 +160,6 @@ def deadline_error(url: str, seconds: float | None = None) -> DeadlineExceededEr
         f"reading {url} did not finish within deadline_s={seconds:g} s (retries included); "
         "the endpoint is slow or not answering: check it, or raise deadline_s"
     )
-
-
-def carry_deadline(coro: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
-    """``coro`` wrapped to run under the caller's deadline on another thread's event loop
-    (a task copies the context of the loop's thread, not the caller's)."""
-    current = _DEADLINE.get()
-
-    async def carried() -> T:
-        _DEADLINE.set(current)
-        return await coro
-
-    return carried()
 
 
 def before_send_deadline(**kwargs: Any) -> None:
