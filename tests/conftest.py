@@ -8,7 +8,7 @@ import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -22,6 +22,19 @@ FAKE_CREDENTIALS = {
     "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
+
+
+@dataclass
+class SilentServer:
+    """An endpoint that accepts connections and never answers, and the connections it took
+    (one per attempt a client made: a count that says how often it tried, not how long)."""
+
+    url: str
+    held: list[socket.socket] = field(default_factory=list)
+
+    @property
+    def connections(self) -> int:
+        return len(self.held)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -101,27 +114,27 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture
-def silent_server() -> Iterator[str]:
+def silent_server() -> Iterator[SilentServer]:
     """A TCP server that accepts connections and never answers (bounded: closes on teardown)."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(16)
-    held: list[socket.socket] = []
+    silent = SilentServer(f"http://127.0.0.1:{server.getsockname()[1]}")
     stop = threading.Event()
 
     def accept() -> None:
         server.settimeout(0.2)
         while not stop.is_set():
             try:
-                held.append(server.accept()[0])
+                silent.held.append(server.accept()[0])
             except OSError:
                 continue
 
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    yield silent
     stop.set()
     thread.join(timeout=5)
-    for connection in held:
+    for connection in silent.held:
         connection.close()
     server.close()

@@ -7,6 +7,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import boto3
 
@@ -41,12 +42,26 @@ def latency_server(
         yield server
 
 
-def timed_head(name: str, server: S3Server, url: str, text: str) -> tuple[float, int]:
-    """Seconds for a cold ``ctx[:]`` of ``text`` at ``url`` after open, and the request count."""
+@dataclass(frozen=True)
+class HeadCounts:
+    """What a cold ``ctx[:]`` cost, counted (never timed: a busy machine cannot change it)."""
+
+    requests: int
+    """Requests of the context, open included (``stats.requests``)."""
+    served: int
+    """Requests the shaped endpoint served for the slice (open excluded)."""
+    peak_in_flight: int
+    """The most of them in flight at once: 1 when one GET follows another."""
+
+
+def counted_head(name: str, server: S3Server, url: str, text: str) -> HeadCounts:
+    """Open ``name`` at ``url``, check a cold ``ctx[:]`` against ``text`` and count it."""
     with contexts.open_context(name, url, endpoint_url=server.shaped_endpoint) as ctx:
-        started = time.perf_counter()
+        server.set_profile(server.profile, seed=server.seed)  # count the slice, not the open
         assert ctx[:] == text
-        return time.perf_counter() - started, ctx.stats.requests
+        return HeadCounts(
+            ctx.stats.requests, server.fault_counts()["requests"], server.peak_in_flight()
+        )
 
 
 class DictTransport(Transport):

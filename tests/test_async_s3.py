@@ -35,7 +35,7 @@ from contexts import (
 from contexts.async_s3 import AsyncS3Context
 from contexts.registry import ContextSpec
 from tests.conformance import ContextTests
-from tests.conftest import S3Env
+from tests.conftest import S3Env, SilentServer
 from tests.reference import reference_lines, upload_segments
 
 ASYNC_SPEC = ContextSpec(
@@ -244,18 +244,19 @@ def test_close_from_the_contexts_own_loop(server: S3Server, url: str) -> None:
 
 @pytest.mark.timeout(60)
 def test_a_batch_overlaps_its_requests(server: S3Server, url: str) -> None:
-    server.set_profile(profile("slow", first_byte_ms=LATENCY_MS))
-    timings: dict[str, float] = {}
+    """Counted at the server, not timed: s3-async has the batch's GETs in flight together."""
+    slow = profile("slow", first_byte_ms=LATENCY_MS)
     requests: dict[str, int] = {}
+    peaks: dict[str, int] = {}
     for name in ("s3-sequential", "s3-async"):
         with contexts.open_context(name, url, endpoint_url=server.shaped_endpoint) as ctx:
+            server.set_profile(slow)  # counters from here: the slice, not the open
             before = ctx.stats.requests
-            started = time.perf_counter()
             assert ctx[0:2000] == TEXT
-            timings[name] = time.perf_counter() - started
             requests[name] = ctx.stats.requests - before
+            peaks[name] = server.peak_in_flight()
     assert requests == {"s3-sequential": SEGMENTS, "s3-async": SEGMENTS}
-    assert timings["s3-async"] < 0.3 * timings["s3-sequential"], timings
+    assert peaks["s3-sequential"] == 1 and peaks["s3-async"] > 1, peaks
 
 
 @pytest.mark.timeout(60)
@@ -305,12 +306,13 @@ def test_close_leaves_no_thread_and_is_final(server: S3Server, url: str) -> None
     assert our_threads(before) == []
 
 
-@pytest.mark.timing
 @pytest.mark.timeout(60)
 def test_close_during_reads_in_flight(server: S3Server, url: str) -> None:
+    """close() cancels the GETs in flight: the server holds each one for a minute and the
+    client would wait 30 s for it, so a reader that ends within 20 s was not left waiting."""
     before = set(threading.enumerate())
-    ctx = open_async(server, url)
-    server.set_profile(profile("stalled", first_byte_ms=3000))
+    ctx = open_async(server, url, read_timeout_s=30, max_attempts=1)
+    server.set_profile(profile("stalled", first_byte_ms=60_000))
     outcome: list[BaseException | str] = []
 
     def reader() -> None:
@@ -324,11 +326,9 @@ def test_close_during_reads_in_flight(server: S3Server, url: str) -> None:
     deadline = time.monotonic() + 20
     while server.fault_counts()["requests"] < SEGMENTS and time.monotonic() < deadline:
         time.sleep(0.01)  # until every GET of the batch has reached the server
-    started = time.monotonic()
     ctx.close()
     thread.join(timeout=20)
-    assert not thread.is_alive()
-    assert time.monotonic() - started < 2.5  # cancelled, not waited for (the GETs take 3 s)
+    assert not thread.is_alive()  # cancelled, not waited for
     assert len(outcome) == 1 and isinstance(outcome[0], ContextClosedError), outcome
     assert our_threads(before) == []
 
@@ -363,7 +363,6 @@ def _free_port() -> int:
 def test_refused_endpoint_fails_within_the_deadline() -> None:
     before = set(threading.enumerate())
     port = _free_port()
-    started = time.monotonic()
     with pytest.raises(EndpointUnreachableError, match="did not answer") as caught:
         AsyncS3Context(
             "s3://bucket/ctx/",
@@ -372,29 +371,22 @@ def test_refused_endpoint_fails_within_the_deadline() -> None:
             read_timeout_s=1,
             max_attempts=2,
         )
-    assert time.monotonic() - started < 30
     assert f"127.0.0.1:{port}" in str(caught.value)
     assert our_threads(before) == []  # a failed open closes its loop thread too
 
 
 @pytest.mark.timeout(60)
-def test_silent_endpoint_hits_the_deadline() -> None:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)  # accepts (in the backlog) and never answers
-    try:
-        started = time.monotonic()
-        with pytest.raises(EndpointUnreachableError, match="deadline about 2 s"):
-            AsyncS3Context(
-                "s3://bucket/ctx/",
-                endpoint_url=f"http://127.0.0.1:{listener.getsockname()[1]}",
-                connect_timeout_s=0.5,
-                read_timeout_s=0.5,
-                max_attempts=2,
-            )
-        assert time.monotonic() - started < 20  # two read timeouts plus back-off, never a hang
-    finally:
-        listener.close()
+def test_silent_endpoint_hits_the_deadline(silent_server: SilentServer) -> None:
+    """Two attempts (two connections), then a named error; a hang is the test's timeout."""
+    with pytest.raises(EndpointUnreachableError, match="deadline about 2 s"):
+        AsyncS3Context(
+            "s3://bucket/ctx/",
+            endpoint_url=silent_server.url,
+            connect_timeout_s=0.5,
+            read_timeout_s=0.5,
+            max_attempts=2,
+        )
+    assert silent_server.connections == 2
 
 
 @pytest.mark.timeout(120)

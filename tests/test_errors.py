@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import time
 import zlib
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from contexts import (
     registry,
 )
 from contexts.location import LocalLocation
-from tests.conftest import S3Env
+from tests.conftest import S3Env, SilentServer
 from tests.reference import sha256, upload_segments, upload_single
 
 
@@ -217,11 +216,11 @@ def test_missing_profile(s3: S3Env) -> None:
         sequential(s3, s3.new_url(), profile_name="nope")
 
 
+@pytest.mark.timeout(60)
 def test_refused_connection_fails_fast() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    started = time.monotonic()
     with pytest.raises(EndpointUnreachableError, match="did not answer") as caught:
         open_context(
             "s3-sequential",
@@ -231,24 +230,22 @@ def test_refused_connection_fails_fast() -> None:
             read_timeout_s=1,
             max_attempts=2,
         )
-    assert time.monotonic() - started < 30
     assert f"127.0.0.1:{port}" in str(caught.value)
 
 
 @pytest.mark.timeout(60)
-def test_endpoint_that_never_answers_hits_the_deadline(silent_server: str) -> None:
-    started = time.monotonic()
+def test_endpoint_that_never_answers_hits_the_deadline(silent_server: SilentServer) -> None:
+    """Two attempts (two connections), then a named error; a hang is the test's timeout."""
     with pytest.raises(EndpointUnreachableError, match="deadline about 2 s"):
         open_context(
             "s3-sequential",
             "s3://bucket/ctx/",
-            endpoint_url=silent_server,
+            endpoint_url=silent_server.url,
             connect_timeout_s=0.5,
             read_timeout_s=0.5,
             max_attempts=2,
         )
-    elapsed = time.monotonic() - started
-    assert 0.9 < elapsed < 20, elapsed  # two read timeouts, bounded; never a hang
+    assert silent_server.connections == 2
 
 
 # -- bad arguments --------------------------------------------------------------------------------

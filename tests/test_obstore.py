@@ -25,9 +25,9 @@ from contexts.transport.base import ByteRequest
 from contexts.transport.obstore import Piece, plan_batch, translate_error
 from contexts.transport.s3 import S3Options
 from tests.conformance import ContextTests
-from tests.conftest import S3Env
+from tests.conftest import S3Env, SilentServer
 from tests.reference import reference_lines, upload_segments, upload_single
-from tests.servers import latency_server, timed_head
+from tests.servers import counted_head, latency_server
 
 SPEC = ContextSpec(
     "obstore",
@@ -306,13 +306,13 @@ def slow_server() -> Iterator[S3Server]:
 
 @pytest.mark.timeout(120)
 def test_twenty_segments_overlap(slow_server: S3Server) -> None:
-    sequential_s, sequential_requests = timed_head(
-        "s3-sequential", slow_server, "s3://obstore-slow/ctx/", TEXT
-    )
-    obstore_s, obstore_requests = timed_head("obstore", slow_server, "s3://obstore-slow/ctx/", TEXT)
-    assert sequential_requests == obstore_requests == 21
-    assert sequential_s >= 20 * 0.1  # the network really charges each GET
-    assert obstore_s < 0.3 * sequential_s, (obstore_s, sequential_s)
+    """Counted at the server: obstore has the twenty segment GETs in flight together."""
+    sequential = counted_head("s3-sequential", slow_server, "s3://obstore-slow/ctx/", TEXT)
+    overlapped = counted_head("obstore", slow_server, "s3://obstore-slow/ctx/", TEXT)
+    assert sequential.requests == overlapped.requests == 21
+    assert sequential.served == overlapped.served == 20
+    assert sequential.peak_in_flight == 1
+    assert overlapped.peak_in_flight > 1, overlapped
 
 
 @pytest.mark.timeout(120)
@@ -448,9 +448,9 @@ def free_port() -> int:
     return port
 
 
+@pytest.mark.timeout(60)
 def test_refused_connection_fails_fast() -> None:
     port = free_port()
-    started = time.monotonic()
     with pytest.raises(contexts.EndpointUnreachableError, match="did not answer") as caught:
         open_obstore(
             "s3://bucket/ctx/",
@@ -459,24 +459,22 @@ def test_refused_connection_fails_fast() -> None:
             read_timeout_s=1,
             max_attempts=2,
         )
-    assert time.monotonic() - started < 10
     assert f"127.0.0.1:{port}" in str(caught.value) and "deadline about 4 s" in str(caught.value)
     assert loop_threads() == []
 
 
 @pytest.mark.timeout(60)
-def test_endpoint_that_never_answers_hits_the_deadline(silent_server: str) -> None:
-    started = time.monotonic()
+def test_endpoint_that_never_answers_hits_the_deadline(silent_server: SilentServer) -> None:
+    """Two attempts (two connections), then a named error; a hang is the test's timeout."""
     with pytest.raises(contexts.EndpointUnreachableError, match="deadline about 2 s"):
         open_obstore(
             "s3://bucket/ctx/",
-            silent_server,
+            silent_server.url,
             connect_timeout_s=0.5,
             read_timeout_s=0.5,
             max_attempts=2,
         )
-    elapsed = time.monotonic() - started
-    assert 0.9 < elapsed < 5, elapsed  # two read timeouts (plus back-off); never a hang
+    assert silent_server.connections == 2
 
 
 def test_bad_arguments(tmp_path: object) -> None:

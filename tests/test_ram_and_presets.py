@@ -57,26 +57,21 @@ def slow_server() -> Iterator[S3Server]:
 
 
 @pytest.mark.timeout(120)
-def test_prefetch_hides_storage_behind_think_time(slow_server: S3Server) -> None:
-    """A linear scan with think pauses: with read-ahead the reads after the first are served
-    from the cache, so the scan stalls far less than the same scan without it."""
-
-    def scan(ctx: contexts.Context) -> float:
-        stalled = 0.0
-        for start in range(0, 3000, 300):
-            began = time.perf_counter()
-            assert ctx[start : start + 300] == "".join(LINES[start : start + 300])
-            stalled += time.perf_counter() - began
-            time.sleep(0.2)  # the model thinks
-        return stalled
-
+def test_prefetch_serves_a_scan_from_read_ahead(slow_server: S3Server) -> None:
+    """A linear scan of 300-line reads with think pauses, counted, not timed: the first two
+    reads fetch their 6 blocks on demand (the second shows the scan is sequential); every later
+    read finds its blocks read ahead (landed, or still in flight and waited for, never fetched
+    twice), so each segment is fetched exactly once. How much stall that hides is the bench's
+    to measure (``linear-scan``)."""
     url, endpoint = "s3://presets/ctx/", slow_server.shaped_endpoint
-    with contexts.open_context("s3-threaded", url, endpoint_url=endpoint) as plain:
-        plain_stall = scan(plain)
     with CachedPrefetchS3Context.open(url, endpoint_url=endpoint, block_lines=100) as ahead:
-        ahead_stall = scan(ahead)
-        assert ahead.stats.cache_hits > ahead.stats.cache_misses
-        assert ahead.prefetched_blocks >= 20
-        requests = ahead.stats.requests
-    assert requests == 1 + 30  # every segment fetched once, ahead of time or not
-    assert ahead_stall < 0.5 * plain_stall, (ahead_stall, plain_stall)
+        for start in range(0, 3000, 300):
+            assert ahead[start : start + 300] == "".join(LINES[start : start + 300])
+            time.sleep(0.05)  # the model thinks
+        ahead.wait_for_prefetch()
+        stats = ahead.stats
+        assert stats.cache_misses == 6, stats
+        assert stats.cache_hits == 30 - 6, stats
+        assert ahead.prefetched_blocks == 24
+        assert ahead.prefetch_failures == 0
+    assert stats.requests == 1 + 30  # every segment fetched once, ahead of time or not

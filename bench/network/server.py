@@ -162,6 +162,11 @@ class S3Server:
         counts: dict[str, int] = self._call("fault_counts")
         return counts
 
+    def peak_in_flight(self) -> int:
+        """The most shaped requests in flight at once since the last `set_profile`."""
+        peak: int = self._call("peak_in_flight")
+        return peak
+
     def serves_ranges_in_constant_time(self) -> bool:
         """True when ranged GETs cost O(range) in this server (`bench/network/moto_storage.py`)."""
         constant: bool = self._call("serves_ranges_in_constant_time")
@@ -301,6 +306,9 @@ class _ServerCore:
 
     def fault_counts(self) -> dict[str, int]:
         return self.middleware.fault_counts()
+
+    def peak_in_flight(self) -> int:
+        return self.middleware.peak_in_flight()
 
     def serves_ranges_in_constant_time(self) -> bool:
         return self.constant_time_ranges

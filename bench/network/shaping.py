@@ -60,6 +60,9 @@ class ShapingMiddleware:
         self._lock = threading.Lock()
         self._sampler = sampler
         self._counts = _zero_counts()
+        self._generation = 0
+        self._in_flight = 0
+        self._peak_in_flight = 0
         self._stopping = threading.Event()
 
     def close(self) -> None:
@@ -76,17 +79,57 @@ class ShapingMiddleware:
         return self._sampler
 
     def set_sampler(self, sampler: Sampler) -> None:
-        """Switch profile/seed (between bench cells) and zero the fault counters."""
+        """Switch profile/seed (between bench cells) and zero the fault counters and the peak
+        of requests in flight."""
         with self._lock:
             self._sampler = sampler
             self._counts = _zero_counts()
+            self._generation += 1  # requests still held from before are not this cell's
+            self._in_flight = self._peak_in_flight = 0
 
     def fault_counts(self) -> dict[str, int]:
         """Shaped requests and injected faults by kind since the last `set_sampler`."""
         with self._lock:
             return dict(self._counts)
 
+    def peak_in_flight(self) -> int:
+        """The most shaped requests held for their first byte at the same moment since the last
+        `set_sampler`. A request leaves the count before its first byte is sent, so a client
+        that waits for each answer before its next request peaks at exactly 1 and one that
+        overlaps its requests above 1: a count tests can check without timing anything."""
+        with self._lock:
+            return self._peak_in_flight
+
+    def _enter(self) -> Callable[[], None]:
+        """Count a request in; the function returned counts it out (once its answer is done)."""
+        with self._lock:
+            generation = self._generation
+            self._in_flight += 1
+            self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+
+        left = False
+
+        def leave() -> None:
+            nonlocal left
+            with self._lock:
+                if not left and self._generation == generation:
+                    self._in_flight -= 1
+                left = True
+
+        return leave
+
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        leave = self._enter()
+        try:
+            body = self._respond(environ, start_response, leave)
+        except BaseException:
+            leave()
+            raise
+        return _InFlight(body, leave)
+
+    def _respond(
+        self, environ: WSGIEnvironment, start_response: StartResponse, leave: Callable[[], None]
+    ) -> Iterable[bytes]:
         arrived = time.perf_counter()
         with self._lock:
             sampler = self._sampler
@@ -105,7 +148,9 @@ class ShapingMiddleware:
         bandwidth = sampler.profile.bandwidth_bytes_per_s
         if draw.fault in _BODY_CUTS and environ.get("REQUEST_METHOD") != "GET":
             draw = Draw(draw.first_byte_s, None, draw.reset_fraction)
-        return self._shaped(app, environ, start_response, draw, first_byte_at, bandwidth, counts)
+        return self._shaped(
+            app, environ, start_response, draw, first_byte_at, bandwidth, counts, leave
+        )
 
     def _stalled(self, hold_s: float) -> Iterator[bytes]:
         """Never answer: hold the connection, then drop it without a status line."""
@@ -122,10 +167,12 @@ class ShapingMiddleware:
         first_byte_at: float,
         bandwidth: float | None,
         counts: dict[str, int],
+        leave: Callable[[], None],
     ) -> Iterator[bytes]:
         """Run `app`, hold its response until `first_byte_at`, then pace and/or cut the body.
 
-        The app's CPU time counts towards the first-byte delay (a real server's does too)."""
+        The app's CPU time counts towards the first-byte delay (a real server's does too).
+        ``leave`` is called as the hold ends, before any byte goes out."""
         headers: list[tuple[str, str]] = []
         cut: int | None = None
 
@@ -148,6 +195,7 @@ class ShapingMiddleware:
         body = app(environ, capture)
         try:
             _sleep_until(first_byte_at)
+            leave()
             if draw.fault is FaultKind.RESET:
                 cut = int(_content_length(headers) * draw.reset_fraction)
             piece = _MAX_PIECE
@@ -182,6 +230,30 @@ class ShapingMiddleware:
             raise InjectedReset("reset injected by the network profile")
         if draw.fault is FaultKind.TRUNCATE:
             raise InjectedClose("truncation injected by the network profile")
+
+
+class _InFlight:
+    """A response body that calls ``leave`` when the server closes it (WSGI servers call
+    ``close()`` after the last chunk, after an error and after a dropped connection), for the
+    answers that never reached their first byte (stalls, failures)."""
+
+    def __init__(self, body: Iterable[bytes], leave: Callable[[], None]) -> None:
+        self._body = body
+        self._leave: Callable[[], None] | None = leave
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        leave, self._leave = self._leave, None
+        if leave is None:
+            return
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            leave()
 
 
 def _content_length(headers: list[tuple[str, str]]) -> int:

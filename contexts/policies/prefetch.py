@@ -44,6 +44,8 @@ class PrefetchingContext(CachedContext):
         self.window_blocks = initial_window_blocks
         self.prefetched_blocks = 0
         """Blocks fetched ahead of any read (for tests and reports)."""
+        self.prefetch_failures = 0
+        """Read-ahead batches that failed (their blocks are fetched again on demand)."""
         self._last_stop: int | None = None
         self._in_flight: dict[int, Future[None]] = {}
         self._flight_lock = threading.Lock()
@@ -121,7 +123,7 @@ class PrefetchingContext(CachedContext):
                 self._note_block_size(len(text))
             self.prefetched_blocks += len(blocks)
         except Exception:  # a failed read-ahead is not an error: the real read retries it
-            pass
+            self.prefetch_failures += 1
         finally:
             self._finish(blocks, future)
 

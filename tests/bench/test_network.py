@@ -229,53 +229,52 @@ def test_sampled_distribution_matches_profile() -> None:
 # --- shaping over real HTTP ----------------------------------------------------------------------
 
 
-@pytest.mark.timing
 @pytest.mark.timeout(60)
 def test_raw_endpoint_bypasses_shaping(server: S3Server) -> None:
+    """Counted: the shaper sees only the shaped endpoint's GETs. The one timing check is a
+    floor the shaper guarantees (it sleeps), which a busy machine can only raise."""
     server.set_profile("seed")
     raw, shaped = _client(server.raw_endpoint), _client(server.shaped_endpoint)
-    _timed_get(raw), _timed_get(shaped)  # warm both clients
-    raw_s = min(_timed_get(raw) for _ in range(3))
-    shaped_s = min(_timed_get(shaped) for _ in range(2))
+    for _ in range(4):
+        _timed_get(raw)
+    shaped_s = min(_timed_get(shaped) for _ in range(3))
     assert shaped_s >= 0.15
-    assert shaped_s > 5 * raw_s
     assert server.fault_counts()["requests"] == 3
 
 
-@pytest.mark.timing
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("client", ["boto3", "aioboto3"])
-def test_concurrent_gets_cost_about_one_latency(server: S3Server, client: str) -> None:
+def test_concurrent_gets_overlap_at_the_server(server: S3Server, client: str) -> None:
+    """Calibration's concurrent GETs really meet at the server (a count, not a time); each
+    request pays at least the profile's first byte (a floor the shaper guarantees)."""
     rows = calibrate(server, "seed", clients=[client], repeats=1, large_bytes=1 << 20)
     one, concurrent, _large = rows
     assert (one.errors, concurrent.errors) == (0, 0)
     assert one.measured_ms >= 150
-    assert concurrent.measured_ms < 5 * one.measured_ms
+    assert server.peak_in_flight() > 1
 
 
-@pytest.mark.timing
 @pytest.mark.timeout(60)
 def test_64_concurrent_connections(server: S3Server) -> None:
+    """64 threads' GETs are all served and overlap at the server (counted, not timed)."""
     server.set_profile("seed")
     s3 = _client(server.shaped_endpoint, pool=64)
     _timed_get(s3)
-    one = _timed_get(s3)
+    server.set_profile("seed")
     with ThreadPoolExecutor(64) as pool:
-        start = time.perf_counter()
         list(pool.map(lambda _: _timed_get(s3), range(64)))
-        elapsed = time.perf_counter() - start
-    assert elapsed < 5 * one
-    assert server.fault_counts()["requests"] == 66
+    assert server.fault_counts()["requests"] == 64
+    assert server.peak_in_flight() > 1
 
 
-@pytest.mark.timing
 @pytest.mark.timeout(60)
 def test_bandwidth_limit_slows_large_gets(server: S3Server) -> None:
+    """The shaper paces a 16 MiB body to 64 MB/s: it cannot arrive sooner than the prediction
+    (a floor, which a busy machine can only raise)."""
     limited = _profile("limited", first_byte=LatencyModel.fixed(5.0), bandwidth_bytes_per_s=64e6)
     rows = calibrate(server, limited, clients=["boto3"], repeats=1, large_bytes=16 << 20)
-    small, _, large = rows
+    _small, _, large = rows
     assert large.predicted_ms == pytest.approx(5 + 1000 * (16 << 20) / 64e6)
-    assert large.measured_ms > 5 * small.measured_ms
     assert large.measured_ms > 0.9 * large.predicted_ms
 
 

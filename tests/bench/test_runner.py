@@ -152,8 +152,8 @@ def test_think_time_is_scaled_and_not_stall(tmp_path: Path) -> None:
     )
     (cell,) = run_bench(config).cells
     assert cell.status == "ok"
-    assert 0.2 <= cell.think_s < 2.0
-    assert cell.stall_s < cell.total_s
+    assert cell.think_s >= 0.2  # slept at least the scaled pauses (a busy machine only adds)
+    assert cell.stall_s == pytest.approx(cell.total_s - cell.think_s)
 
 
 def test_unknown_names_fail_before_any_work(tmp_path: Path) -> None:
