@@ -17,18 +17,25 @@ from rich.table import Table
 
 import contexts
 from bench import targets
-from bench.results import CellResult, RunResults
-from bench.runner import MOTO_TARGET, BenchConfig, run_bench
+from bench.results import CellResult, RunResults, load_results
+from bench.runner import MOTO_TARGET, BenchConfig, CellBudget, run_bench
 from scenarios import SCENARIOS
 
 DEFAULT_PROFILES = ("seed",)
 DEFAULT_SCENARIOS = ("peek", "head-50k", "linear-scan")
 """What ``make bench`` runs; the rest of the library (e.g. ``reread``) by ``--scenarios``."""
 DEFAULT_LINES = (100_000, 1_000_000)
+FULL_LINES = (2_000_000,)
+"""What ``--full`` adds to the sizes: ~200 MB, the size the design notes expect."""
 DEFAULT_THINK_SCALE = 0.01
+DEFAULT_BUDGET = CellBudget(max_seconds=30.0)
+"""Every cell of the default matrix stops after 30 timed seconds (a baseline that takes longer
+is marked truncated and cannot win; the matrix then ends in minutes, not hours)."""
 QUICK_PROFILES = ("seed",)
 QUICK_LINES = (20_000,)
 QUICK_THINK_SCALE = 0.01
+QUICK_BUDGET = CellBudget(max_ops=200, max_seconds=1.0)
+"""``--quick``: every cell stops after 200 storage ops or 1 timed second."""
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -110,8 +117,64 @@ def _add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a <60 s smoke run: 20k lines, seed profile, think scale 0.01",
+        help="a smoke run: 20k lines, seed profile, think scale 0.01, every cell bounded to "
+        f"{QUICK_BUDGET.max_ops} ops / {QUICK_BUDGET.max_seconds:g} s (all scenarios x all "
+        "contexts in under 4 minutes on 2 cores)",
     )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="add 2,000,000 lines (~200 MB) to the corpus sizes",
+    )
+    parser.add_argument(
+        "--cell-seconds",
+        type=_budget_seconds,
+        help="stop each cell after this many timed seconds, marked truncated (0: no limit; "
+        f"default {DEFAULT_BUDGET.max_seconds:g}, quick {QUICK_BUDGET.max_seconds:g})",
+    )
+    parser.add_argument(
+        "--cell-ops",
+        type=_budget_ops,
+        help=f"stop each cell after this many storage ops (0: no limit; quick {QUICK_BUDGET.max_ops})",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        metavar="RUN_DIR",
+        help="continue an interrupted or killed run: its matrix and options, only missing cells",
+    )
+
+
+def _budget_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--cell-seconds takes seconds >= 0, not {text!r}")
+    return value
+
+
+def _budget_ops(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--cell-ops takes a count >= 0, not {text!r}")
+    return value
+
+
+def budget_from_args(args: argparse.Namespace) -> CellBudget:
+    """``--quick`` or the default budget, with ``--cell-seconds`` / ``--cell-ops`` on top
+    (0 lifts that limit)."""
+    base = QUICK_BUDGET if args.quick else DEFAULT_BUDGET
+    seconds, ops = base.max_seconds, base.max_ops
+    if args.cell_seconds is not None:
+        seconds = args.cell_seconds or None
+    if args.cell_ops is not None:
+        ops = args.cell_ops or None
+    return CellBudget(max_ops=ops, max_seconds=seconds)
 
 
 def expand_scenarios(names: tuple[str, ...]) -> tuple[str, ...]:
@@ -127,11 +190,14 @@ def expand_scenarios(names: tuple[str, ...]) -> tuple[str, ...]:
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
     """Defaults, then --quick, then explicit options."""
     out = args.out or Path("reports") / datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    lines = args.lines or (QUICK_LINES if args.quick else DEFAULT_LINES)
+    if args.full:
+        lines = tuple(dict.fromkeys((*lines, *FULL_LINES)))
     return BenchConfig(
         contexts=args.contexts or tuple(contexts.available()),
         scenarios=expand_scenarios(args.scenarios or DEFAULT_SCENARIOS),
         profiles=args.profiles or (QUICK_PROFILES if args.quick else DEFAULT_PROFILES),
-        lines=args.lines or (QUICK_LINES if args.quick else DEFAULT_LINES),
+        lines=lines,
         out=out,
         seed=args.seed,
         think_scale=(
@@ -141,20 +207,66 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         ),
         segment_lines=args.segment_lines,
         sessions=args.sessions,
+        budget=budget_from_args(args),
     )
+
+
+_MATRIX_OPTIONS = (
+    "contexts",
+    "scenarios",
+    "profiles",
+    "lines",
+    "out",
+    "think_scale",
+    "cell_seconds",
+    "cell_ops",
+)
+
+
+def resumed_config(args: argparse.Namespace) -> tuple[BenchConfig, RunResults]:
+    """The config and finished cells of the run in ``--resume RUN_DIR``."""
+    run_dir: Path = args.resume
+    given = [f"--{name.replace('_', '-')}" for name in _MATRIX_OPTIONS if getattr(args, name, None)]
+    given += [flag for flag, on in (("--quick", args.quick), ("--full", args.full)) if on]
+    if given:
+        raise SystemExit(
+            f"ctxlab bench: --resume takes the matrix and options from {run_dir}; "
+            f"drop {', '.join(given)}"
+        )
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise SystemExit(f"ctxlab bench: nothing to resume: {path} does not exist")
+    try:
+        previous = load_results(path)
+        return BenchConfig.from_metadata(previous.meta, run_dir), previous
+    except (ValueError, KeyError) as exc:
+        raise SystemExit(f"ctxlab bench: cannot resume {run_dir}: {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the matrix with a progress bar and print the summary; non-zero if any cell failed."""
-    config = config_from_args(args)
+    previous: RunResults | None = None
+    if getattr(args, "resume", None) is not None:
+        config, previous = resumed_config(args)
+    else:
+        config = config_from_args(args)
     console = Console()
     if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
         console = Console(width=160)
     config, real_target = targets.resolve(args, config, console.print)
+    if previous is not None:
+        target_name = real_target.meta["target"] if real_target else MOTO_TARGET.meta["target"]
+        if previous.meta.get("target") != target_name:
+            raise SystemExit(
+                f"ctxlab bench: {config.out} ran against {previous.meta.get('target')!r}; "
+                f"resume it with the same --target, not {target_name!r}"
+            )
+        console.print(f"resuming {config.out}: {len(previous.cells)} finished cells kept")
     console.print(
         f"[bold]ctxlab bench[/]: {config.cell_count} cells — contexts {', '.join(config.contexts)}"
         f"; scenarios {', '.join(config.scenarios)}; profiles {', '.join(config.profiles)}"
         f"; lines {', '.join(f'{n:,}' for n in config.lines)}; think x{config.think_scale:g}"
+        f"; {_budget_text(config.budget)}"
     )
     with Progress(
         TextColumn("{task.description}"),
@@ -164,7 +276,8 @@ def run(args: argparse.Namespace) -> int:
         TimeRemainingColumn(),
         console=console,
     ) as progress:
-        task = progress.add_task("starting server", total=config.cell_count)
+        done = len(previous.cells) if previous is not None else 0
+        task = progress.add_task("starting server", total=config.cell_count, completed=done)
 
         def started(cell: tuple[str, str, str, int]) -> None:
             name, scenario, profile, lines = cell
@@ -175,13 +288,23 @@ def run(args: argparse.Namespace) -> int:
             on_cell_start=started,
             on_cell_done=lambda cell: progress.advance(task),
             target=real_target or MOTO_TARGET,
+            resume=previous,
         )
     console.print(summary_table(results))
     failed = [cell for cell in results.cells if cell.status != "ok"]
     for cell in failed:
         console.print(f"[red]FAILED[/] {_cell_name(cell)}: {cell.error}")
+    truncated = sum(cell.truncated for cell in results.cells)
+    if truncated:
+        console.print(
+            f"[yellow]{truncated} cells truncated by the cell budget[/] (never winners; "
+            "--cell-seconds 0 --cell-ops 0 lifts it)"
+        )
     if results.meta.get("interrupted"):
-        console.print("[yellow]interrupted: finished cells were kept[/]")
+        console.print(
+            f"[yellow]interrupted: finished cells were kept[/]; continue with "
+            f"ctxlab bench --resume {config.out}"
+        )
     console.print(f"results: {config.out / 'results.json'}")
     status = 1 if failed or results.meta.get("interrupted") else 0
     if results.cells and not args.no_report:
@@ -190,6 +313,15 @@ def run(args: argparse.Namespace) -> int:
         files = build_report(config.out)
         console.print(f"report: {files.markdown} and {files.html} ({len(files.images)} figures)")
     return status
+
+
+def _budget_text(budget: CellBudget) -> str:
+    limits = [
+        f"{budget.max_ops:,} ops" if budget.max_ops else "",
+        f"{budget.max_seconds:g} s" if budget.max_seconds else "",
+    ]
+    shown = " / ".join(part for part in limits if part)
+    return f"cell budget {shown}" if shown else "no cell budget"
 
 
 def _cell_name(cell: CellResult) -> str:
@@ -222,7 +354,13 @@ def summary_table(results: RunResults) -> Table:
             _seconds(cell.stall_s),
             f"{cell.requests:,}",
             f"{cell.bytes:,}",
-            "ok" if cell.status == "ok" else ("WRONG" if not cell.correct else "ERROR"),
+            _result_text(cell),
             style=style,
         )
     return table
+
+
+def _result_text(cell: CellResult) -> str:
+    if cell.status != "ok":
+        return "WRONG" if not cell.correct else "ERROR"
+    return "truncated" if cell.truncated else "ok"

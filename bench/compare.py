@@ -59,7 +59,10 @@ class Pair:
 
     @property
     def comparable(self) -> bool:
-        return self.a.scenario_version == self.b.scenario_version
+        """Same trace, and the same part of it ran (a truncated cell measured only a prefix)."""
+        return self.a.scenario_version == self.b.scenario_version and (
+            not (self.a.truncated or self.b.truncated) or len(self.a.ops) == len(self.b.ops)
+        )
 
     @property
     def both_ok(self) -> bool:

@@ -87,6 +87,11 @@ class CellResult:
     """The least time any client could take on this trace and profile (``bench/lower_bound.py``)."""
     ratio: float | None = None
     """``total_s / lower_bound_s``; ``None`` when the bound is 0."""
+    truncated: bool = False
+    """The cell's budget (``--quick``, ``--cell-seconds``, ``--cell-ops``) stopped it before
+    the end of its trace: its figures cover a prefix, and it never wins."""
+    truncation: str | None = None
+    """Where and why a truncated cell stopped."""
     ops: list[OpRecord] = field(default_factory=list)
     """Every timed op, in order."""
     extra: dict[str, Any] = field(default_factory=dict)

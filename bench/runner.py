@@ -29,6 +29,43 @@ BUCKET = "ctxlab-bench"
 
 
 @dataclass(frozen=True)
+class CellBudget:
+    """Where a cell stops early: after ``max_ops`` storage ops, or once its timed sections (open,
+    ops, think) reach ``max_seconds``. Checked between ops (an op already running finishes). A
+    cell that stops early is marked ``truncated`` and never wins; ``None`` means no limit."""
+
+    max_ops: int | None = None
+    """Storage ops (think ops excluded) a cell may replay."""
+    max_seconds: float | None = None
+    """Timed seconds (``open_s`` + op latencies + think) a cell may spend."""
+
+    def __post_init__(self) -> None:
+        if self.max_ops is not None and self.max_ops < 1:
+            raise ValueError(f"max_ops must be at least 1 (or None), not {self.max_ops}")
+        if self.max_seconds is not None and self.max_seconds <= 0:
+            raise ValueError(f"max_seconds must be positive (or None), not {self.max_seconds}")
+
+    def exceeded(self, ops_done: int, timed_s: float) -> str | None:
+        """Why the cell must stop now (``None``: go on)."""
+        if self.max_ops is not None and ops_done >= self.max_ops:
+            return f"cell budget of {self.max_ops:,} ops reached"
+        if self.max_seconds is not None and timed_s >= self.max_seconds:
+            return f"cell budget of {self.max_seconds:g} s reached"
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"max_ops": self.max_ops, "max_seconds": self.max_seconds}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> CellBudget:
+        raw = raw or {}
+        return cls(raw.get("max_ops"), raw.get("max_seconds"))
+
+
+UNBOUNDED = CellBudget()
+
+
+@dataclass(frozen=True)
 class BenchConfig:
     """What to run."""
 
@@ -45,10 +82,43 @@ class BenchConfig:
     """Lines per segment for the segments layout."""
     sessions: int = 1
     """Sessions of each scenario replayed back to back in one cell (seeds ``seed, seed+1, ...``)."""
+    budget: CellBudget = UNBOUNDED
+    """Where each cell stops early (``--quick`` and the default matrix bound every cell)."""
 
     @property
     def cell_count(self) -> int:
         return sum(1 for _ in cells_of(self))
+
+    def matrix(self) -> dict[str, Any]:
+        """The run's matrix for its metadata: what ``--resume`` needs to continue it."""
+        return {
+            "contexts": list(self.contexts),
+            "scenarios": list(self.scenarios),
+            "profiles": list(self.profiles),
+            "lines": list(self.lines),
+        }
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any], out: Path) -> BenchConfig:
+        """The config a run's metadata records (``ctxlab bench --resume``)."""
+        matrix = meta.get("matrix")
+        if not isinstance(matrix, dict):
+            raise ValueError(
+                f"{out / 'results.json'} does not record its matrix (written by an older "
+                "ctxlab): it cannot be resumed; start a new run"
+            )
+        return cls(
+            contexts=tuple(matrix["contexts"]),
+            scenarios=tuple(matrix["scenarios"]),
+            profiles=tuple(matrix["profiles"]),
+            lines=tuple(matrix["lines"]),
+            out=out,
+            seed=meta.get("seed", 0),
+            think_scale=meta.get("think_scale", 1.0),
+            segment_lines=meta.get("segment_lines", 1000),
+            sessions=meta.get("sessions", 1),
+            budget=CellBudget.from_dict(meta.get("budget")),
+        )
 
 
 @dataclass
@@ -221,19 +291,37 @@ def answer_bytes(answer: Any) -> int:
 
 
 def replay(
-    cell: CellResult, ctx: Context, oracle: LineListOracle, trace: Trace, think_scale: float
-) -> None:
-    """Replay ``trace`` on ``ctx``, timing every op and checking it against ``oracle``.
+    cell: CellResult,
+    ctx: Context,
+    oracle: LineListOracle,
+    trace: Trace,
+    think_scale: float,
+    budget: CellBudget = UNBOUNDED,
+) -> int:
+    """Replay ``trace`` on ``ctx``, timing every op and checking it against ``oracle``; return
+    how many of the trace's ops ran (all of them unless ``budget`` stopped the cell early, which
+    marks it ``truncated``).
 
     The expected answer is computed before the op is timed, so checking never lends a
     background-prefetching context extra hidden time.
     """
+    timed_s = cell.open_s
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix="bench-batch") as pool:
         for number, op in enumerate(trace.ops):
+            reason = budget.exceeded(len(cell.ops), timed_s)
+            if reason is not None:
+                cell.truncated = True
+                cell.truncation = (
+                    f"stopped after {number:,} of {len(trace.ops):,} trace ops "
+                    f"({len(cell.ops):,} storage ops, {timed_s:.2f} s timed): {reason}"
+                )
+                return number
             if isinstance(op, Think):
                 started = time.perf_counter()
                 time.sleep(op.ms / 1000 * think_scale)
-                cell.think_s += time.perf_counter() - started
+                pause = time.perf_counter() - started
+                cell.think_s += pause
+                timed_s += pause
                 continue
             expected = expected_answer(oracle, op)
             started_ns = time.perf_counter_ns()
@@ -241,9 +329,11 @@ def replay(
                 answer = apply_op(ctx, op, pool)
             except ContextError as exc:
                 latency = (time.perf_counter_ns() - started_ns) / 1e9
+                timed_s += latency
                 record_error(cell, type(op).__name__.lower(), latency, exc)
                 continue
             latency = (time.perf_counter_ns() - started_ns) / 1e9
+            timed_s += latency
             correct = answer == expected
             size = answer_bytes(answer)
             kind = type(op).__name__.lower()
@@ -254,6 +344,7 @@ def replay(
                 cell.correct = False
                 cell.status = "failed"
                 cell.error = f"wrong answer at op #{number} ({op!r})"
+    return len(trace.ops)
 
 
 def run_cell(
@@ -287,8 +378,11 @@ def run_cell(
         return _errored(cell, exc)
     cell.open_s = time.perf_counter() - started
     cell.open_requests = ctx.stats.requests
+    replayed = trace
     try:
-        replay(cell, ctx, corpus.oracle, trace, config.think_scale)
+        ran = replay(cell, ctx, corpus.oracle, trace, config.think_scale, config.budget)
+        if ran < len(trace.ops):  # the bound of what ran, not of the whole trace
+            replayed = Trace(trace.name, trace.ops[:ran], trace.params)
     except Exception as exc:
         _errored(cell, exc)
     finally:
@@ -302,7 +396,7 @@ def run_cell(
             _errored(cell, exc, during="close")
     cell.total_s = cell.open_s + sum(op.latency_s for op in cell.ops) + cell.think_s
     cell.stall_s = cell.total_s - cell.think_s
-    _bound(cell, trace, corpus, config.think_scale, target)
+    _bound(cell, replayed, corpus, config.think_scale, target)
     return cell
 
 
@@ -387,13 +481,19 @@ def run_bench(
     on_cell_start: Callable[[tuple[str, str, str, int]], None] = lambda cell: None,
     on_cell_done: Callable[[CellResult], None] = lambda cell: None,
     target: TargetKind = MOTO_TARGET,
+    resume: RunResults | None = None,
 ) -> RunResults:
-    """Run every cell, rewriting ``config.out/results.json`` after each; Ctrl-C keeps what ran."""
+    """Run every cell, rewriting ``config.out/results.json`` after each; Ctrl-C keeps what ran.
+
+    With ``resume`` (the results of an earlier run of the same config, e.g. one that was
+    killed), the cells it holds are kept and only the missing ones run.
+    """
     for name in config.contexts:
         registry.spec(name)  # unknown names fail before any work
     for scenario in config.scenarios:
         get_scenario(scenario)
     profiles = {name: load_profile(name) for name in config.profiles if target.simulated}
+    planned = list(cells_of(config))
     results = RunResults(
         run_metadata(
             **target.meta,
@@ -404,20 +504,69 @@ def run_bench(
             profiles={name: profile.to_dict() for name, profile in profiles.items()},
             corpora=[],
             interrupted=False,
+            matrix=config.matrix(),
+            budget=config.budget.to_dict(),
+            planned_cells=len(planned),
         )
     )
+    done: set[tuple[str, str, str, int]] = set()
+    if resume is not None:
+        done = _resumable(resume, config, planned)
+        results = RunResults(
+            {
+                **resume.meta,
+                "interrupted": False,
+                "resumed_at": [*resume.meta.get("resumed_at", []), results.meta["started_at"]],
+            },
+            list(resume.cells),
+        )
+        results.meta.pop("finished_at", None)
     path = config.out / "results.json"
+    began = time.perf_counter()
     try:
         with target.open(config) as opened:
-            for cell_key in cells_of(config):
+            for cell_key in planned:
+                if cell_key in done:
+                    continue
                 on_cell_start(cell_key)
                 cell = run_cell(opened, config, *cell_key)
                 results.cells.append(cell)
-                results.meta["corpora"] = [c.info for c in opened.corpora.values()]
+                corpora = {c["lines"]: c for c in results.meta.get("corpora", [])}
+                corpora.update({c.info["lines"]: c.info for c in opened.corpora.values()})
+                results.meta["corpora"] = [corpora[lines] for lines in sorted(corpora)]
                 results.write(path)
                 on_cell_done(cell)
     except KeyboardInterrupt:
         results.meta["interrupted"] = True
     results.meta["finished_at"] = run_metadata()["started_at"]
+    wall = time.perf_counter() - began
+    results.meta["wall_s"] = round(results.meta.get("wall_s", 0.0) + wall, 3)
     results.write(path)
     return results
+
+
+def _resumable(
+    previous: RunResults, config: BenchConfig, planned: list[tuple[str, str, str, int]]
+) -> set[tuple[str, str, str, int]]:
+    """The cells of ``previous`` to keep; ``ValueError`` if it is not a run of ``config``."""
+    if BenchConfig.from_metadata(previous.meta, config.out) != config:
+        raise ValueError(
+            f"{config.out / 'results.json'} records a different matrix or options; "
+            "resume it without other matrix options, or start a new run"
+        )
+    keys = {(c.context, c.scenario, c.profile, c.lines): c for c in previous.cells}
+    stray = [key for key in keys if key not in planned]
+    if stray:
+        raise ValueError(f"results.json holds cells outside its own matrix: {stray[:3]}")
+    versions: dict[tuple[str, int], str] = {}
+    for (_name, scenario, _profile, lines), cell in keys.items():
+        if (scenario, lines) not in versions:
+            trace = get_scenario(scenario).sessions(lines, seed=config.seed, count=config.sessions)
+            versions[scenario, lines] = trace.version
+        if cell.scenario_version != versions[scenario, lines]:
+            raise ValueError(
+                f"the {scenario!r} trace changed since the run began (version "
+                f"{cell.scenario_version} there, {versions[scenario, lines]} now): its cells "
+                "would not compare; start a new run"
+            )
+    return set(keys)

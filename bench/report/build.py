@@ -99,11 +99,17 @@ def build_report(run_dir: Path) -> ReportFiles:
 
 def _summary(data: RunData) -> list[Block]:
     meta = data.meta
-    failed = [cell for cell in data.cells if not ok(cell)]
+    truncated = [cell for cell in data.cells if verdict(cell) == "TRUNCATED"]
+    failed = [cell for cell in data.cells if not ok(cell) and verdict(cell) != "TRUNCATED"]
     profiles = ", ".join(data.profiles)
     corpora = "; ".join(data.corpus_text(n) for n in data.sizes)
+    budget = meta.get("budget") or {}
+    limits = [
+        f"{budget['max_ops']:,} ops" if budget.get("max_ops") else "",
+        f"{budget['max_seconds']:g} s" if budget.get("max_seconds") else "",
+    ]
     facts = [
-        f"**{len(data.cells)} cells**, {len(failed)} failed",
+        f"**{len(data.cells)} cells**, {len(failed)} failed, {len(truncated)} truncated",
         f"commit `{data.commit}`",
         f"machine {data.machine}",
         f"target {meta.get('target', '?')} ({meta.get('network', '?')})",
@@ -113,8 +119,18 @@ def _summary(data: RunData) -> list[Block]:
         f"seed {meta.get('seed', '?')}",
         f"started {meta.get('started_at', '?')}, finished {meta.get('finished_at', '?')}",
     ]
-    if meta.get("interrupted"):
-        facts.append("**interrupted: only finished cells are shown**")
+    if any(limits):
+        facts.append(
+            f"cell budget {' / '.join(part for part in limits if part)} (a truncated cell "
+            "stopped there, is marked TRUNCATED and never wins)"
+        )
+    planned = meta.get("planned_cells")
+    if meta.get("interrupted") or (isinstance(planned, int) and len(data.cells) < planned):
+        of = f" ({len(data.cells)} of {planned} cells)" if isinstance(planned, int) else ""
+        facts.append(
+            f"**partial run{of}: only finished cells are shown; continue it with "
+            f"`ctxlab bench --resume {data.run_dir}`**"
+        )
     return [Paragraph(" · ".join(facts))]
 
 
@@ -206,7 +222,11 @@ def _winners(data: RunData) -> list[Block]:
         ranking = overall(data, group)
         where = f"profile {group.profile}, {data.corpus_text(group.lines)}"
         if not ranking:
-            blocks.append(Paragraph(f"Overall ({where}): no S3 context was correct everywhere."))
+            blocks.append(
+                Paragraph(
+                    f"Overall ({where}): no S3 context was correct and finished (not truncated) everywhere."
+                )
+            )
             continue
         best, score = ranking[0]
         others = ", ".join(f"`{name}` {score:.2f}" for name, score in ranking[1:4])

@@ -61,16 +61,20 @@ def label(name: str) -> str:
 
 
 def ok(cell: CellResult) -> bool:
-    """Finished, every answer right, and no op gave up with a named error (under faults a cell
-    with errors stays ``ok`` in results.json, but a context that gives up fast must not win)."""
-    return cell.status == "ok" and cell.correct and cell.errors == 0
+    """Finished its whole trace, every answer right, and no op gave up with a named error (under
+    faults a cell with errors stays ``ok`` in results.json, but a context that gives up fast must
+    not win; a cell its budget truncated measured only part of the work, so it cannot win)."""
+    return cell.status == "ok" and cell.correct and cell.errors == 0 and not cell.truncated
 
 
 def verdict(cell: CellResult) -> str:
     """``ok``, ``WRONG`` (a wrong answer), ``FAILED`` (an error), ``ERRORS`` (answered, but some
-    ops raised a named error under faults) or ``SKIPPED``."""
+    ops raised a named error under faults), ``TRUNCATED`` (right so far, stopped by its budget)
+    or ``SKIPPED``."""
     if cell.status == "ok" and cell.correct:
-        return "ok" if cell.errors == 0 else "ERRORS"
+        if cell.errors:
+            return "ERRORS"
+        return "TRUNCATED" if cell.truncated else "ok"
     if not cell.correct:
         return "WRONG"
     return "SKIPPED" if cell.status == "skipped" else "FAILED"

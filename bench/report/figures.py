@@ -26,6 +26,7 @@ from bench.results import CellResult
 DPI = 110
 QUANTILES = ((0.5, "p50"), (0.95, "p95"), (0.99, "p99"))
 FAILED_COLOR = "#c0392b"
+TRUNCATED_COLOR = "#7f7f7f"
 Series = Sequence[tuple[str, Callable[[CellResult], float]]]
 """Named values to draw as bars, one bar per name per context."""
 
@@ -45,12 +46,18 @@ def _save(fig: Figure, path: Path, caption: str) -> Path:
 
 
 def _seconds_axis(ax: Axes, axis: Literal["x", "y"] = "y") -> None:
+    """A log seconds axis; a panel with nothing positive to show (every cell failed or was
+    truncated) gets a fixed range, since a log axis cannot scale to no data."""
     (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
     ax.grid(True, which="major", axis=axis, alpha=0.3)
+    limits = ax.dataLim
+    high = limits.y1 if axis == "y" else limits.x1
+    if not (math.isfinite(high) and high > 0):
+        (ax.set_ylim if axis == "y" else ax.set_xlim)(1e-4, 1.0)
 
 
 def _mark_failed(ax: Axes, x: float, cell: CellResult) -> None:
-    """A red FAILED / WRONG label standing where the cell's bars would be."""
+    """A red FAILED / WRONG (grey TRUNCATED) label standing where the cell's bars would be."""
     ax.text(
         x,
         0.03,
@@ -59,7 +66,7 @@ def _mark_failed(ax: Axes, x: float, cell: CellResult) -> None:
         rotation=90,
         ha="center",
         va="bottom",
-        color=FAILED_COLOR,
+        color=TRUNCATED_COLOR if cell.truncated else FAILED_COLOR,
         fontsize=8,
         fontweight="bold",
     )

@@ -46,16 +46,20 @@ def winners(data: RunData) -> list[Winner]:
 
 
 def overall(data: RunData, group: Group) -> list[tuple[str, float]]:
-    """S3 contexts correct in every scenario of the group, by the geometric mean over scenarios
-    of ``total_s / fastest total_s`` (1.0 = fastest everywhere); best first."""
+    """S3 contexts correct and finished in every scenario of the group, by the geometric mean
+    over scenarios of ``total_s / fastest total_s`` (1.0 = fastest everywhere); best first.
+    A wrong answer or an error disqualifies wherever it happens; a cell the budget truncated
+    disqualifies only where another context finished (a scenario nobody finished in the budget
+    is left out, so a ``--quick`` run still names an overall winner)."""
     scores: dict[str, list[float]] = {}
     disqualified: set[str] = set()
     for scenario in data.scenarios:
         cells = [c for c in data.cells_in(group, scenario) if reads_network(c.context)]
-        disqualified |= {c.context for c in cells if not ok(c)}
+        disqualified |= {c.context for c in cells if not ok(c) and not _only_truncated(c)}
         ranked = candidates(cells)
         if not ranked:
             continue
+        disqualified |= {c.context for c in cells if not ok(c)}
         best = max(ranked[0].total_s, 1e-9)
         for cell in ranked:
             scores.setdefault(cell.context, []).append(max(cell.total_s, 1e-9) / best)
@@ -66,6 +70,11 @@ def overall(data: RunData, group: Group) -> list[tuple[str, float]]:
         if name not in disqualified and len(values) == expected
     ]
     return sorted(ranking, key=lambda item: item[1])
+
+
+def _only_truncated(cell: CellResult) -> bool:
+    """Right so far and stopped by its budget (no wrong answer, no error)."""
+    return cell.truncated and cell.status == "ok" and cell.correct and cell.errors == 0
 
 
 @dataclass(frozen=True)
