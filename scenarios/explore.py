@@ -11,6 +11,7 @@ import re
 from functools import cache
 
 from bench.corpus import generate_corpus
+from contexts.lines import split_lines
 from scenarios.scans import SCAN_CHUNK, chunk_reads, rng_for
 from scenarios.trace import Batch, Grep, Index, Len, Op, Read, Think
 
@@ -64,6 +65,12 @@ def zoom(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
     return tuple(ops)
 
 
+def corpus_lines(lines: int, seed: int) -> list[str]:
+    """The lines of ``generate_corpus(lines, seed)`` as every context splits them (only ``"\\n"``
+    ends a line; ``str.splitlines`` would also split on ``\\u2028``, ``\\x0c``, ...)."""
+    return split_lines(generate_corpus(lines, seed=seed))
+
+
 @cache
 def needle_hits(lines: int, seed: int) -> tuple[str, tuple[int, ...]]:
     """The needle pattern and the first lines it matches in ``generate_corpus(lines, seed)``.
@@ -73,7 +80,7 @@ def needle_hits(lines: int, seed: int) -> tuple[str, tuple[int, ...]]:
     lines), so the bench corpus of the same ``(lines, seed)`` really contains it and the reads
     land around real hits. On another text the trace still replays: the reads are plain reads.
     """
-    text = generate_corpus(lines, seed=seed).splitlines(keepends=True)
+    text = corpus_lines(lines, seed)
     ids = [
         found.group(0)
         for line in text

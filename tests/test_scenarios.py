@@ -93,7 +93,7 @@ def test_zoom_rereads_a_hot_region_most() -> None:
 
 def test_needle_reads_around_real_hits_in_the_corpus() -> None:
     lines = 3_000
-    text = generate_corpus(lines, seed=0).splitlines(keepends=True)
+    text = generate_corpus(lines, seed=0).split("\n")  # only "\n" ends a line
     pattern, hits = needle_hits(lines, 0)
     assert hits and all(pattern in text[hit] for hit in hits)
     ops = _trace("needle", lines).ops
