@@ -1,5 +1,5 @@
 """Generators of exploring access patterns: zooming into hot regions, grepping for a needle,
-uniform random reads, and a whole mixed RLM session.
+uniform random reads, a whole mixed RLM session and the RLM paper's common moves.
 
 Same contract as :mod:`scenarios.scans`: ``(lines, seed, think_ms) -> ops``, deterministic, every
 index within ``[-lines, lines]``.
@@ -11,7 +11,8 @@ import re
 from functools import cache
 
 from bench.corpus import generate_corpus
-from scenarios.scans import SCAN_CHUNK, chunk_reads, rng_for
+from contexts.lines import split_lines
+from scenarios.scans import SCAN_CHUNK, chunk_reads, chunk_rounds, jittered, rng_for
 from scenarios.trace import Batch, Grep, Index, Len, Op, Read, Think
 
 ZOOM_PROBES = 20
@@ -26,6 +27,17 @@ NEEDLE_HITS = 3
 """Hits of the needle grep that are read around."""
 RANDOM_READS = 100
 """Reads of ``random``."""
+PROBE_LINES = 100
+"""Lines of each probe (start, middle, end) of ``probe-filter-verify``."""
+FILTER_PATTERN = r"^Traceback \(most recent call last\)|^\S+ ERROR "
+"""The regex filter of ``probe-filter-verify``: traceback headers and ``ERROR`` log lines, about
+1 % of the bench corpus's lines (anchored, so cheap to search)."""
+FILTER_WINDOW = 50
+"""Lines read on each side of a filter hit."""
+FILTER_HITS = 8
+"""Filter hits ``probe-filter-verify`` reads around."""
+VERIFY_READS = 3
+"""Earlier windows ``probe-filter-verify`` re-reads to verify its answer."""
 
 
 def _window(lines: int, centre: int, half: int) -> Read:
@@ -64,6 +76,12 @@ def zoom(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
     return tuple(ops)
 
 
+def corpus_lines(lines: int, seed: int) -> list[str]:
+    """The lines of ``generate_corpus(lines, seed)`` as every context splits them (only ``"\\n"``
+    ends a line; ``str.splitlines`` would also split on ``\\u2028``, ``\\x0c``, ...)."""
+    return split_lines(generate_corpus(lines, seed=seed))
+
+
 @cache
 def needle_hits(lines: int, seed: int) -> tuple[str, tuple[int, ...]]:
     """The needle pattern and the first lines it matches in ``generate_corpus(lines, seed)``.
@@ -73,7 +91,7 @@ def needle_hits(lines: int, seed: int) -> tuple[str, tuple[int, ...]]:
     lines), so the bench corpus of the same ``(lines, seed)`` really contains it and the reads
     land around real hits. On another text the trace still replays: the reads are plain reads.
     """
-    text = generate_corpus(lines, seed=seed).splitlines(keepends=True)
+    text = corpus_lines(lines, seed)
     ids = [
         found.group(0)
         for line in text
@@ -136,4 +154,47 @@ def mixed_session(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
             ops += [Index(rng.randrange(-lines, lines)) for _ in range(3)]
         else:
             ops.append(Len())
+    return tuple(ops)
+
+
+@cache
+def filter_hits(lines: int, seed: int) -> tuple[int, ...]:
+    """Every line of ``generate_corpus(lines, seed)`` that ``FILTER_PATTERN`` matches, searched
+    line by line as ``Context.grep`` does."""
+    regex = re.compile(FILTER_PATTERN)
+    return tuple(
+        number for number, line in enumerate(corpus_lines(lines, seed)) if regex.search(line)
+    )
+
+
+def probe_filter_verify(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
+    """The common moves of RLMs in the RLM paper (Zhang, Kraska & Khattab, 2025), one round each,
+    every round ended by the model thinking (jittered 0.9-1.1 x ``think_ms``):
+
+    1. probe: ``len`` and ``PROBE_LINES`` lines printed at the start, middle and end;
+    2. filter: a regex search (``FILTER_PATTERN``) whose hits are real in the bench corpus of the
+       same ``(lines, seed)``;
+    3. evidence: ``FILTER_WINDOW`` lines either side of ``FILTER_HITS`` seeded hits, printed back
+       to back from one REPL cell;
+    4. chunk and recurse: uniform chunks in ``chunk-then-batch`` rounds over the whole context;
+    5. verify: ``VERIFY_READS`` evidence windows read again, each checked by a sub-call (think).
+
+    With no hit (a tiny context), the middle probe is what is verified.
+    """
+    rng = rng_for("probe-filter-verify", lines, seed)
+    n = min(PROBE_LINES, lines)
+    middle = _window(lines, lines // 2, max(1, n // 2))
+    ops: list[Op] = [Len(), Read(0, n), middle, Read(-n, None), Think(jittered(rng, think_ms))]
+    ops += [Grep(FILTER_PATTERN), Think(jittered(rng, think_ms))]
+    hits = filter_hits(lines, seed)
+    windows = [
+        _window(lines, hit, FILTER_WINDOW)
+        for hit in sorted(rng.sample(hits, min(FILTER_HITS, len(hits))))
+    ]
+    if windows:
+        ops += [*windows, Think(jittered(rng, think_ms))]
+    ops += chunk_rounds(lines, rng, think_ms)
+    verified = rng.sample(windows, min(VERIFY_READS, len(windows))) if windows else [middle]
+    for window in verified:
+        ops += [window, Think(jittered(rng, think_ms))]
     return tuple(ops)

@@ -101,9 +101,19 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             "batched-scan",
-            "uniform 5,000-line chunks handed to llm_query_batched 16 at a time: each batch of "
-            "reads concurrent, then the model thinks",
+            "uniform 5,000-line chunks read 16 at a time concurrently (one batch), then the model "
+            "thinks: a runtime whose sub-calls read their own slices from threads; rlms slices in "
+            "the REPL one chunk after another (chunk-then-batch), so this flatters thread pools",
             scans.batched_scan,
+            think_ms=THINK_MS,
+        ),
+        Scenario(
+            "chunk-then-batch",
+            "how rlms runs llm_query_batched: 16 uniform 5,000-line chunks sliced one after "
+            "another in the REPL (sequential reads, no think between), then one think (about one "
+            "sub-LLM latency, jittered 0.9-1.1 x) while the 16 sub-calls run concurrently; "
+            "repeated until the whole context is covered",
+            scans.chunk_then_batch,
             think_ms=THINK_MS,
         ),
         Scenario(
@@ -149,6 +159,16 @@ SCENARIOS: dict[str, Scenario] = {
             "cold reads of 100, 1k, 10k, 100k and 1M lines (clamped) at non-overlapping offsets "
             "where they fit, no think: latency as a function of slice size",
             scans.slice_sizes,
+        ),
+        Scenario(
+            "probe-filter-verify",
+            "the RLM paper's common moves, thinking after each round: probe (len, 100 lines at "
+            "the start, middle and end), a regex filter for tracebacks and ERROR log lines (real "
+            "hits in the bench corpus), 100-line windows around 8 hits, uniform chunking with "
+            "batched sub-calls (chunk-then-batch rounds), then 3 verification re-reads of "
+            "earlier windows, each checked by a sub-call",
+            explore.probe_filter_verify,
+            think_ms=THINK_MS,
         ),
     )
 }

@@ -1,5 +1,5 @@
-"""Generators of bulk access patterns: peeks, heads, scans (plain, batched, overlapping), the
-line-by-line loop and the slice-size ladder.
+"""Generators of bulk access patterns: peeks, heads, scans (plain, batched, chunk-then-batch,
+overlapping), the line-by-line loop and the slice-size ladder.
 
 Every generator is ``(lines, seed, think_ms) -> ops``, deterministic in its arguments, and keeps
 every index within ``[-lines, lines]`` (so a 0- or 1-line context gets valid, if tiny, ops).
@@ -12,9 +12,13 @@ import random
 from scenarios.trace import Batch, Index, Len, Op, Read, Think
 
 SCAN_CHUNK = 5_000
-"""Lines per chunk of ``linear-scan`` and ``batched-scan`` (one sub-LLM call's worth)."""
+"""Lines per chunk of ``linear-scan``, ``batched-scan`` and ``chunk-then-batch`` (one sub-LLM
+call's worth: about the 500K characters an RLM prompt tells the model a sub-call can take)."""
 BATCH_WIDTH = 16
-"""Chunks handed to one ``llm_query_batched`` call in ``batched-scan``."""
+"""Chunks handed to one ``llm_query_batched`` call in ``batched-scan`` and ``chunk-then-batch``."""
+THINK_JITTER = 0.1
+"""Relative spread of the seeded think jitter of ``chunk-then-batch`` and ``probe-filter-verify``
+(0.9-1.1 x ``think_ms``)."""
 OVERLAP_WINDOW = 2_000
 """Lines per window of ``overlap`` (the stride is half of it)."""
 OVERLAP_WINDOWS = 40
@@ -56,9 +60,39 @@ def linear_scan(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
     return tuple(ops)
 
 
+def jittered(rng: random.Random, think_ms: float) -> float:
+    """``think_ms`` scaled by a seeded factor in ``1 +- THINK_JITTER``, rounded to 0.1 ms."""
+    return round(think_ms * rng.uniform(1 - THINK_JITTER, 1 + THINK_JITTER), 1)
+
+
+def chunk_rounds(lines: int, rng: random.Random, think_ms: float) -> list[Op]:
+    """Uniform ``SCAN_CHUNK``-line chunks over the whole context, ``BATCH_WIDTH`` per round:
+    the round's slices as plain reads back to back (the REPL slicing one chunk after another),
+    then one jittered think while the round's sub-LLM calls run concurrently."""
+    reads = chunk_reads(lines, SCAN_CHUNK)
+    ops: list[Op] = []
+    for first in range(0, len(reads), BATCH_WIDTH):
+        ops += reads[first : first + BATCH_WIDTH]
+        ops.append(Think(jittered(rng, think_ms)))
+    return ops
+
+
+def chunk_then_batch(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
+    """How ``rlms`` runs ``llm_query_batched``: ``len``, then rounds of ``BATCH_WIDTH``
+    consecutive chunk slices (sequential reads in the REPL thread, no think between them), each
+    round ended by one think of about one sub-LLM latency (the batched sub-calls run
+    concurrently, so the model waits for them once), until the context is covered."""
+    return (Len(), *chunk_rounds(lines, rng_for("chunk-then-batch", lines, seed), think_ms))
+
+
 def batched_scan(lines: int, seed: int, think_ms: float) -> tuple[Op, ...]:
-    """Chunk boundaries from ``len``, then ``BATCH_WIDTH`` chunks read at once per
-    ``llm_query_batched`` call (one ``batch``), then the model thinks about the answers."""
+    """Chunk boundaries from ``len``, then ``BATCH_WIDTH`` chunks read concurrently (one
+    ``batch``), then the model thinks about the answers.
+
+    This is a runtime whose sub-calls read their own slices from threads. ``rlms`` does not: it
+    slices in the REPL one chunk after another and only the sub-LLM calls run concurrently
+    (``chunk-then-batch``), so this pattern flatters contexts that serve reads from a thread pool.
+    """
     ops: list[Op] = [Len()]
     reads = chunk_reads(lines, SCAN_CHUNK)
     for first in range(0, len(reads), BATCH_WIDTH):
