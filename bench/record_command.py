@@ -10,6 +10,7 @@ already set; it may also create its own contexts and wrap them. Replay the resul
 from __future__ import annotations
 
 import argparse
+import math
 import runpy
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ Record a real RLM run: wrap the context the RLM's REPL sees.
 
     inner = contexts.open_context("s3-threaded", "s3://bucket/run-42/")
     context = RecordingContext(inner, "run-42.jsonl")   # same answers, every call logged
+    # (a scripted model that sleeps 20 ms for each 2 s LLM call: add think_scale=0.01)
 
     # rlms (pip install 'rlm-context-lab[rlms]'):
     from rlm.environments import LocalREPL
@@ -32,7 +34,8 @@ Record a real RLM run: wrap the context the RLM's REPL sees.
     context.close()   # writes run-42.jsonl (+ run-42.events.jsonl: raw timed events)
 
 Gaps between calls become think ops, overlapping reads from several threads (llm_query_batched)
-become batch ops. Or let this command do the wrapping:
+become batch ops; the trace's header keeps the context's size (lines, bytes) and the think
+scale, which replay uses by default. Or let this command do the wrapping:
 
     ctxlab record --context s3-threaded --url s3://bucket/run-42/ --out run-42.jsonl my_rlm.py
 
@@ -50,6 +53,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text", type=Path, help="a local text file, opened in memory instead")
     parser.add_argument("--out", type=Path, default=Path("recorded.jsonl"), help="trace file")
     parser.add_argument("--name", default="recorded", help="trace name")
+    parser.add_argument(
+        "--think-scale",
+        type=_scale,
+        default=1.0,
+        help="how much faster than real the script thinks: 1 for a real RLM (default), 0.01 for "
+        "a scripted model that sleeps 20 ms for a 2 s LLM call; think ops are stored divided "
+        "by it and replay uses it by default",
+    )
+
+
+def _scale(text: str) -> float:
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = 0.0
+    if not (math.isfinite(scale) and scale > 0):
+        raise argparse.ArgumentTypeError(f"--think-scale takes a positive number, not {text!r}")
+    return scale
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         inner = contexts.open_context(args.context, args.url, **options)
     else:
         raise SystemExit("ctxlab record: give --url (stored context) or --text (local file)")
-    context = RecordingContext(inner, args.out, trace_name=args.name)
+    context = RecordingContext(inner, args.out, trace_name=args.name, think_scale=args.think_scale)
     argv = sys.argv
     sys.argv = [str(args.script), *args.script_args]
     try:
@@ -76,5 +97,11 @@ def run(args: argparse.Namespace) -> int:
         sys.argv = argv
         context.close()
     trace = context.trace()
-    print(f"recorded {len(trace.ops)} ops (version {trace.version}) to {args.out}")
+    size = f"{trace.corpus_lines:,} lines" if trace.corpus_lines is not None else "unknown size"
+    if trace.corpus_bytes is not None:
+        size += f", {trace.corpus_bytes:,} bytes"
+    print(
+        f"recorded {len(trace.ops)} ops (version {trace.version}) on a context of {size}, "
+        f"think x{args.think_scale:g}, to {args.out}"
+    )
     return 0

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scenarios import explore, scans
-from scenarios.trace import Op, Trace
+from scenarios.trace import Op, Trace, check_fits
 
 Generator = Callable[[int, int, float], tuple[Op, ...]]
 
@@ -55,14 +55,22 @@ class Scenario:
 
 @dataclass(frozen=True)
 class FileScenario(Scenario):
-    """A fixed trace loaded from a file: the same ops for any context length and seed."""
+    """A fixed trace loaded from a file: the same ops for any context length and seed.
+
+    Unlike a generator it cannot adapt to the corpus, so :meth:`trace` (and :meth:`sessions`)
+    raise :class:`~scenarios.trace.TraceSizeError` when an op reaches past the end of a corpus
+    smaller than the one the trace was made for (:func:`~scenarios.trace.check_fits`).
+    """
 
     fixed: Trace | None = None
     """The loaded trace."""
 
     def trace(self, lines: int, *, seed: int = 0, think_ms: float | None = None) -> Trace:
+        """The file's ops, after checking that they fit a corpus of ``lines`` lines."""
         assert self.fixed is not None
-        return Trace(self.name, self.fixed.ops, {**self.fixed.params, "file": self.name})
+        trace = Trace(self.name, self.fixed.ops, {**self.fixed.params, "file": self.name})
+        check_fits(trace, lines)
+        return trace
 
     @classmethod
     def load(cls, path: str | Path) -> FileScenario:

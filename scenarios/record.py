@@ -12,18 +12,26 @@ wrapper opened) and the calling thread. Events are appended to ``<path stem>.eve
 they finish (a crash keeps them); the trace is written on :meth:`RecordingContext.save` and
 ``close()``. Converting events to ops:
 
-* gaps between accesses longer than ``min_think_ms`` become ``think`` ops (the model's latency);
+* gaps between accesses longer than ``min_think_ms`` become ``think`` ops (the model's latency),
+  stored as nominal milliseconds: the observed gap divided by ``think_scale``, the factor by
+  which the recorded session thought faster than real (1 for a real RLM; 0.01 for a scripted
+  model that sleeps 20 ms standing for a 2 s LLM call). Replaying at that scale (what
+  ``ctxlab replay`` does by default) reproduces the observed gaps;
 * reads from two or more threads that overlap in time become one ``batch`` (as
   ``llm_query_batched`` issues them); ``read_many`` is a ``batch`` by itself;
 * approximations, because the trace format has no such fields: a strided slice ``ctx[a:b:s]``
   is recorded as the covering read ``ctx[a:b]`` (the same chunks are fetched while
   ``|s| <= chunk_lines``); ``grep`` keeps its flags as an inline ``(?aimsx)`` group but not
   ``max_hits``; an iteration abandoned after ``n`` lines is recorded as ``ctx[0:n]``.
+
+The trace's header says what it was recorded on: ``{"recorded": true, "events": N, "lines":
+len(inner), "bytes": UTF-8 size or null, "think_scale": ...}`` (see :func:`known_byte_count`).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import operator
 import re
 import threading
@@ -38,7 +46,8 @@ from contexts.stats import ContextStats
 from scenarios.trace import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace, op_to_json
 
 DEFAULT_MIN_THINK_MS = 1.0
-"""Gaps shorter than this are the REPL's own overhead, not the model thinking."""
+"""Gaps shorter than this (observed, not scaled) are the REPL's own overhead, not the model
+thinking."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +82,21 @@ def _as_read(op: Op) -> Read | None:
 
 
 def trace_from_events(
-    name: str, events: Iterable[Event], *, min_think_ms: float = DEFAULT_MIN_THINK_MS
+    name: str,
+    events: Iterable[Event],
+    *,
+    min_think_ms: float = DEFAULT_MIN_THINK_MS,
+    think_scale: float = 1.0,
+    lines: int | None = None,
+    byte_count: int | None = None,
 ) -> Trace:
-    """The ops of a recording: concurrent reads grouped into batches, gaps as think ops."""
+    """The ops of a recording: concurrent reads grouped into batches, gaps as think ops.
+
+    A gap of at least ``min_think_ms`` observed milliseconds becomes ``Think(gap /
+    think_scale)`` (nominal, rounded to 0.1 ms). ``lines`` and ``byte_count`` are the size of
+    the recorded context, kept in the header with ``think_scale``.
+    """
+    _check_think_scale(think_scale)
     ordered = sorted(events, key=lambda event: (event.start_ns, event.stop_ns))
     groups: list[list[Event]] = []
     for event in ordered:
@@ -93,15 +114,61 @@ def trace_from_events(
     last_stop: int | None = None
     for group in groups:
         start = min(member.start_ns for member in group)
-        if last_stop is not None and (start - last_stop) / 1e6 >= min_think_ms:
-            ops.append(Think(round((start - last_stop) / 1e6, 1)))
+        if last_stop is not None and (gap_ms := (start - last_stop) / 1e6) >= min_think_ms:
+            ops.append(Think(round(gap_ms / think_scale, 1)))
         if len({member.thread for member in group}) > 1:
             ops.append(Batch(tuple(_as_read(member.op) or Read(0, 0) for member in group)))
         else:
             ops.extend(member.op for member in group)
         stop = max(member.stop_ns for member in group)
         last_stop = stop if last_stop is None else max(last_stop, stop)
-    return Trace(name, tuple(ops), {"recorded": True, "events": len(ordered)})
+    params = {
+        "recorded": True,
+        "events": len(ordered),
+        "lines": lines,
+        "bytes": byte_count,
+        "think_scale": think_scale,
+    }
+    return Trace(name, tuple(ops), params)
+
+
+def _check_think_scale(think_scale: float) -> None:
+    if not (math.isfinite(think_scale) and think_scale > 0):
+        raise ValueError(
+            f"think_scale must be a positive number (1.0 for a real RLM), not {think_scale!r}"
+        )
+
+
+def known_byte_count(context: Context) -> int | None:
+    """The UTF-8 size of ``context``'s whole text when it is known without reading the text
+    from storage, else ``None``.
+
+    Exact where it is cheap: a text already in memory (``memory``, ``s3-ram``) is measured; a
+    stored layout reports the sizes its metadata holds (the single object's line index, or the
+    manifest's per-segment ``byte_count``; a manifest without them, as the seed's, gives
+    ``None``); caches and recorders report their inner context's. Any other context gives
+    ``None`` rather than an estimate from what happened to be read.
+    """
+    from contexts.memory import InMemoryContext
+    from contexts.policies.cache import CachedContext
+
+    while isinstance(context, CachedContext | RecordingContext):
+        context = context.inner
+    if not isinstance(context, InMemoryContext):
+        from contexts.layout_context import LayoutContext
+        from contexts.ram import RamS3Context, stored_bytes
+
+        if isinstance(context, LayoutContext):
+            return stored_bytes(context)
+        if not isinstance(context, RamS3Context):
+            return None
+    text = context.text()  # in memory: no storage request
+    if text.isascii():
+        return len(text)
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # lone surrogates: the text has no UTF-8 form
+        return None
 
 
 _FLAG_LETTERS: tuple[tuple[int, str], ...] = (
@@ -127,6 +194,9 @@ class RecordingContext(Context):
 
     ``path`` (optional) is where :meth:`save` and :meth:`close` write the trace; the raw events
     go to ``<path stem>.events.jsonl`` as they happen. Closing the recorder closes ``inner``.
+    ``think_scale`` is how much faster than real the session thinks (1.0: a real RLM; 0.01: a
+    scripted model sleeping 20 ms for a 2 s LLM call); think ops are stored divided by it. The
+    size of ``inner`` (:attr:`lines`, :attr:`byte_count`) is taken when the recorder opens.
     """
 
     name = "recording"
@@ -138,20 +208,34 @@ class RecordingContext(Context):
         *,
         trace_name: str = "recorded",
         min_think_ms: float = DEFAULT_MIN_THINK_MS,
+        think_scale: float = 1.0,
     ) -> None:
+        _check_think_scale(think_scale)
         super().__init__()
         self.inner = inner
         self.path = Path(path) if path is not None else None
         self.trace_name = trace_name
         self.min_think_ms = min_think_ms
+        self.think_scale = think_scale
         self.chunk_lines = inner.chunk_lines
+        self.lines = len(inner)
+        """Lines of the recorded context."""
+        self.byte_count = known_byte_count(inner)
+        """Its UTF-8 size, when known (:func:`known_byte_count`)."""
         self._origin = time.perf_counter_ns()
         self._events: list[Event] = []
         self._lock = threading.Lock()
         self._log: TextIO | None = None
         if self.path is not None:
             self._log = self.events_path.open("w", encoding="utf-8")
-            self._log.write(json.dumps({"events": trace_name, "clock": "perf_counter_ns"}) + "\n")
+            header = {
+                "events": trace_name,
+                "clock": "perf_counter_ns",
+                "lines": self.lines,
+                "bytes": self.byte_count,
+                "think_scale": think_scale,
+            }
+            self._log.write(json.dumps(header) + "\n")
 
     @property
     def events_path(self) -> Path:
@@ -168,7 +252,14 @@ class RecordingContext(Context):
 
     def trace(self) -> Trace:
         """The recording so far as a trace."""
-        return trace_from_events(self.trace_name, self.events, min_think_ms=self.min_think_ms)
+        return trace_from_events(
+            self.trace_name,
+            self.events,
+            min_think_ms=self.min_think_ms,
+            think_scale=self.think_scale,
+            lines=self.lines,
+            byte_count=self.byte_count,
+        )
 
     def save(self, path: str | Path | None = None) -> Trace:
         """Write the trace to ``path`` (default: the recorder's) and return it."""

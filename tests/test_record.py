@@ -19,9 +19,25 @@ from bench.cli import main
 from bench.oracle import LineListOracle
 from bench.results import CellResult
 from bench.runner import apply_op, replay
-from contexts import InMemoryContext
-from scenarios import Batch, Grep, Index, Iter, Len, Read, Text, Think, Trace, trace_from_events
-from scenarios.record import Event, RecordingContext
+from contexts import Context, InMemoryContext
+from contexts.policies.cache import CachedContext
+from scenarios import (
+    Batch,
+    FileScenario,
+    Grep,
+    Index,
+    Iter,
+    Len,
+    Op,
+    Read,
+    Text,
+    Think,
+    Trace,
+    get_scenario,
+    trace_from_events,
+)
+from scenarios.record import Event, RecordingContext, known_byte_count
+from scenarios.trace import TraceSizeError, check_fits, op_reach
 
 TEXT = "".join(f"line {i} {'ERROR' if i % 7 == 0 else 'ok'}\n" for i in range(300)) + "tail"
 
@@ -65,7 +81,98 @@ def test_events_become_think_and_batch_ops() -> None:
         Batch((Read(5, 10), Read(-1, None), Read(20, 30))),
         Read(30, 31),
     )
-    assert trace.params == {"recorded": True, "events": 6}
+    assert trace.params == {
+        "recorded": True,
+        "events": 6,
+        "lines": None,
+        "bytes": None,
+        "think_scale": 1.0,
+    }
+
+
+def test_think_ops_are_nominal_gaps_divided_by_the_think_scale() -> None:
+    ms = 1_000_000
+    events = [
+        Event(Len(), 0, 1 * ms, 1),
+        Event(Read(0, 5), 21 * ms, 22 * ms, 1),  # 20 ms observed: a "2 s" call at x0.01
+        Event(Read(5, 9), 22 * ms + ms // 2, 23 * ms, 1),  # 0.5 ms observed: REPL overhead
+        Event(Index(3), 23 * ms + 1234 * ms // 1000, 24 * ms, 1),  # 1.234 ms observed
+    ]
+    trace = trace_from_events("t", events, think_scale=0.01, lines=40, byte_count=400)
+    assert trace.ops == (Len(), Think(2000.0), Read(0, 5), Read(5, 9), Think(123.4), Index(3))
+    assert trace.params["think_scale"] == trace.think_scale == 0.01
+    assert (trace.corpus_lines, trace.corpus_bytes) == (40, 400)
+    # Replayed at the recorded scale, the pauses are the observed gaps again.
+    assert [op.ms * 0.01 for op in trace.ops if isinstance(op, Think)] == pytest.approx(
+        [20.0, 1.234]
+    )
+    for bad in (0.0, -1.0, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="think_scale"):
+            trace_from_events("t", events, think_scale=bad)
+        with pytest.raises(ValueError, match="think_scale"):
+            RecordingContext(InMemoryContext(TEXT), think_scale=bad)
+
+
+def test_a_recording_carries_the_corpus_size_and_think_scale(tmp_path: Path) -> None:
+    text = "".join(f"ligne {i} é\n" for i in range(40)) + "fin ∎"  # non-ASCII: bytes != chars
+    path = tmp_path / "sized.jsonl"
+    with RecordingContext(InMemoryContext(text), path, think_scale=0.01) as ctx:
+        ctx[0:3]
+        assert (ctx.lines, ctx.byte_count) == (41, len(text.encode("utf-8")))
+    trace = Trace.load(path)
+    assert trace.params == {
+        "recorded": True,
+        "events": 1,
+        "lines": 41,
+        "bytes": len(text.encode("utf-8")),
+        "think_scale": 0.01,
+    }
+    utf8 = 10 * 11 + 30 * 12 + 4 + 3  # "ligne 7 é\n" is 11 bytes, "ligne 17 é\n" 12, "∎" 3
+    assert (trace.corpus_lines, trace.corpus_bytes, trace.think_scale) == (41, utf8, 0.01)
+    header = json.loads((tmp_path / "sized.events.jsonl").read_text().splitlines()[0])
+    assert header["lines"] == 41 and header["bytes"] == trace.corpus_bytes
+    assert header["think_scale"] == 0.01
+
+
+@pytest.mark.parametrize("layout", ["segments", "single"])
+def test_stored_contexts_report_their_size_from_metadata(tmp_path: Path, layout: str) -> None:
+    text = "".join(f"Zeile {i} ü\n" for i in range(250))
+    url = str(tmp_path / layout)
+    contexts.write_layout(text, url, layout, lines_per_segment=100)
+    stored = contexts.open_context("volume", url)
+    opened = stored.stats
+    with RecordingContext(CachedContext(stored)) as ctx:  # through a cache: the inner's size
+        assert known_byte_count(ctx) == ctx.byte_count == len(text.encode("utf-8"))
+        assert ctx.trace().params["lines"] == 250
+        assert stored.stats == opened  # from what opening read: no request for the text
+
+
+def test_a_context_that_cannot_tell_its_size_records_null_bytes() -> None:
+    class Opaque(Context):
+        def _line_count(self) -> int:
+            return 2
+
+        def _read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[str]:
+            return ["x\n" * (stop - start) for start, stop in ranges]
+
+    with RecordingContext(Opaque()) as ctx:
+        ctx[0:1]
+        params = ctx.trace().params
+    assert params["lines"] == 2 and params["bytes"] is None
+
+
+def test_old_recordings_without_size_or_scale_still_load(tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    header = {"trace": "recorded", "version": "0", "params": {"recorded": True, "events": 3}}
+    ops = [{"op": "len"}, {"op": "think", "ms": 12.5}, {"op": "read", "start": 50, "stop": 60}]
+    path.write_text("\n".join(json.dumps(row) for row in [header, *ops]) + "\n")
+    trace = Trace.load(path)
+    assert trace.ops == (Len(), Think(12.5), Read(50, 60))
+    assert (trace.corpus_lines, trace.corpus_bytes, trace.think_scale) == (None, None, None)
+    scenario = get_scenario(str(path))
+    assert scenario.trace(60).ops == trace.ops  # fits: nothing past the end
+    with pytest.raises(TraceSizeError, match=r"does not say.*--lines 60"):
+        scenario.trace(59)  # no recorded size: any op past the end is an error
 
 
 def test_grep_flags_are_kept_inline(tmp_path: Path) -> None:
@@ -149,9 +256,141 @@ def test_record_cli_runs_a_script_with_context_wrapped(tmp_path: Path) -> None:
     out = tmp_path / "rec.jsonl"
     args = ["record", "--text", str(tmp_path / "ctx.txt"), "--out", str(out), str(script)]
     assert main(args) == 0
-    assert Trace.load(out).ops == (Len(), Read(0, 2))
+    trace = Trace.load(out)
+    assert trace.ops == (Len(), Read(0, 2))
+    assert (trace.corpus_lines, trace.corpus_bytes, trace.think_scale) == (301, len(TEXT), 1.0)
+    assert main([*args[:-1], "--think-scale", "0.01", str(script)]) == 0
+    assert Trace.load(out).think_scale == 0.01
+    with pytest.raises(SystemExit):
+        main([*args[:-1], "--think-scale", "0", str(script)])
 
 
 def test_record_cli_without_script_prints_how_to(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["record"]) == 0
     assert "RecordingContext(inner" in capsys.readouterr().out
+
+
+def _fixed(ops: tuple[Op, ...], lines: int | None, byte_count: int | None = None) -> Trace:
+    params: dict[str, Any] = {"recorded": True, "lines": lines, "bytes": byte_count}
+    return Trace("t", ops, params)
+
+
+@pytest.mark.parametrize(
+    ("op", "reach"),
+    [
+        (Len(), 0),
+        (Grep("x"), 0),
+        (Text(), 0),
+        (Iter(), 0),
+        (Think(5.0), 0),
+        (Read(None, None), 0),
+        (Read(0, 100), 100),
+        (Read(5, None), 5),  # ctx[5:] on 5 lines is "" without clamping
+        (Read(-100, None), 100),  # the last 100 lines
+        (Read(None, -3), 3),
+        (Read(-150, -140), 150),
+        (Read(20, -10), 20),
+        (Index(0), 1),
+        (Index(99), 100),
+        (Index(-1), 1),
+        (Index(-100), 100),
+        (Batch((Read(0, 10), Read(-40, None), Read(90, 120))), 120),
+    ],
+)
+def test_op_reach_is_the_fewest_lines_without_clamping(op: Op, reach: int) -> None:
+    assert op_reach(op) == reach
+    for lines in (reach, reach + 1):  # on that many lines Python clamps nothing
+        for start, stop in [(r.start, r.stop) for r in _reads(op)]:
+            assert slice(start, stop).indices(lines)[:2] == _unclamped(start, stop, lines)
+        if isinstance(op, Index):
+            list(range(lines))[op.i]  # no IndexError
+    if reach:
+        with pytest.raises(TraceSizeError):
+            check_fits(_fixed((op,), None), reach - 1)
+
+
+def _reads(op: Op) -> tuple[Read, ...]:
+    return op.reads if isinstance(op, Batch) else (op,) if isinstance(op, Read) else ()
+
+
+def _unclamped(start: int | None, stop: int | None, lines: int) -> tuple[int, int]:
+    def at(value: int | None, default: int) -> int:
+        return default if value is None else value + lines if value < 0 else value
+
+    return at(start, 0), at(stop, lines)
+
+
+@pytest.mark.parametrize(
+    ("op", "recorded", "corpus", "fits"),
+    [
+        # Past the end of a corpus at least the recorded size: past it when recorded too.
+        (Read(0, 10**9), 100, 100, True),
+        (Read(0, 10**9), 100, 150, True),
+        (Index(10**6), 100, 100, True),  # an IndexError then and now
+        (Read(-150, None), 100, 120, True),  # clamped to the start then and now
+        # Past the end of a smaller corpus: the replay would read less than the recording.
+        (Read(0, 10**9), 100, 50, False),
+        (Read(60, 80), 100, 70, False),
+        (Index(99), 100, 99, False),
+        (Index(10**6), 100, 99, False),
+        (Read(-100, None), 100, 80, False),  # would clamp its start: fewer than 100 lines
+        (Read(-150, None), 100, 99, False),
+        # Inside a smaller corpus: replayed as written (negative bounds count from its end).
+        (Read(0, 50), 100, 50, True),
+        (Read(-100, None), 1000, 100, True),
+        (Index(-1), 100, 1, True),
+        (Batch((Read(0, 10), Read(-20, -10))), 100, 20, True),
+        # Without a recorded size any op past the end is an error, else it fits.
+        (Read(0, 10**9), None, 10**6, False),
+        (Read(0, 30), None, 30, True),
+    ],
+)
+def test_check_fits(op: Op, recorded: int | None, corpus: int, fits: bool) -> None:
+    trace = _fixed((Len(), op), recorded)
+    if fits:
+        check_fits(trace, corpus)
+    else:
+        with pytest.raises(TraceSizeError, match=rf"corpus of {corpus:,} lines: op #1 "):
+            check_fits(trace, corpus)
+
+
+def test_the_size_error_names_both_sizes_and_the_fix() -> None:
+    ops = (Len(), Read(0, 10), Batch((Read(0, 10), Read(60_000, 61_000))), Index(99_999))
+    trace = _fixed(ops, 100_000, 5_432_100)
+    with pytest.raises(TraceSizeError) as caught:
+        check_fits(trace, 20_000)
+    assert str(caught.value) == (
+        "trace 't' reaches past the end of a corpus of 20,000 lines: op #2 ctx[60000:61000] "
+        "in a batch of 2 reads (and 1 more); it was made for a corpus of 100,000 lines, "
+        "5,432,100 bytes; replay it on the size it was made for: --lines 100000"
+    )
+    assert isinstance(caught.value, ValueError)
+    with pytest.raises(TraceSizeError, match=r"100,000 lines; replay"):  # bytes unknown
+        check_fits(_fixed(ops, 100_000), 20_000)
+
+
+def test_file_scenarios_check_the_size_so_every_path_fails_up_front(tmp_path: Path) -> None:
+    path = tmp_path / "big.jsonl"
+    _fixed((Len(), Read(0, 100), Read(400, 10**9)), 500, 9_000).save(path)
+    scenario = get_scenario(str(path))
+    assert isinstance(scenario, FileScenario)
+    for lines in (500, 2_000):
+        assert scenario.trace(lines).ops == scenario.sessions(lines, count=2).ops[:3]
+    for call in (lambda: scenario.trace(499), lambda: scenario.sessions(100, count=3)):
+        with pytest.raises(TraceSizeError, match=rf"trace '{re.escape(str(path))}'.*500 lines"):
+            call()
+    # Generators adapt to the corpus and clamp by design: never checked.
+    assert get_scenario("slice-sizes").trace(50).ops
+
+
+def test_a_recorded_trace_fits_the_context_it_was_recorded_on(tmp_path: Path) -> None:
+    path = tmp_path / "rec.jsonl"
+    with RecordingContext(InMemoryContext(TEXT), path) as ctx:
+        ctx[0 : 10**9], ctx[-1000:], ctx[299:305]
+        with pytest.raises(IndexError):
+            ctx[10**6]
+    scenario = get_scenario(str(path))
+    for lines in (301, 302, 10_000):
+        scenario.trace(lines)
+    with pytest.raises(TraceSizeError, match=r"corpus of 300 lines.*made for a corpus of 301"):
+        scenario.trace(300)

@@ -11,7 +11,7 @@ import pytest
 from bench.corpus import generate_corpus
 from contexts import InMemoryContext
 from scenarios import SCENARIOS, Batch, Grep, Index, Len, Op, Read, Think, Trace, get_scenario
-from scenarios.canned import TRACES_DIR, canned_traces, readme
+from scenarios.canned import CANNED_LINES, TRACES_DIR, canned_traces, readme
 from scenarios.explore import FILTER_HITS, FILTER_PATTERN, VERIFY_READS, filter_hits, needle_hits
 from scenarios.scans import BATCH_WIDTH, LINE_BY_LINE_MAX, SCAN_CHUNK, SLICE_SIZES, THINK_JITTER
 
@@ -231,7 +231,7 @@ def test_canned_traces_equal_the_generators() -> None:
     for file, trace in expected.items():
         stored = (TRACES_DIR / file).read_text(encoding="utf-8")
         assert stored == trace.to_jsonl(), f"{file} is stale; run: python -m scenarios.canned"
-        assert get_scenario(str(TRACES_DIR / file)).trace(5).version == trace.version
+        assert get_scenario(str(TRACES_DIR / file)).trace(CANNED_LINES).version == trace.version
     assert (TRACES_DIR / "README.md").read_text(encoding="utf-8") == readme(expected)
 
 
