@@ -1,6 +1,7 @@
-"""The network lower bound: the least time any client could take to replay a trace on a profile.
+"""Two bounds on how fast any client could replay a trace on a profile.
 
-The model (also printed in every report):
+**The demand bound** (``lower_bound``; ``lower_bound_s`` and ``ratio`` in the results): the least
+time a client that fetches only what the trace asks for could take.
 
 * Every op that needs bytes not read before pays at least **one first-byte latency** (the
   profile's median; exact for a fixed-latency profile) plus those **new bytes at the profile's
@@ -21,7 +22,29 @@ The model (also printed in every report):
 
 ``lower_bound_s`` is therefore ``think + sum(max(0, op cost - preceding think))``; a cell's
 ``ratio`` is ``total_s / lower_bound_s`` (``None`` when the bound is 0: nothing to wait for).
-Cells that read no network (``memory``, ``local-disk``) get the bound of the ``none`` profile.
+
+**The physical limit** (``physical_limit``; ``physical_limit_s`` and ``physical_ratio``): the
+least time a clairvoyant client could take, one that knows the whole trace and may fetch
+anything at any moment from open.
+
+* Transfer starts at open (t = 0). The first byte arrives after **one first-byte latency** ``L``
+  (the profile's median); from then on bytes arrive at the rate ``R`` = the profile's full
+  parallel bandwidth, capped by the **ceiling**: what this machine's server was measured to
+  deliver (``bench/network/ceiling.py``). No bandwidth and no ceiling: transfer is free.
+* The client fetches the union of every byte the trace needs, once, in order of first need.
+  An op completes at ``max(its issue time, L + bytes needed up to and including it / R)``; an op
+  needing no new bytes completes when issued, except ``len`` (or an index past the end), which
+  needs the metadata: never before ``L``.
+* Think ops advance the clock; transfer goes on during them (think time hides transfer).
+  The limit is the clock after the last op.
+
+The physical limit is what the network (and the server) allows, whatever the client's strategy:
+read-ahead clients are measured against it too. With a ceiling below the profile's bandwidth
+(always on profiles with unlimited bandwidth, such as ``none`` and ``seed``) it can exceed the
+demand bound, which moves bytes at the profile's bandwidth alone.
+
+Cells that read no network (``memory``, ``local-disk``) get both bounds of the ``none`` profile
+with no ceiling (they read no server): their think time, nothing more.
 """
 
 from __future__ import annotations
@@ -47,7 +70,23 @@ MODEL = (
     "later ops (ratio < 1x). ratio = total_s / lower_bound_s (1x = no demand-driven client "
     "could do better)."
 )
-"""One paragraph for the report."""
+"""One paragraph for the report: the demand bound."""
+
+PHYSICAL_MODEL = (
+    "Physical limit per cell: a clairvoyant client that knows the whole trace starts fetching at "
+    "open and may fetch anything at any moment. The first byte arrives after one first-byte "
+    "latency (the profile's median); from then on bytes arrive at the profile's full parallel "
+    f"bandwidth (per-connection bandwidth x {DEFAULT_CONNECTIONS} connections), capped by the "
+    "ceiling this machine's server was measured to deliver at the start of the run (best of a "
+    "few rounds of parallel range GETs on the `none` profile; real targets have none). It "
+    "fetches every byte the trace needs once, in order of first need; an op completes when "
+    "its bytes have arrived or when it is issued, whichever is later (`len` never before the "
+    "first latency); think time advances the clock while transfer goes on, so it hides "
+    "transfer. physical_ratio = total_s / physical_limit_s (1x = nothing could do better on "
+    "this network and server; winners are ranked by it). With a ceiling below the profile's "
+    "bandwidth (e.g. `none`, `seed`: unlimited) the limit can exceed the demand bound."
+)
+"""One paragraph for the report: the physical limit."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +111,23 @@ class LowerBound:
     """Think time of the trace (scaled)."""
     ops: tuple[OpBound, ...]
     """One entry per storage op (think ops excluded), in trace order."""
+
+
+@dataclass(frozen=True)
+class PhysicalLimit:
+    """The physical limit of one trace on one profile, corpus and ceiling."""
+
+    total_s: float
+    """The clock when the last op completes (think time included)."""
+    think_s: float
+    """Think time of the trace (scaled)."""
+    bytes: int
+    """Bytes of the union of every line the trace needs (each fetched once)."""
+    latency_s: float
+    """The one first-byte latency paid before the first byte (the profile's median)."""
+    rate_bytes_per_s: float | None
+    """The transfer rate used: the profile's full parallel bandwidth capped by the ceiling
+    (``None``: unlimited, transfer is free)."""
 
 
 class LineBytes:
@@ -181,6 +237,54 @@ def lower_bound(
         bounds.append(OpBound(cost, paid, new))
         think_before = 0.0
     return LowerBound(think_total + sum(b.paid_s for b in bounds), think_total, tuple(bounds))
+
+
+def transfer_rate(
+    profile: NetworkProfile,
+    ceiling_bytes_per_s: float | None,
+    connections: int = DEFAULT_CONNECTIONS,
+) -> float | None:
+    """The smaller of the profile's full parallel bandwidth and the ceiling (``None``: neither)."""
+    limits = [r for r in (bandwidth(profile, connections), ceiling_bytes_per_s) if r is not None]
+    return min(limits) if limits else None
+
+
+def physical_limit(
+    trace: Trace,
+    profile: NetworkProfile,
+    corpus: LineBytes,
+    *,
+    think_scale: float = 1.0,
+    ceiling_bytes_per_s: float | None,
+    connections: int = DEFAULT_CONNECTIONS,
+) -> PhysicalLimit:
+    """The least time a clairvoyant client could take to replay ``trace`` (see the module
+    docstring): one latency, then every needed byte at ``transfer_rate``, from open."""
+    if connections < 1:
+        raise ValueError(f"connections must be at least 1, not {connections}")
+    if ceiling_bytes_per_s is not None and ceiling_bytes_per_s <= 0:
+        raise ValueError(f"the ceiling must be positive, not {ceiling_bytes_per_s}")
+    latency = profile.first_byte.median_ms / 1000
+    rate = transfer_rate(profile, ceiling_bytes_per_s, connections)
+    seen = _ReadSet(corpus)
+    clock = think = 0.0
+    fetched = 0
+    for op in trace.ops:
+        if isinstance(op, Think):
+            pause = op.ms / 1000 * think_scale
+            clock += pause
+            think += pause
+            continue
+        new = sum(seen.add(start, stop) for start, stop in op_line_ranges(op, corpus.lines))
+        fetched += new
+        if new:
+            arrived = latency + (fetched / rate if rate else 0.0)
+        elif isinstance(op, Len | Index):
+            arrived = latency  # the metadata comes with the first byte
+        else:
+            arrived = 0.0  # everything it needs is here already (or it needs nothing)
+        clock = max(clock, arrived)
+    return PhysicalLimit(clock, think, fetched, latency, rate)
 
 
 def ratio(total_s: float, bound_s: float) -> float | None:

@@ -84,7 +84,8 @@ class CellResult:
     wrong_answers: int = 0
     """Ops whose answer differed from the oracle's: must be 0."""
     lower_bound_s: float = 0.0
-    """The least time any client could take on this trace and profile (``bench/lower_bound.py``)."""
+    """The demand bound: the least time a client fetching only what the trace asks for could take
+    on this trace and profile (``bench/lower_bound.py``)."""
     ratio: float | None = None
     """``total_s / lower_bound_s``; ``None`` when the bound is 0."""
     truncated: bool = False
@@ -92,6 +93,12 @@ class CellResult:
     the end of its trace: its figures cover a prefix, and it never wins."""
     truncation: str | None = None
     """Where and why a truncated cell stopped."""
+    physical_limit_s: float = 0.0
+    """The least time a clairvoyant client could take: everything the trace needs fetched from
+    open at the profile's bandwidth capped by the run's measured ceiling (``bench/lower_bound.py``);
+    0 on a real network."""
+    physical_ratio: float | None = None
+    """``total_s / physical_limit_s``; ``None`` when the limit is 0 (winners rank by it)."""
     ops: list[OpRecord] = field(default_factory=list)
     """Every timed op, in order."""
     extra: dict[str, Any] = field(default_factory=dict)

@@ -16,9 +16,10 @@ import boto3
 
 import contexts
 from bench.corpus import describe_corpus, generate_corpus
-from bench.lower_bound import LineBytes, lower_bound, op_lines, ratio
+from bench.lower_bound import LineBytes, lower_bound, op_lines, physical_limit, ratio
 from bench.network import NetworkProfile, S3Server, load_profile
 from bench.network.aws_env import use_local_aws_env
+from bench.network.ceiling import Ceiling, measure_ceiling
 from bench.oracle import LineListOracle, iteration_digest
 from bench.reliability import record_error, record_faults
 from bench.results import CellResult, OpRecord, RunResults, run_metadata
@@ -143,6 +144,9 @@ class BenchTarget:
 
     s3_root = f"s3://{BUCKET}/"
     """Where S3 layouts are stored (names of corpora are appended)."""
+    ceiling: Ceiling | None = None
+    """What this machine's server delivers (measured by ``bench_target``; None: not measured,
+    e.g. a real target, whose cells get no physical limit anyway)."""
 
     def __init__(self, server: S3Server, seed: int, workdir: Path) -> None:
         self.server = server
@@ -174,6 +178,18 @@ class BenchTarget:
     def fault_counts(self) -> dict[str, int] | None:
         """Faults injected since the last ``set_profile`` by kind (None: no simulated network)."""
         return self.server.fault_counts()
+
+    @property
+    def ceiling_bytes_per_s(self) -> float | None:
+        """The measured ceiling in bytes/s (None: unknown, transfer is not capped)."""
+        return None if self.ceiling is None else self.ceiling.bytes_per_s
+
+    def run_meta(self) -> dict[str, Any]:
+        """Run metadata this target adds: the ceiling and how it was measured."""
+        return {
+            "ceiling_bytes_per_s": self.ceiling_bytes_per_s,
+            "ceiling": None if self.ceiling is None else self.ceiling.to_meta(),
+        }
 
     def corpus(self, lines: int) -> Corpus:
         """The corpus of ``lines`` lines, generated once."""
@@ -403,8 +419,10 @@ def run_cell(
 def _bound(
     cell: CellResult, trace: Trace, corpus: Corpus, think_scale: float, target: BenchTarget
 ) -> None:
-    """Fill ``lower_bound_s`` and ``ratio``; cells that read no network get the ``none`` bound.
-    A real network has no model: its bound stays 0 and its ratio null."""
+    """Fill both bounds and both ratios: ``lower_bound_s`` / ``ratio`` (demand) and
+    ``physical_limit_s`` / ``physical_ratio`` (capped by the target's ceiling). Cells that read
+    no network get the ``none`` profile and no ceiling (they read no server). A real network has
+    no model: its bounds stay 0 and its ratios null."""
     network = registry.spec(cell.context).storage == "s3" and cell.profile != LOCAL_DISK
     profile = target.network_model(cell.profile) if network else load_profile("none")
     if profile is None:
@@ -412,6 +430,12 @@ def _bound(
     bound = lower_bound(trace, profile, corpus.line_bytes, think_scale=think_scale)
     cell.lower_bound_s = bound.total_s
     cell.ratio = ratio(cell.total_s, bound.total_s)
+    ceiling = target.ceiling_bytes_per_s if network else None
+    limit = physical_limit(
+        trace, profile, corpus.line_bytes, think_scale=think_scale, ceiling_bytes_per_s=ceiling
+    )
+    cell.physical_limit_s = limit.total_s
+    cell.physical_ratio = ratio(cell.total_s, limit.total_s)
 
 
 def _errored(cell: CellResult, exc: Exception, during: str = "") -> CellResult:
@@ -446,13 +470,16 @@ def cells_of(config: BenchConfig) -> Iterator[tuple[str, str, str, int]]:
 
 @contextmanager
 def bench_target(config: BenchConfig) -> Iterator[BenchTarget]:
-    """Start the embedded server in its own process and stop it afterwards."""
+    """Start the embedded server in its own process, measure its ceiling (a few seconds at
+    most), and stop it afterwards."""
     use_local_aws_env()
     with (
         S3Server(profile="none", seed=config.seed) as server,
         tempfile.TemporaryDirectory(prefix="ctxlab-bench-") as workdir,
     ):
-        yield BenchTarget(server, config.seed, Path(workdir))
+        target = BenchTarget(server, config.seed, Path(workdir))
+        target.ceiling = measure_ceiling(server)
+        yield target
 
 
 @dataclass(frozen=True)
@@ -525,6 +552,12 @@ def run_bench(
     began = time.perf_counter()
     try:
         with target.open(config) as opened:
+            if resume is None:
+                results.meta.update(opened.run_meta())
+            else:  # the cells of this part are bound by this part's own measurement
+                results.meta.setdefault("resumed_ceilings_bytes_per_s", []).append(
+                    opened.ceiling_bytes_per_s
+                )
             for cell_key in planned:
                 if cell_key in done:
                     continue

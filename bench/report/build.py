@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from bench.lower_bound import MODEL
+from bench.lower_bound import MODEL, PHYSICAL_MODEL
 from bench.report import figures
 from bench.report.data import Group, RunData, is_peer, label, ok, reads_network, verdict
 from bench.report.document import (
@@ -20,7 +21,16 @@ from bench.report.document import (
     to_html,
     to_markdown,
 )
-from bench.report.winners import BASELINE, Headline, headline, import_line, overall, usage, winners
+from bench.report.winners import (
+    BASELINE,
+    Headline,
+    headline,
+    import_line,
+    overall,
+    physical_score,
+    usage,
+    winners,
+)
 from bench.results import CellResult
 
 
@@ -57,7 +67,7 @@ def build_report(run_dir: Path) -> ReportFiles:
         figure(figures.latency_figure(data, group, run_dir), f"Op latency p50/p95/p99 — {where}")
         figure(
             figures.total_stall_figure(data, group, run_dir),
-            f"Total vs stall time, with the lower bound — {where}",
+            f"Total vs stall time, with the demand bound and the physical limit — {where}",
         )
         figure(figures.cdf_figure(data, group, run_dir), f"Latency CDF — {where}")
         figure(
@@ -68,7 +78,10 @@ def build_report(run_dir: Path) -> ReportFiles:
             figures.amplification_figure(data, group, run_dir),
             f"Request and byte amplification — {where}",
         )
-        figure(figures.ratio_heatmap(data, group, run_dir), f"Ratio to lower bound — {where}")
+        figure(
+            figures.ratio_heatmap(data, group, run_dir),
+            f"Ratio to the demand bound and to the physical limit — {where}",
+        )
     for profile in data.profiles:
         figure(
             figures.context_scaling_figure(data, profile, run_dir),
@@ -78,7 +91,7 @@ def build_report(run_dir: Path) -> ReportFiles:
         *_summary(data),
         *_headline(data),
         *_winners(data),
-        *_lower_bound(data),
+        *_bounds(data),
         *_reliability(data),
         Heading("Figures"),
         Paragraph(
@@ -142,8 +155,9 @@ def _headline(data: RunData) -> list[Block]:
     blocks: list[Block] = [
         Heading("Headline: best lab context vs best s3fs peer vs s3-sequential"),
         Paragraph(
-            "Total time per scenario (open + ops + think) of the fastest correct lab context, "
-            f"the fastest correct s3fs peer and the `{BASELINE}` baseline; "
+            "Total time per scenario (open + ops + think) of the best correct lab context, "
+            f"the best correct s3fs peer (ranked as the winners are) and the `{BASELINE}` "
+            "baseline; "
             "`a ÷ b` columns say how many times faster `a` is than `b`. The s3fs peers read whole "
             "fsspec blocks (50 MiB unless `block_size` is set): a block can hold a whole corpus, "
             "so one GET fetches everything, which pays off when bandwidth is free (`seed`) and "
@@ -186,8 +200,10 @@ def _winners(data: RunData) -> list[Block]:
     blocks: list[Block] = [
         Heading("Winners"),
         Paragraph(
-            "The fastest correct context that reads S3, per scenario (the in-memory oracle and "
-            "directory contexts do not compete). A context with any failed cell is never a winner."
+            "The correct context that reads S3 closest to the physical limit, per scenario "
+            "(lowest `÷ physical`; by total time where a cell has no physical limit; within one "
+            "scenario the limit is shared, so that is also the fastest). The in-memory oracle and "
+            "directory contexts do not compete; a context with any failed cell is never a winner."
         ),
         Table(
             (
@@ -196,7 +212,8 @@ def _winners(data: RunData) -> list[Block]:
                 "scenario",
                 "winner",
                 "total",
-                "÷ lower bound",
+                "÷ physical",
+                "÷ demand bound",
                 "runner-up",
                 "import",
             ),
@@ -207,6 +224,7 @@ def _winners(data: RunData) -> list[Block]:
                     w.scenario,
                     f"`{label(w.cell.context)}`",
                     seconds(w.cell.total_s),
+                    times(w.cell.physical_ratio),
                     times(w.cell.ratio),
                     "—"
                     if w.runner_up is None
@@ -230,32 +248,78 @@ def _winners(data: RunData) -> list[Block]:
             continue
         best, score = ranking[0]
         others = ", ".join(f"`{name}` {score:.2f}" for name, score in ranking[1:4])
+        physical = physical_score(data, group, best)
+        limit = "" if physical is None else f", {physical:.3g}x the physical limit"
         blocks += [
             Paragraph(
-                f"**Overall ({where}): `{label(best)}`** — {score:.2f}x the fastest per scenario "
-                f"(geometric mean over scenarios; next: {others or 'none'}). Use it:"
+                f"**Overall ({where}): `{label(best)}`** — {score:.2f}x the best per scenario"
+                f"{limit} (geometric means over scenarios; next: {others or 'none'}). Use it:"
             ),
             Code("\n".join(usage(best, segment_lines))),
         ]
     return blocks
 
 
-def _lower_bound(data: RunData) -> list[Block]:
+def _bounds(data: RunData) -> list[Block]:
+    """The two bounds, one paragraph each, the run's ceiling, and the extreme ratios."""
+    blocks: list[Block] = [
+        Heading("The bounds: demand bound and physical limit"),
+        Paragraph(
+            f"**Demand bound** (the lower bound: `lower_bound_s`, `÷ demand bound`). {MODEL}"
+        ),
+        Paragraph(f"**Physical limit** (`physical_limit_s`, `÷ physical`). {PHYSICAL_MODEL}"),
+        Paragraph(_ceiling_text(data.meta)),
+    ]
     rated = [c for c in data.cells if ok(c) and c.ratio is not None and reads_network(c.context)]
-    blocks: list[Block] = [Heading("The lower bound"), Paragraph(MODEL)]
     if rated:
         worst = max(rated, key=lambda c: c.ratio or 0.0)
         best = min(rated, key=lambda c: c.ratio or 0.0)
         blocks.append(
             Paragraph(
-                f"Worst ratio: `{worst.context}` on {worst.scenario} ({worst.profile}, "
-                f"{worst.lines:,} lines): {seconds(worst.total_s)} vs a bound of "
+                f"Worst ratio to the demand bound: `{worst.context}` on {worst.scenario} "
+                f"({worst.profile}, {worst.lines:,} lines): {seconds(worst.total_s)} vs a bound of "
                 f"{seconds(worst.lower_bound_s)} = **{times(worst.ratio)}** "
                 f"({worst.requests:,} requests, {worst.bytes:,} bytes). Best: `{best.context}` on "
                 f"{best.scenario}: {times(best.ratio)}."
             )
         )
+    near = [
+        c for c in data.cells if ok(c) and c.physical_ratio is not None and reads_network(c.context)
+    ]
+    if near:
+        worst = max(near, key=lambda c: c.physical_ratio or 0.0)
+        best = min(near, key=lambda c: c.physical_ratio or 0.0)
+        blocks.append(
+            Paragraph(
+                f"Farthest from the physical limit: `{worst.context}` on {worst.scenario} "
+                f"({worst.profile}, {worst.lines:,} lines): {seconds(worst.total_s)} vs a limit "
+                f"of {seconds(worst.physical_limit_s)} = **{times(worst.physical_ratio)}**. "
+                f"Closest: `{best.context}` on {best.scenario} ({best.profile}, "
+                f"{best.lines:,} lines): {times(best.physical_ratio)}."
+            )
+        )
     return blocks
+
+
+def _ceiling_text(meta: dict[str, Any]) -> str:
+    """One sentence on the run's ceiling: its figure and how it was measured, or why none."""
+    ceiling = meta.get("ceiling")
+    rate = meta.get("ceiling_bytes_per_s")
+    if isinstance(ceiling, dict) and rate:
+        return (
+            f"Ceiling of this run: **{rate / 1e6:,.0f} MB/s** ({ceiling.get('method', '?')}); "
+            "every S3 cell's physical limit moves bytes no faster than that."
+        )
+    if isinstance(ceiling, dict) and ceiling.get("error"):
+        return (
+            f"The ceiling could not be measured ({ceiling['error']}): physical limits move bytes "
+            "at the profile's bandwidth alone (free where it is unlimited)."
+        )
+    return (
+        "This run has no measured ceiling (a real target, or a run from before the ceiling was "
+        "measured): physical limits are 0 (no model) or move bytes at the profile's bandwidth "
+        "alone."
+    )
 
 
 def _reliability(data: RunData) -> list[Block]:
@@ -322,8 +386,10 @@ def _all_cells(data: RunData) -> list[Block]:
                 "p99",
                 "total",
                 "stall",
-                "lower bound",
-                "÷ bound",
+                "demand bound",
+                "÷ demand",
+                "physical limit",
+                "÷ physical",
                 "requests",
                 "bytes",
                 "error",
@@ -341,6 +407,8 @@ def _all_cells(data: RunData) -> list[Block]:
                     seconds(c.stall_s),
                     seconds(c.lower_bound_s),
                     times(c.ratio),
+                    seconds(c.physical_limit_s),
+                    times(c.physical_ratio),
                     f"{c.requests:,}",
                     f"{c.bytes:,}",
                     c.error or "",

@@ -1,10 +1,12 @@
-"""Who wins: the fastest correct S3 context per scenario and overall, the headline ratios, and
-the exact lines a user copies (import and constructor arguments, from the registry)."""
+"""Who wins: the correct S3 context closest to the physical limit per scenario and overall (the
+fastest, where cells carry no physical limit), the headline ratios, and the exact lines a user
+copies (import and constructor arguments, from the registry)."""
 
 from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.report.data import Group, RunData, is_peer, ok, reads_network, spec_of
@@ -18,19 +20,31 @@ EXAMPLE_URL = "s3://my-bucket/my-context/"
 
 @dataclass(frozen=True)
 class Winner:
-    """The fastest correct S3 context of one scenario in one group."""
+    """The best correct S3 context of one scenario in one group (see :func:`candidates`)."""
 
     group: Group
     scenario: str
     cell: CellResult
     runner_up: CellResult | None
-    """The second fastest correct S3 context, if any."""
+    """The second best correct S3 context, if any."""
+
+
+def rank_metric(cells: list[CellResult]) -> Callable[[CellResult], float]:
+    """What ranks ``cells``: the physical ratio when every one of them has one, else ``total_s``
+    (ratios and seconds are not comparable, so one cell without a limit means seconds for all).
+    Cells of one scenario and group share their physical limit, so both usually agree."""
+    if cells and all(c.physical_ratio is not None for c in cells):
+        return lambda c: c.physical_ratio or 0.0
+    return lambda c: c.total_s
 
 
 def candidates(cells: list[CellResult]) -> list[CellResult]:
-    """Correct, finished cells of contexts that read S3, fastest first (the oracle and local-disk
-    contexts do not compete: they do not read the network)."""
-    return sorted((c for c in cells if ok(c) and reads_network(c.context)), key=lambda c: c.total_s)
+    """Correct, finished cells of contexts that read S3, best first by :func:`rank_metric`,
+    ties by total time (the oracle and local-disk contexts do not compete: they do not read the
+    network)."""
+    eligible = [c for c in cells if ok(c) and reads_network(c.context)]
+    metric = rank_metric(eligible)
+    return sorted(eligible, key=lambda c: (metric(c), c.total_s))
 
 
 def winners(data: RunData) -> list[Winner]:
@@ -47,10 +61,11 @@ def winners(data: RunData) -> list[Winner]:
 
 def overall(data: RunData, group: Group) -> list[tuple[str, float]]:
     """S3 contexts correct and finished in every scenario of the group, by the geometric mean
-    over scenarios of ``total_s / fastest total_s`` (1.0 = fastest everywhere); best first.
-    A wrong answer or an error disqualifies wherever it happens; a cell the budget truncated
-    disqualifies only where another context finished (a scenario nobody finished in the budget
-    is left out, so a ``--quick`` run still names an overall winner)."""
+    over scenarios of ``metric / best metric`` (:func:`rank_metric`: the physical ratio, or
+    ``total_s``; 1.0 = best everywhere); best first. A wrong answer or an error disqualifies
+    wherever it happens; a cell the budget truncated disqualifies only where another context
+    finished (a scenario nobody finished in the budget is left out, so a ``--quick`` run still
+    names an overall winner)."""
     scores: dict[str, list[float]] = {}
     disqualified: set[str] = set()
     for scenario in data.scenarios:
@@ -60,9 +75,10 @@ def overall(data: RunData, group: Group) -> list[tuple[str, float]]:
         if not ranked:
             continue
         disqualified |= {c.context for c in cells if not ok(c)}
-        best = max(ranked[0].total_s, 1e-9)
+        metric = rank_metric(ranked)
+        best = max(metric(ranked[0]), 1e-9)
         for cell in ranked:
-            scores.setdefault(cell.context, []).append(max(cell.total_s, 1e-9) / best)
+            scores.setdefault(cell.context, []).append(max(metric(cell), 1e-9) / best)
     expected = max((len(v) for v in scores.values()), default=0)
     ranking = [
         (name, math.exp(sum(map(math.log, values)) / len(values)))
@@ -75,6 +91,20 @@ def overall(data: RunData, group: Group) -> list[tuple[str, float]]:
 def _only_truncated(cell: CellResult) -> bool:
     """Right so far and stopped by its budget (no wrong answer, no error)."""
     return cell.truncated and cell.status == "ok" and cell.correct and cell.errors == 0
+
+
+def physical_score(data: RunData, group: Group, name: str) -> float | None:
+    """Geometric mean over the group's scenarios of ``name``'s physical ratio (None: a correct
+    cell without one, or none at all)."""
+    values = []
+    for scenario in data.scenarios:
+        cell = data.cell(group, scenario, name)
+        if cell is None or not ok(cell):
+            continue
+        if cell.physical_ratio is None or cell.physical_ratio <= 0:
+            return None
+        values.append(cell.physical_ratio)
+    return math.exp(sum(map(math.log, values)) / len(values)) if values else None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ def synthetic_cell(
         bytes_returned=sum(op.bytes for op in records),
         lower_bound_s=0.15,
         ratio=total / 0.15,
+        physical_limit_s=0.12,
+        physical_ratio=total / 0.12,
         ops=records,
     )
 
@@ -62,6 +64,8 @@ def write_run(
             think_scale=0.01,
             segment_lines=1000,
             profiles={},
+            ceiling_bytes_per_s=9e8,
+            ceiling={"bytes_per_s": 9e8, "method": "synthetic", "error": None},
             corpora=[{"lines": n, "bytes": 106 * n} for n in sizes],
             interrupted=False,
         )

@@ -37,6 +37,8 @@ from bench.network import (
 )
 from bench.network.aws_env import REGION, use_local_aws_env
 from bench.network.calibrate import calibrate, predict_ms
+from bench.network.ceiling import BUCKET as CEILING_BUCKET
+from bench.network.ceiling import measure_ceiling
 
 BUCKET = "network-tests"
 SMALL = b"0123456789abcdef" * 64  # 1 KiB
@@ -285,6 +287,34 @@ def test_predictions() -> None:
     assert predict_ms(standard, 0) == pytest.approx(20.0)
     assert 20 < predict_ms(standard, 0, concurrency=50) < 150
     assert predict_ms(standard, 90_000_000) == pytest.approx(1020.0)
+
+
+@pytest.mark.timeout(60)
+def test_ceiling_measures_a_positive_rate_and_cleans_up(server: S3Server) -> None:
+    """The ceiling: a warm-up round plus every timed round of parallel range GETs reaches the
+    shaped endpoint (counted there), the best round is the figure, and nothing is left behind."""
+    server.set_profile("seed")  # the measurement must switch to none by itself
+    ceiling = measure_ceiling(server, object_bytes=4 << 20, parallel=4, rounds=2, budget_s=math.inf)
+    assert ceiling.error is None
+    assert ceiling.bytes_per_s is not None and ceiling.bytes_per_s > 0
+    assert len(ceiling.rounds_bytes_per_s) == 2
+    assert ceiling.bytes_per_s == max(ceiling.rounds_bytes_per_s)
+    assert ceiling.requests == 4 * (1 + 2) == server.fault_counts()["requests"]
+    assert server.profile.name == "none"
+    assert (ceiling.object_bytes, ceiling.range_bytes) == (4 << 20, 1 << 20)
+    meta = ceiling.to_meta()
+    assert meta["bytes_per_s"] == ceiling.bytes_per_s and meta["requests"] == 12
+    assert "2 rounds of 4 parallel range GETs of 1 MiB" in meta["method"]
+    buckets = {b["Name"] for b in _client(server.raw_endpoint).list_buckets()["Buckets"]}
+    assert CEILING_BUCKET not in buckets and BUCKET in buckets
+
+
+def test_ceiling_of_a_server_that_is_not_running_is_unknown() -> None:
+    ceiling = measure_ceiling(S3Server())
+    assert ceiling.bytes_per_s is None and ceiling.requests == 0
+    assert ceiling.error is not None and "not running" in ceiling.error
+    with pytest.raises(ValueError, match="parallel"):
+        measure_ceiling(S3Server(), parallel=0)
 
 
 # --- faults --------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from bench.cli import main
+from bench.lower_bound import MODEL, PHYSICAL_MODEL
 from bench.report.data import Group, RunData
 from bench.report.winners import headline, overall, usage, winners
 from tests.bench.synthetic import write_run
@@ -126,3 +127,33 @@ def test_a_context_that_gave_up_with_errors_never_wins(
     assert main(["compare", str(baseline), str(run), "--fail-if", "p50:+10%"]) == 1
     assert "op(s) raised a named error" in capsys.readouterr().out
     assert main(["compare", str(baseline), str(baseline), "--fail-if", "p50:+10%"]) == 0
+
+
+def test_the_report_explains_both_bounds_and_the_ceiling(report_dir: Path) -> None:
+    markdown = (report_dir / "report.md").read_text()
+    assert f"**Demand bound** (the lower bound: `lower_bound_s`, `÷ demand bound`). {MODEL}" in (
+        markdown
+    )
+    assert f"**Physical limit** (`physical_limit_s`, `÷ physical`). {PHYSICAL_MODEL}" in markdown
+    assert "Ceiling of this run: **900 MB/s** (synthetic)" in markdown
+    assert "| total | ÷ physical | ÷ demand bound | runner-up |" in markdown
+    assert "| demand bound | ÷ demand | physical limit | ÷ physical |" in markdown
+
+
+def test_winners_rank_by_the_physical_ratio_and_fall_back_to_total_time(tmp_path: Path) -> None:
+    run = write_run(tmp_path, sizes=(1_000,))
+    raw = json.loads((run / "results.json").read_text())
+    for cell in raw["cells"]:
+        if (cell["context"], cell["scenario"]) == ("s3-threaded", "head-50k"):
+            # slower than s3-byte-range, but against a limit 100x higher: closest to it
+            cell["physical_limit_s"] = 12.0
+            cell["physical_ratio"] = cell["total_s"] / 12.0
+    (run / "results.json").write_text(json.dumps(raw))
+    found = {w.scenario: w.cell.context for w in winners(RunData(run))}
+    assert found == {"head-50k": "s3-threaded", "peek": "s3-byte-range"}
+    for cell in raw["cells"]:
+        if (cell["context"], cell["scenario"]) == ("s3-sequential", "head-50k"):
+            cell["physical_ratio"] = None  # one cell without a limit: seconds for everyone
+    (run / "results.json").write_text(json.dumps(raw))
+    found = {w.scenario: w.cell.context for w in winners(RunData(run))}
+    assert found == {"head-50k": "s3-byte-range", "peek": "s3-byte-range"}

@@ -106,7 +106,8 @@ def test_bench_cells_end_to_end(tmp_path: Path, broken_context: str, failing_con
     cells = {(cell.context, cell.scenario): cell for cell in results.cells}
     assert len(cells) == 8
 
-    head = cells[("s3-sequential", "head-50k")]
+    head_key = ("s3-sequential", "head-50k")
+    head = cells[head_key]
     assert head.status == "ok" and head.correct and head.error is None
     assert head.open_requests == 1 and head.requests == 1 + 3  # manifest + 3 segments
     assert head.bytes >= head.bytes_returned > 0
@@ -116,9 +117,19 @@ def test_bench_cells_end_to_end(tmp_path: Path, broken_context: str, failing_con
     assert head.scenario_version == get_scenario("head-50k").trace(2_500).version
     assert (head.ops[0].lines, head.ops[0].bytes) == (2_500, head.bytes_returned)
     assert head.lower_bound_s == 0.0 and head.ratio is None  # profile none: nothing to wait for
+    # ... but every byte still has to come through this machine's server, at its measured
+    # ceiling: the physical limit of reading the whole corpus on `none` (no latency) is
+    # corpus bytes / ceiling.
+    ceiling = results.meta["ceiling_bytes_per_s"]
+    assert ceiling is not None and ceiling > 0 and results.meta["ceiling"]["error"] is None
+    corpus_bytes = results.meta["corpora"][0]["bytes"]
+    assert head.physical_limit_s == pytest.approx(corpus_bytes / ceiling)
+    assert head.physical_ratio == pytest.approx(head.total_s / head.physical_limit_s)
 
     peek = cells[("memory", "peek")]
     assert peek.status == "ok" and peek.requests == 0 and len(peek.ops) == 3
+    # the oracle reads no server: no ceiling, both bounds are its think time
+    assert peek.physical_limit_s == peek.lower_bound_s
 
     for scenario in ("peek", "head-50k"):
         broken = cells[(broken_context, scenario)]
@@ -137,6 +148,12 @@ def test_bench_cells_end_to_end(tmp_path: Path, broken_context: str, failing_con
     assert raw["schema"] == SCHEMA and raw["schema_version"] == SCHEMA_VERSION
     assert raw["run"]["profiles"]["none"]["name"] == "none"
     assert raw["run"]["corpora"][0]["lines"] == 2_500
+    (raw_head,) = (c for c in raw["cells"] if (c["context"], c["scenario"]) == head_key)
+    assert (raw_head["physical_limit_s"], raw_head["physical_ratio"]) == (
+        head.physical_limit_s,
+        head.physical_ratio,
+    )
+    assert raw["run"]["ceiling_bytes_per_s"] == ceiling
     assert load_results(tmp_path / "results.json").cells == results.cells
 
 
@@ -239,9 +256,11 @@ def test_results_readers_tolerate_added_and_missing_fields(tmp_path: Path) -> No
     raw["cells"][0]["energy_joules"] = {"cpu": 2}  # a newer writer's field
     raw["cells"][0]["ops"][0]["future"] = 1
     del raw["cells"][0]["ratio"], raw["cells"][0]["ops"][0]["lines"]  # an older writer's file
+    del raw["cells"][0]["physical_limit_s"], raw["cells"][0]["physical_ratio"]
     (tmp_path / "results.json").write_text(json.dumps(raw))
     (loaded,) = load_results(tmp_path / "results.json").cells
     assert loaded.extra == {"energy_joules": {"cpu": 2}} and loaded.ratio is None
+    assert loaded.physical_limit_s == 0.0 and loaded.physical_ratio is None
     assert loaded.ops == [OpRecord("read", 0.5, True, 0, 30)]
     RunResults({}, [loaded]).write(tmp_path / "again.json")
     assert json.loads((tmp_path / "again.json").read_text())["cells"][0]["energy_joules"] == {

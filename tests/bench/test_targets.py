@@ -56,6 +56,10 @@ def test_real_target_runs_the_matrix_and_deletes_its_prefix(
     cells = results(tmp_path)["cells"]
     assert len(cells) == 3 and all(c["status"] == "ok" and c["correct"] for c in cells)
     assert {c["profile"] for c in cells} == {REAL_PROFILE}
+    # a real network has no model and no measured ceiling: neither bound, no ratios
+    assert run["ceiling_bytes_per_s"] is None and run["ceiling"] is None
+    assert {(c["lower_bound_s"], c["ratio"]) for c in cells} == {(0.0, None)}
+    assert {(c["physical_limit_s"], c["physical_ratio"]) for c in cells} == {(0.0, None)}
     assert keys(s3) == ["runs/unrelated.txt"]  # the run prefix is empty, nothing else touched
     out = capsys.readouterr().out
     config = BenchConfig(CONTEXTS, ("peek",), ("real",), (2000,), tmp_path)
