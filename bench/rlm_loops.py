@@ -1,0 +1,578 @@
+"""A scripted RLM session run through the rlms runtime's own loop, recorded as a trace.
+
+``rlm.RLM(...).completion(...)`` drives the session exactly as it drives a real model: it asks
+the root LM for a turn, runs the turn's ```repl``` block in its ``LocalREPL``, feeds the output
+back, and stops when the REPL sets ``answer["ready"]``. Only the models are scripted:
+
+* the root LM (:class:`ScriptedRootLM`) returns canned turns a competent RLM writes for a long
+  chat-transcript corpus (:mod:`bench.corpus`): peek (``len``, first and last 100 lines), grep
+  for ``ERROR`` log lines, windows around the hits, the busiest session read whole, a uniform
+  sweep in big slices handed to ``llm_query_batched``, verification re-reads, then the answer;
+* the sub-LLM (:class:`ScriptedSubLM`) answers ``llm_query`` / ``llm_query_batched`` from the
+  text in its prompt (it counts tracebacks and the exceptions they end with).
+
+Every scripted LM call sleeps ``think_ms * think_scale``, so the recorded gaps are model latency
+at a known scale (see :data:`THINK_SCALE` for why the committed trace is recorded at 1.0).
+
+How the lab context gets into the REPL, through rlms's own extension points: rlms cannot take
+it as the prompt (``RLM.completion(ctx)`` serialises it to JSON: ``TypeError``) nor as
+``custom_tools["context"]`` (a reserved name: ``ValueError``). ``custom_tools`` injects the live
+object by reference under a free name, and ``environment_kwargs["setup_code"]`` binds it as
+``context`` *and* ``context_0`` (rlms restores ``context`` from ``context_0`` after every block).
+No module-level registry, no import inside the REPL. The models are plugged in the way rlms's
+own tests do it: ``rlm.core.rlm.get_client`` is patched for the run to return the scripted
+clients (the root model, and the sub-LLM as ``other_backends[0]``, which rlms routes
+depth-1 calls to).
+
+Think in nominal ms: with ``RecordingContext(..., think_scale=...)`` (being added alongside) the
+recorder divides the gaps itself; until then :func:`nominal_trace` does it.
+
+Regenerate the committed trace (the default ``make bench`` recording of a real RLM loop)::
+
+    python -m bench.rlm_loops --lines 100000 --out scenarios/traces/rlms-session.jsonl
+
+Needs the ``rlms`` extra (``pip install -e '.[rlms]'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import re
+import string
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import rlm
+import rlm.core.rlm as rlm_core
+from rlm.clients.base_lm import BaseLM
+from rlm.core.types import ModelUsageSummary, UsageSummary
+
+import contexts
+from bench.corpus import generate_corpus
+from contexts import Context, InMemoryContext
+from scenarios.canned import TRACES_DIR
+from scenarios.record import RecordingContext
+from scenarios.trace import Think, Trace
+
+TRACE_NAME = "rlms-session"
+"""Name of the recorded trace."""
+TRACE_PATH = TRACES_DIR / f"{TRACE_NAME}.jsonl"
+"""Where the committed recording lives."""
+RECORDED_LINES = 100_000
+"""Corpus size the committed trace is recorded at (seed 0)."""
+THINK_MS = 2_000.0
+"""Nominal latency of one scripted LM call (root turn or sub-LLM call)."""
+THINK_SCALE = 1.0
+"""Default scale of the sleeps while recording: real time. A think op is the observed gap
+divided by the scale, and the gap also holds the runtime's own unscaled work: rlms sends every
+``llm_query_batched`` prompt as JSON over a local socket and back (about 0.25 s for ten
+5,000-line slices), which ``think_scale=0.01`` would record as 25 s of thinking. Quick runs
+(tests) pass a small scale and ignore think lengths."""
+
+ROOT_MODEL = "scripted-root"
+SUB_MODEL = "scripted-sub"
+LAB_CONTEXT = "lab_context"
+"""The custom-tool name the live context travels under (``context`` itself is reserved)."""
+SETUP_CODE = f"context_0 = context = {LAB_CONTEXT}"
+"""Run by the REPL before the first turn: the live lab context becomes ``context``."""
+
+QUESTION = (
+    "Which session logged the most ERROR lines? Give its session id and the count, the "
+    "exceptions its tracebacks end with, and the most common exception across the whole "
+    "transcript."
+)
+SUB_ASK = (
+    "Count the Python tracebacks in this transcript excerpt and name the exception each one "
+    'ends with. Answer as JSON: {"tracebacks": N, "exceptions": {"Name": count}}.'
+)
+"""What the root model asks the sub-LLM about each excerpt; the excerpt follows ``SEPARATOR``."""
+SEPARATOR = "\n---\n"
+
+# -- the root model's turns ------------------------------------------------------------------
+# ``$name`` placeholders are filled from :class:`SessionScript`; each block ends by printing
+# ``[step N]`` so the scripted model can tell that its previous block ran to the end.
+
+_TURNS = (
+    (
+        "Before anything else: what is `context` and how big is it?",
+        """\
+n = len(context)
+head = context[0:100]
+print(type(context).__name__, n, "lines")
+print(head[:3000])
+print("[step 1] read the first 100 lines")""",
+    ),
+    (
+        "Chat transcripts, split into `### session` blocks. How does it end?",
+        """\
+tail = context[-100:]
+print(tail[-3000:])
+print("[step 2] read the last 100 lines")""",
+    ),
+    (
+        "Log lines carry a level and ERROR lines carry a session_id. Filter with a regex over "
+        "every line instead of reading it all.",
+        r"""import re
+from collections import Counter
+
+ERROR_LINE = re.compile(r"Z ERROR \[worker-\d+\] ")
+SESSION_ID = re.compile(r"session_id=([0-9a-f]{8}-[0-9a-f]{4})")
+error_hits = context.grep(r"Z ERROR \[worker-\d+\] .*session_id=")
+errors_by_session = Counter(SESSION_ID.findall(line)[-1] for _, line in error_hits)
+print(len(error_hits), "ERROR lines in", len(errors_by_session), "sessions")
+print(errors_by_session.most_common(5))
+print("[step 3] grep for ERROR log lines")""",
+    ),
+    (
+        "Find where the busiest session starts and ends, and look around its first errors.",
+        r"""top_id, top_count = errors_by_session.most_common(1)[0]
+headers = context.grep(r"^### session \d+ session_id=")
+header_no = next(no for no, line in headers if "session_id=" + top_id + " " in line)
+end = next((no for no, _ in headers if no > header_no), n)
+top_hits = [no for no, line in error_hits if SESSION_ID.findall(line)[-1] == top_id]
+for no in top_hits[:3]:
+    print(context[max(0, no - $window):no + $window][:2000])
+print("[step 4] session", top_id, "spans lines", header_no, "to", end)""",
+    ),
+    (
+        "Read that session whole and have a sub-LLM list its tracebacks.",
+        """\
+import json
+
+ASK = $ask
+SEP = $sep
+session_text = context[header_no:end]
+session_summary = json.loads(llm_query(ASK + SEP + session_text))
+print(len(session_text), "chars;", session_summary)
+print("[step 5] read the session and summarised it")""",
+    ),
+    (
+        "For the transcript-wide question, sweep everything in uniform $chunk-line slices, "
+        "$batch sub-LLM calls at a time.",
+        """\
+chunk = $chunk
+plan = list(range(0, n, chunk))
+sweep = []
+for first in range(0, len(plan), $batch):
+    prompts = [
+        ASK + f" (lines {a}-{min(a + chunk, n) - 1})" + SEP + context[a:a + chunk]
+        for a in plan[first:first + $batch]
+    ]
+    sweep.extend(json.loads(reply) for reply in llm_query_batched(prompts))
+exceptions = Counter()
+for part in sweep:
+    exceptions.update(part["exceptions"])
+tracebacks = sum(part["tracebacks"] for part in sweep)
+print(len(sweep), "slices,", tracebacks, "tracebacks:", exceptions.most_common(5))
+print("[step 6] swept the whole context")""",
+    ),
+    (
+        "Verify before answering: the session header again, the first error window again, and "
+        "a recount of the session's ERROR lines.",
+        """\
+print(context[header_no][:300])
+first = top_hits[0]
+window = context[max(0, first - $window):first + $window]
+again = context[header_no:end]
+recount = sum(
+    1
+    for line in again.split("\\n")
+    if ERROR_LINE.search(line) and SESSION_ID.findall(line)[-1:] == [top_id]
+)
+print("recount", recount, "of", top_count, "; window", len(window), "chars")
+print("[step 7] verified")""",
+    ),
+    (
+        "Everything checks out; submit.",
+        """\
+common, common_count = exceptions.most_common(1)[0]
+found = ", ".join(f"{name} x{count}" for name, count in sorted(session_summary["exceptions"].items()))
+answer["content"] = (
+    f"session_id={top_id} (lines {header_no}-{end - 1}) logged the most ERROR lines: "
+    f"{top_count} (recounted {recount}); its tracebacks end in: {found or 'none'}; "
+    f"across the transcript {tracebacks} tracebacks, most often {common} ({common_count}x)"
+)
+answer["ready"] = True
+print("[step 8] answered")""",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SessionScript:
+    """The root model's turns, with the sizes a model would pick for this corpus."""
+
+    chunk_lines: int = 5_000
+    """Lines per slice of the uniform sweep."""
+    batch: int = 10
+    """Slices per ``llm_query_batched`` call."""
+    window: int = 10
+    """Lines read either side of an error hit."""
+
+    def turns(self) -> tuple[str, ...]:
+        """Each root-model response: a sentence of plan, then one ```repl``` block."""
+        values = {
+            "chunk": self.chunk_lines,
+            "batch": self.batch,
+            "window": self.window,
+            "ask": repr(SUB_ASK),
+            "sep": repr(SEPARATOR),
+        }
+        return tuple(
+            f"{string.Template(plan).substitute(values)}\n"
+            f"```repl\n{string.Template(code).substitute(values)}\n```"
+            for plan, code in _TURNS
+        )
+
+
+# -- the scripted models -------------------------------------------------------------------
+
+
+class ScriptedLM(BaseLM):  # type: ignore[misc]  # rlms ships no type information
+    """A ``BaseLM`` that answers without a network and sleeps ``think_ms * think_scale`` per
+    call (``acompletion`` sleeps without blocking, so a batch of calls overlaps)."""
+
+    def __init__(self, model_name: str, *, think_ms: float, think_scale: float) -> None:
+        super().__init__(model_name=model_name)
+        self.think_ms = think_ms
+        self.think_scale = think_scale
+        self._lock = threading.Lock()
+        self.calls = 0
+        self._input_chars = 0
+        self._output_chars = 0
+        self._last = ModelUsageSummary(0, 0, 0)
+
+    @property
+    def delay_s(self) -> float:
+        """Seconds one call sleeps."""
+        return max(0.0, self.think_ms * self.think_scale / 1000)
+
+    def respond(self, prompt: Any) -> str:
+        """The answer to ``prompt`` (subclasses)."""
+        raise NotImplementedError
+
+    def _answer(self, prompt: Any) -> str:
+        reply = self.respond(prompt)
+        size = len(prompt) if isinstance(prompt, str) else len(json.dumps(prompt, default=str))
+        usage = ModelUsageSummary(1, size // 4, len(reply) // 4)
+        with self._lock:
+            self.calls += 1
+            self._input_chars += size
+            self._output_chars += len(reply)
+            self._last = usage
+        return reply
+
+    def completion(self, prompt: Any) -> str:
+        time.sleep(self.delay_s)
+        return self._answer(prompt)
+
+    async def acompletion(self, prompt: Any) -> str:
+        await asyncio.sleep(self.delay_s)
+        return self._answer(prompt)
+
+    def get_usage_summary(self) -> Any:
+        with self._lock:
+            usage = ModelUsageSummary(self.calls, self._input_chars // 4, self._output_chars // 4)
+        return UsageSummary(model_usage_summaries={self.model_name: usage})
+
+    def get_last_usage(self) -> Any:
+        with self._lock:
+            return self._last
+
+
+def _since_last_turn(prompt: Any) -> str:
+    """What the runtime told the model after its last turn (the REPL output and turn prompt)."""
+    if isinstance(prompt, str):
+        return prompt
+    messages = list(prompt)
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].get("role") == "assistant":
+            return "\n".join(str(message.get("content", "")) for message in messages[index + 1 :])
+    return ""
+
+
+class ScriptedRootLM(ScriptedLM):
+    """The root model: the turns of a :class:`SessionScript`, in order. A turn whose block did
+    not run to its ``[step N]`` print (an exception in the REPL) stops the session."""
+
+    def __init__(self, turns: Sequence[str], *, think_ms: float, think_scale: float) -> None:
+        super().__init__(ROOT_MODEL, think_ms=think_ms, think_scale=think_scale)
+        self.turns = tuple(turns)
+        self.outputs: list[str] = []
+        """What the runtime reported back after each turn (REPL output included)."""
+
+    def respond(self, prompt: Any) -> str:
+        step = self.calls  # turns answered so far
+        if step:
+            seen = _since_last_turn(prompt)
+            self.outputs.append(seen)
+            if f"[step {step}]" not in seen:
+                raise RuntimeError(f"the REPL block of turn {step} did not finish:\n{seen[-3000:]}")
+        if step >= len(self.turns):
+            raise RuntimeError(f"the script has {len(self.turns)} turns; the runtime asked again")
+        return self.turns[step]
+
+
+_TRACEBACK = "Traceback (most recent call last):"
+_EXCEPTION = re.compile(r"((?:[A-Za-z_]\w*\.)*([A-Za-z_]\w*(?:Error|Exception|Exit|Interrupt)))\b")
+
+
+def summarise_excerpt(text: str) -> dict[str, Any]:
+    """What the sub-LLM answers about an excerpt: tracebacks, and the exception each ends with
+    (the first unindented line after a ``Traceback`` header, by its unqualified name)."""
+    tracebacks, names = 0, Counter[str]()
+    pending = False
+    for line in text.split("\n"):
+        if line.startswith(_TRACEBACK):
+            tracebacks += 1
+            pending = True
+        elif pending and line.strip() and not line[0].isspace():
+            pending = False
+            match = _EXCEPTION.match(line)
+            if match:
+                names[match.group(2)] += 1
+    return {"tracebacks": tracebacks, "exceptions": dict(sorted(names.items()))}
+
+
+class ScriptedSubLM(ScriptedLM):
+    """The sub-LLM behind ``llm_query`` / ``llm_query_batched``: reads the excerpt in its prompt
+    (after :data:`SEPARATOR`) and answers :data:`SUB_ASK` as JSON."""
+
+    def __init__(self, *, think_ms: float, think_scale: float) -> None:
+        super().__init__(SUB_MODEL, think_ms=think_ms, think_scale=think_scale)
+
+    def respond(self, prompt: Any) -> str:
+        if not isinstance(prompt, str) or SEPARATOR not in prompt:
+            raise ValueError("the scripted sub-LLM answers SUB_ASK prompts only")
+        ask, _, excerpt = prompt.partition(SEPARATOR)
+        if not ask.startswith(SUB_ASK):
+            raise ValueError(f"the scripted sub-LLM cannot answer {ask[:200]!r}")
+        return json.dumps(summarise_excerpt(excerpt), sort_keys=True)
+
+
+# -- running and recording -------------------------------------------------------------------
+
+
+@dataclass
+class SessionResult:
+    """What one scripted session did."""
+
+    answer: str
+    """The final answer the runtime returned."""
+    root_calls: int
+    """Root-model turns the runtime asked for."""
+    sub_calls: int
+    """Sub-LLM calls (``llm_query`` and each prompt of ``llm_query_batched``)."""
+    outputs: list[str] = field(default_factory=list)
+    """What the root model was shown after each turn."""
+    seconds: float = 0.0
+    """Wall time of ``RLM.completion``."""
+
+
+def run_session(
+    context: Context,
+    *,
+    script: SessionScript | None = None,
+    think_ms: float = THINK_MS,
+    sub_think_ms: float | None = None,
+    think_scale: float = THINK_SCALE,
+) -> SessionResult:
+    """Run the scripted session through ``rlm.RLM(...).completion`` with ``context`` (the live
+    object, never a copy) as the REPL's ``context``. Does not close ``context``.
+
+    Patches ``rlm.core.rlm.get_client`` for the duration, so do not run two sessions at once in
+    one process."""
+    turns = (script or SessionScript()).turns()
+    root = ScriptedRootLM(turns, think_ms=think_ms, think_scale=think_scale)
+    sub = ScriptedSubLM(
+        think_ms=think_ms if sub_think_ms is None else sub_think_ms, think_scale=think_scale
+    )
+    clients: dict[str, ScriptedLM] = {ROOT_MODEL: root, SUB_MODEL: sub}
+
+    def get_client(backend: str, backend_kwargs: dict[str, Any]) -> ScriptedLM:
+        return clients[backend_kwargs["model_name"]]
+
+    session = rlm.RLM(
+        backend="openai",  # never constructed: get_client is patched below
+        backend_kwargs={"model_name": ROOT_MODEL},
+        environment="local",
+        environment_kwargs={"setup_code": SETUP_CODE},
+        other_backends=["openai"],
+        other_backend_kwargs=[{"model_name": SUB_MODEL}],
+        custom_tools={
+            LAB_CONTEXT: {
+                "tool": context,
+                "description": "the line-addressed transcript, also bound as `context`",
+            },
+        },
+        max_iterations=len(turns) + 1,
+    )
+    # rlms writes the prompt into the REPL as context_0; setup_code replaces it with the live
+    # context, so this placeholder is all the runtime ever copies.
+    placeholder = f"(a {type(context).__name__} bound as `context` by setup_code)"
+    start = time.perf_counter()
+    with mock.patch.object(rlm_core, "get_client", get_client):
+        completion = session.completion(placeholder, root_prompt=QUESTION)
+    seconds = time.perf_counter() - start
+    return SessionResult(str(completion.response), root.calls, sub.calls, root.outputs, seconds)
+
+
+def _native_think_scale() -> bool:
+    """Whether ``RecordingContext`` takes ``think_scale`` (and stores nominal think itself)."""
+    return "think_scale" in inspect.signature(RecordingContext).parameters
+
+
+def _recorder(inner: Context, trace_name: str, think_scale: float) -> RecordingContext:
+    if _native_think_scale():
+        return RecordingContext(inner, trace_name=trace_name, think_scale=think_scale)  # type: ignore[call-arg,unused-ignore]
+    return RecordingContext(inner, trace_name=trace_name)
+
+
+def nominal_trace(
+    trace: Trace,
+    *,
+    think_scale: float,
+    native: bool,
+    overhead_ms: float,
+    lines: int,
+    corpus_bytes: int | None,
+) -> Trace:
+    """The recorded trace with think in nominal ms and gaps shorter than ``overhead_ms``
+    (nominal: the REPL's and runtime's own work between two calls, scaled up) dropped.
+
+    ``native``: ``RecordingContext`` already divided the gaps by ``think_scale`` and set the
+    ``lines``/``bytes``/``think_scale`` params; otherwise this does it."""
+    scale = 1.0 if native else 1.0 / think_scale
+    ops = tuple(
+        Think(round(op.ms * scale, 1)) if isinstance(op, Think) else op
+        for op in trace.ops
+        if not (isinstance(op, Think) and op.ms * scale < overhead_ms)
+    )
+    params = dict(trace.params)
+    if not native:
+        params.update({"lines": lines, "think_scale": think_scale})
+        if corpus_bytes is not None:
+            params["bytes"] = corpus_bytes
+    return Trace(trace.name, ops, params)
+
+
+def record_session(
+    inner: Context,
+    *,
+    think_scale: float = THINK_SCALE,
+    think_ms: float = THINK_MS,
+    script: SessionScript | None = None,
+    trace_name: str = TRACE_NAME,
+    corpus_bytes: int | None = None,
+    params: dict[str, Any] | None = None,
+) -> tuple[Trace, SessionResult]:
+    """Run the scripted session over ``RecordingContext(inner)``: the trace (think in nominal
+    ms) and what the session did. ``inner`` stays open."""
+    if think_scale <= 0:
+        raise ValueError(f"think_scale must be > 0 to recover nominal think, not {think_scale}")
+    recorder = _recorder(inner, trace_name, think_scale)
+    result = run_session(recorder, script=script, think_ms=think_ms, think_scale=think_scale)
+    trace = nominal_trace(
+        recorder.trace(),
+        think_scale=think_scale,
+        native=_native_think_scale(),
+        overhead_ms=think_ms / 2,
+        lines=len(inner),
+        corpus_bytes=corpus_bytes,
+    )
+    extra = {
+        "runtime": f"rlms {metadata.version('rlms')}",
+        "think_ms": think_ms,
+        "root_calls": result.root_calls,
+        "sub_calls": result.sub_calls,
+        **(params or {}),
+    }
+    return Trace(trace.name, trace.ops, {**trace.params, **extra}), result
+
+
+def record_corpus(
+    lines: int = RECORDED_LINES,
+    seed: int = 0,
+    *,
+    think_scale: float = THINK_SCALE,
+    think_ms: float = THINK_MS,
+    script: SessionScript | None = None,
+) -> tuple[Trace, SessionResult]:
+    """:func:`record_session` over an in-memory ``generate_corpus(lines, seed)`` (the access
+    pattern does not depend on the storage)."""
+    text = generate_corpus(lines, seed=seed)
+    with InMemoryContext(text) as inner:
+        return record_session(
+            inner,
+            think_scale=think_scale,
+            think_ms=think_ms,
+            script=script,
+            corpus_bytes=len(text.encode("utf-8")),
+            params={"seed": seed, "corpus": "bench.corpus.generate_corpus"},
+        )
+
+
+def describe(trace: Trace) -> str:
+    """One line: op count, kinds and nominal think."""
+    kinds = Counter(type(op).__name__.lower() for op in trace.ops)
+    counts = ", ".join(f"{kind} {count}" for kind, count in sorted(kinds.items()))
+    return f"{len(trace.ops)} ops ({counts}); think {trace.think_ms / 1000:,.1f} s nominal"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m bench.rlm_loops``: record the scripted session and write the trace."""
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.rlm_loops", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--lines", type=int, default=RECORDED_LINES, help="corpus lines (seed --seed)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="corpus seed")
+    parser.add_argument("--out", type=Path, default=TRACE_PATH, help="trace file to write")
+    parser.add_argument("--think-ms", type=float, default=THINK_MS, help="nominal ms per LM call")
+    parser.add_argument(
+        "--think-scale", type=float, default=THINK_SCALE, help="sleep this fraction of --think-ms"
+    )
+    parser.add_argument(
+        "--url", help="record over a stored context instead (s3://... or a directory)"
+    )
+    parser.add_argument("--context", default="s3-threaded", help="registry name for --url")
+    parser.add_argument("--endpoint-url", help="S3 endpoint for --url")
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    if args.url:
+        options = {"endpoint_url": args.endpoint_url} if args.endpoint_url else {}
+        with contexts.open_context(args.context, args.url, **options) as inner:
+            trace, result = record_session(
+                inner,
+                think_scale=args.think_scale,
+                think_ms=args.think_ms,
+                params={"context": args.context},
+            )
+    else:
+        trace, result = record_corpus(
+            args.lines, args.seed, think_scale=args.think_scale, think_ms=args.think_ms
+        )
+    trace.save(args.out)
+    seconds = time.perf_counter() - start
+    print(f"answer: {result.answer}")
+    print(
+        f"{args.out}: {describe(trace)}; {result.root_calls} root turns, {result.sub_calls} "
+        f"sub-LLM calls; recorded in {seconds:.1f} s (RLM.completion {result.seconds:.1f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
