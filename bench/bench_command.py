@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -19,11 +20,14 @@ import contexts
 from bench import targets
 from bench.results import CellResult, RunResults, load_results
 from bench.runner import MOTO_TARGET, BenchConfig, CellBudget, run_bench
-from scenarios import SCENARIOS
+from scenarios import RECORDED, SCENARIOS
+from scenarios.trace import TraceSizeError
 
 DEFAULT_PROFILES = ("seed",)
-DEFAULT_SCENARIOS = ("peek", "head-50k", "linear-scan")
-"""What ``make bench`` runs; the rest of the library (e.g. ``reread``) by ``--scenarios``."""
+DEFAULT_SCENARIOS = ("peek", "mixed-session", "chunk-then-batch", "rlms-session")
+"""What ``make bench`` runs: the first move of every RLM, then whole RLM sessions (a scripted
+20-30-round session, the rlms batching pattern, a recorded real rlms loop); its overall winner
+is computed over them. The rest of the library (e.g. ``linear-scan``) by ``--scenarios``."""
 DEFAULT_LINES = (100_000, 1_000_000)
 FULL_LINES = (2_000_000,)
 """What ``--full`` adds to the sizes: ~200 MB, the size the design notes expect."""
@@ -78,7 +82,8 @@ def _add_scenarios_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scenarios",
         type=_names,
-        help=f"comma list of {', '.join(SCENARIOS)}, 'all', or paths of .jsonl trace files "
+        help=f"comma list of {', '.join([*SCENARIOS, *RECORDED])}, 'all', or paths of .jsonl "
+        "trace files "
         f"(default: {','.join(DEFAULT_SCENARIOS)})",
     )
 
@@ -99,7 +104,8 @@ def _add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--think-scale",
         type=float,
-        help=f"multiply think pauses (default {DEFAULT_THINK_SCALE}; quick: 0.01)",
+        help=f"multiply think pauses (default {DEFAULT_THINK_SCALE}; quick: 0.01; replay: the "
+        "recording's own scale)",
     )
     parser.add_argument(
         "--segment-lines", type=int, default=1000, help="lines per segment (default 1000)"
@@ -178,10 +184,11 @@ def budget_from_args(args: argparse.Namespace) -> CellBudget:
 
 
 def expand_scenarios(names: tuple[str, ...]) -> tuple[str, ...]:
-    """``all`` stands for every named scenario, in library order."""
+    """``all`` stands for every named scenario (generators, then recorded loops), in library
+    order."""
     expanded: list[str] = []
     for name in names:
-        for item in SCENARIOS if name == "all" else (name,):
+        for item in [*SCENARIOS, *RECORDED] if name == "all" else (name,):
             if item not in expanded:
                 expanded.append(item)
     return tuple(expanded)
@@ -283,7 +290,7 @@ def run(args: argparse.Namespace) -> int:
             name, scenario, profile, lines = cell
             progress.update(task, description=f"{name} · {scenario} · {profile} · {lines:,}")
 
-        results = run_bench(
+        results = _run_checked(
             config,
             on_cell_start=started,
             on_cell_done=lambda cell: progress.advance(task),
@@ -313,6 +320,14 @@ def run(args: argparse.Namespace) -> int:
         files = build_report(config.out)
         console.print(f"report: {files.markdown} and {files.html} ({len(files.images)} figures)")
     return status
+
+
+def _run_checked(config: BenchConfig, **options: Any) -> RunResults:
+    """``run_bench``, with a trace that fits no corpus size of the run as a clean exit."""
+    try:
+        return run_bench(config, **options)
+    except TraceSizeError as exc:
+        raise SystemExit(f"ctxlab bench: {exc}") from None
 
 
 def _budget_text(budget: CellBudget) -> str:

@@ -82,6 +82,7 @@ def _fits(trace: Trace, lines: int) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the files, then run them as the bench's scenarios."""
-    resolve(args)
+    """Check the files, then run them as the bench's scenarios (``--resume``: the run's own)."""
+    if args.resume is None:
+        resolve(args)
     return bench_command.run(args)

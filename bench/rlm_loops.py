@@ -61,7 +61,7 @@ from rlm.core.types import ModelUsageSummary, UsageSummary
 import contexts
 from bench.corpus import generate_corpus
 from contexts import Context, InMemoryContext
-from scenarios.canned import TRACES_DIR
+from scenarios.library import TRACES_DIR
 from scenarios.record import RecordingContext
 from scenarios.trace import Think, Trace
 

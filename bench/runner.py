@@ -25,6 +25,8 @@ from bench.reliability import record_error, record_faults
 from bench.results import CellResult, OpRecord, RunResults, run_metadata
 from contexts import Context, ContextError, InMemoryContext, registry
 from scenarios import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace, get_scenario
+from scenarios.library import Scenario
+from scenarios.trace import TraceSizeError
 
 BUCKET = "ctxlab-bench"
 
@@ -375,7 +377,10 @@ def run_cell(
 
     ``total_s`` adds up only timed sections (open, ops, think), never the bench's own checks.
     """
-    trace = get_scenario(scenario_name).sessions(lines, seed=config.seed, count=config.sessions)
+    try:
+        trace = get_scenario(scenario_name).sessions(lines, seed=config.seed, count=config.sessions)
+    except TraceSizeError as exc:  # a recording made for a larger corpus: not run at this size
+        return CellResult(name, scenario_name, "", profile, lines, status="skipped", error=str(exc))
     cell = CellResult(name, scenario_name, trace.version, profile, lines)
     corpus = target.corpus(lines)
     target.prepare(name, lines, config.segment_lines)  # upload before timing
@@ -517,8 +522,8 @@ def run_bench(
     """
     for name in config.contexts:
         registry.spec(name)  # unknown names fail before any work
-    for scenario in config.scenarios:
-        get_scenario(scenario)
+    for scenario_name in config.scenarios:
+        _fits_some_size(get_scenario(scenario_name), config.lines)
     profiles = {name: load_profile(name) for name in config.profiles if target.simulated}
     planned = list(cells_of(config))
     results = RunResults(
@@ -578,6 +583,19 @@ def run_bench(
     return results
 
 
+def _fits_some_size(scenario: Scenario, sizes: tuple[int, ...]) -> None:
+    """A fixed trace (a recording) runs only on corpora it fits; its cells at other sizes are
+    skipped, saying why. One that fits no size of the run fails it before any work."""
+    errors: list[TraceSizeError] = []
+    for lines in sizes:
+        try:
+            scenario.trace(lines)
+        except TraceSizeError as exc:
+            errors.append(exc)
+    if len(errors) == len(sizes):
+        raise errors[-1]
+
+
 def _resumable(
     previous: RunResults, config: BenchConfig, planned: list[tuple[str, str, str, int]]
 ) -> set[tuple[str, str, str, int]]:
@@ -593,6 +611,8 @@ def _resumable(
         raise ValueError(f"results.json holds cells outside its own matrix: {stray[:3]}")
     versions: dict[tuple[str, int], str] = {}
     for (_name, scenario, _profile, lines), cell in keys.items():
+        if cell.status == "skipped":  # a recording that does not fit this size: skipped again
+            continue
         if (scenario, lines) not in versions:
             trace = get_scenario(scenario).sessions(lines, seed=config.seed, count=config.sessions)
             versions[scenario, lines] = trace.version

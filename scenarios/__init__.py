@@ -1,10 +1,11 @@
 """RLM access patterns as data: traces of ops, and named scenarios that generate them."""
 
-from scenarios.library import SCENARIOS, FileScenario, Scenario, get_scenario
+from scenarios.library import RECORDED, SCENARIOS, FileScenario, Scenario, get_scenario
 from scenarios.record import RecordingContext, trace_from_events
 from scenarios.trace import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace
 
 __all__ = [
+    "RECORDED",
     "SCENARIOS",
     "Batch",
     "FileScenario",

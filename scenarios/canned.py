@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from scenarios.library import SCENARIOS
+from scenarios.library import RECORDED, SCENARIOS, TRACES_DIR
 from scenarios.trace import Trace
 
 CANNED_LINES = 100_000
 """Context size the canned traces are generated for."""
-TRACES_DIR = Path(__file__).with_name("traces")
-"""Where the canned traces live."""
 
 
 def canned_traces() -> dict[str, Trace]:
@@ -29,6 +27,14 @@ def readme(traces: dict[str, Trace]) -> str:
         f"| `{file}` | `{trace.version}` | {len(trace.ops):,} | {SCENARIOS[trace.name].behaviour} |"
         for file, trace in traces.items()
     ]
+    recorded = []
+    for name, entry in RECORDED.items():
+        trace = Trace.load(TRACES_DIR / entry.file)
+        size = trace.corpus_lines
+        recorded.append(
+            f"| `{entry.file}` | `{name}` | `{trace.version}` | {len(trace.ops):,} | "
+            f"{size if size is None else f'{size:,}'} | {entry.behaviour} | `{entry.regenerate}` |"
+        )
     return "\n".join(
         [
             "# Canned traces",
@@ -44,6 +50,16 @@ def readme(traces: dict[str, Trace]) -> str:
             "| file | version | ops | behaviour |",
             "|---|---|---|---|",
             *rows,
+            "",
+            "## Recorded real loops",
+            "",
+            "Recordings of real RLM runtimes, replayed by scenario name (`--scenarios rlms-session`,",
+            "part of `make bench`). Their ops are fixed: they run on corpora at least the size they",
+            "were recorded at (a smaller size is a skipped cell that says why).",
+            "",
+            "| file | scenario | version | ops | recorded at (lines) | behaviour | regenerate |",
+            "|---|---|---|---|---|---|---|",
+            *recorded,
             "",
         ]
     )

@@ -73,10 +73,49 @@ class FileScenario(Scenario):
         return trace
 
     @classmethod
-    def load(cls, path: str | Path) -> FileScenario:
-        """The trace at ``path`` as a scenario named by that path."""
+    def load(
+        cls, path: str | Path, *, name: str | None = None, behaviour: str | None = None
+    ) -> FileScenario:
+        """The trace at ``path`` as a scenario named ``name`` (default: the path)."""
         trace = Trace.load(path)
-        return cls(str(path), f"replay of the trace file {path}", lambda *_: trace.ops, fixed=trace)
+        return cls(
+            name or str(path),
+            behaviour or f"replay of the trace file {path}",
+            lambda *_: trace.ops,
+            fixed=trace,
+        )
+
+
+TRACES_DIR = Path(__file__).with_name("traces")
+"""Where the canned and recorded traces live."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A committed recording of a real RLM loop, replayed by name like a generator."""
+
+    file: str
+    """File name under ``TRACES_DIR``."""
+    behaviour: str
+    """What RLM loop it recorded."""
+    regenerate: str
+    """The one command that records it again."""
+
+    def load(self, name: str) -> FileScenario:
+        return FileScenario.load(TRACES_DIR / self.file, name=name, behaviour=self.behaviour)
+
+
+RECORDED: dict[str, Recorded] = {
+    "rlms-session": Recorded(
+        "rlms-session.jsonl",
+        "a real rlms RLM.completion loop (the runtime's own REPL and llm_query_batched, a "
+        "scripted model) recorded at 100,000 lines: peek, regex filters, windows around hits, "
+        "5,000-line chunks read one after another in the REPL then one batched sub-call, "
+        "verification re-reads; no concurrent reads",
+        "python -m bench.rlm_loops --lines 100000 --out scenarios/traces/rlms-session.jsonl",
+    ),
+}
+"""Recorded real loops, by scenario name (fixed ops: they run on corpora at least their size)."""
 
 
 THINK_MS = 2_000.0
@@ -187,10 +226,13 @@ def get_scenario(name: str) -> Scenario:
     ``KeyError`` lists the known names."""
     if name in SCENARIOS:
         return SCENARIOS[name]
+    if name in RECORDED:
+        return RECORDED[name].load(name)
     if name.endswith(".jsonl"):
         if not Path(name).is_file():
             raise KeyError(f"no trace file {name!r}")
         return FileScenario.load(name)
     raise KeyError(
-        f"no scenario {name!r}; known: {', '.join(SCENARIOS)} (or a path to a .jsonl trace)"
+        f"no scenario {name!r}; known: {', '.join([*SCENARIOS, *RECORDED])} "
+        "(or a path to a .jsonl trace)"
     )

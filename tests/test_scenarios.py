@@ -11,8 +11,9 @@ import pytest
 from bench.corpus import generate_corpus
 from contexts import InMemoryContext
 from scenarios import SCENARIOS, Batch, Grep, Index, Len, Op, Read, Think, Trace, get_scenario
-from scenarios.canned import CANNED_LINES, TRACES_DIR, canned_traces, readme
+from scenarios.canned import CANNED_LINES, canned_traces, readme
 from scenarios.explore import FILTER_HITS, FILTER_PATTERN, VERIFY_READS, filter_hits, needle_hits
+from scenarios.library import TRACES_DIR
 from scenarios.scans import BATCH_WIDTH, LINE_BY_LINE_MAX, SCAN_CHUNK, SLICE_SIZES, THINK_JITTER
 
 SMALL = (0, 1, 2, 10, 137, 1_000)

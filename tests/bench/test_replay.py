@@ -5,6 +5,7 @@ work, and ``--scenarios all``."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,22 @@ from bench import replay_command
 from bench.bench_command import config_from_args
 from bench.cli import build_parser, main
 from bench.results import load_results
-from scenarios import SCENARIOS, Index, Len, Read, Trace, trace_from_events
-from scenarios.canned import TRACES_DIR
+from bench.runner import BenchConfig, run_bench
+from scenarios import (
+    RECORDED,
+    SCENARIOS,
+    Batch,
+    FileScenario,
+    Index,
+    Len,
+    Read,
+    Trace,
+    get_scenario,
+    trace_from_events,
+)
+from scenarios.library import TRACES_DIR
 from scenarios.record import Event
+from scenarios.trace import TraceSizeError
 
 
 def _recorded_trace(path: Path, *, think_scale: float = 0.01) -> Trace:
@@ -107,8 +121,46 @@ def test_replay_rejects_what_is_not_a_trace(tmp_path: Path) -> None:
         main(["replay", str(tmp_path / "missing.jsonl")])
 
 
-def test_scenarios_all_expands_to_every_generator() -> None:
+def test_scenarios_all_expands_to_every_generator_and_recording() -> None:
     args = build_parser().parse_args(["bench", "--scenarios", "peek,all"])
-    assert config_from_args(args).scenarios == tuple(SCENARIOS)
+    assert config_from_args(args).scenarios == (*SCENARIOS, *RECORDED)
     default = config_from_args(build_parser().parse_args(["bench"]))
-    assert default.scenarios == ("peek", "head-50k", "linear-scan")  # make bench stays ~10 min
+    # make bench: the first move, then whole RLM sessions (scripted, rlms batching, recorded)
+    assert default.scenarios == ("peek", "mixed-session", "chunk-then-batch", "rlms-session")
+
+
+def test_a_recorded_loop_runs_by_name_at_the_size_it_was_made_for() -> None:
+    scenario = get_scenario("rlms-session")
+    assert isinstance(scenario, FileScenario) and scenario.name == "rlms-session"
+    trace = scenario.trace(100_000)
+    assert trace.corpus_lines == 100_000 and trace.think_scale == 1.0
+    assert not any(isinstance(op, Batch) for op in trace.ops)  # rlms reads in its REPL thread
+    assert scenario.trace(1_000_000).ops == trace.ops  # a larger corpus: the same reads
+    with pytest.raises(TraceSizeError, match="100,000 lines"):
+        scenario.trace(20_000)
+
+
+@pytest.mark.timeout(120)
+def test_a_recording_is_skipped_where_it_does_not_fit_and_run_where_it_does(
+    tmp_path: Path,
+) -> None:
+    recorded = tmp_path / "rec.jsonl"
+    _recorded_trace(recorded)  # made on 300 lines, Read(290, 310) reaches line 310
+    config = BenchConfig(
+        contexts=("memory",),
+        scenarios=("peek", str(recorded)),
+        profiles=("none",),
+        lines=(100, 300),
+        out=tmp_path / "run",
+        think_scale=0.0,
+    )
+    cells = {(c.scenario, c.lines): c for c in run_bench(config).cells}
+    skipped = cells[str(recorded), 100]
+    assert skipped.status == "skipped" and "300 lines" in (skipped.error or "")
+    assert not skipped.ops
+    ran = cells[str(recorded), 300]
+    assert ran.status == "ok" and ran.correct and len(ran.ops) == 6
+    assert all(cells["peek", n].status == "ok" for n in (100, 300))
+    with pytest.raises(TraceSizeError):  # fits no size of the run: refused before any work
+        run_bench(replace(config, lines=(100,), out=tmp_path / "none"))
+    assert not (tmp_path / "none" / "results.json").exists()
