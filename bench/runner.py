@@ -3,7 +3,9 @@ every answer is checked against the in-memory oracle."""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -34,8 +36,9 @@ BUCKET = "ctxlab-bench"
 @dataclass(frozen=True)
 class CellBudget:
     """Where a cell stops early: after ``max_ops`` storage ops, or once its timed sections (open,
-    ops, think) reach ``max_seconds``. Checked between ops (an op already running finishes). A
-    cell that stops early is marked ``truncated`` and never wins; ``None`` means no limit."""
+    ops, think) reach ``max_seconds`` — also in the middle of an op, which is then abandoned (the
+    context is closed under it, so its remaining requests are never sent). A cell that stops
+    early is marked ``truncated`` and never wins; ``None`` means no limit."""
 
     max_ops: int | None = None
     """Storage ops (think ops excluded) a cell may replay."""
@@ -55,6 +58,10 @@ class CellBudget:
         if self.max_seconds is not None and timed_s >= self.max_seconds:
             return f"cell budget of {self.max_seconds:g} s reached"
         return None
+
+    def remaining(self, timed_s: float) -> float | None:
+        """Timed seconds left (``None``: no seconds limit)."""
+        return None if self.max_seconds is None else max(0.0, self.max_seconds - timed_s)
 
     def to_dict(self) -> dict[str, Any]:
         return {"max_ops": self.max_ops, "max_seconds": self.max_seconds}
@@ -275,6 +282,32 @@ def apply_op(ctx: Context, op: Op, pool: ThreadPoolExecutor) -> Any:
     raise TypeError(f"cannot replay op {op!r}")
 
 
+class _Watchdog:
+    """Closes ``ctx`` if an op is still running when the cell's budget runs out, so a single
+    long op (a grep of a million lines, one GET after another) cannot overrun the budget by
+    more than the request in flight."""
+
+    def __init__(self, ctx: Context, seconds: float | None) -> None:
+        self._fired = threading.Event()
+        self._timer: threading.Timer | None = None
+        if seconds is not None:
+            self._timer = threading.Timer(seconds, self._fire, args=(ctx,))
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self, ctx: Context) -> None:
+        self._fired.set()
+        with contextlib.suppress(Exception):  # run_cell closes it again and reports failures
+            ctx.close()
+
+    def stop(self) -> bool:
+        """Disarm (waiting for a close in progress); whether the budget ran out."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer.join()
+        return self._fired.is_set()
+
+
 def expected_answer(oracle: LineListOracle, op: Op) -> Any:
     """The oracle's answer to ``op``, in the same shape as :func:`apply_op`'s."""
     if isinstance(op, Len):
@@ -324,34 +357,52 @@ def replay(
     background-prefetching context extra hidden time.
     """
     timed_s = cell.open_s
+
+    def truncate(number: int, reason: str) -> int:
+        cell.truncated = True
+        cell.truncation = (
+            f"stopped after {number:,} of {len(trace.ops):,} trace ops "
+            f"({len(cell.ops):,} storage ops, {timed_s:.2f} s timed): {reason}"
+        )
+        return number
+
     with ThreadPoolExecutor(max_workers=32, thread_name_prefix="bench-batch") as pool:
         for number, op in enumerate(trace.ops):
             reason = budget.exceeded(len(cell.ops), timed_s)
             if reason is not None:
-                cell.truncated = True
-                cell.truncation = (
-                    f"stopped after {number:,} of {len(trace.ops):,} trace ops "
-                    f"({len(cell.ops):,} storage ops, {timed_s:.2f} s timed): {reason}"
-                )
-                return number
+                return truncate(number, reason)
+            remaining = budget.remaining(timed_s)
             if isinstance(op, Think):
+                pause = op.ms / 1000 * think_scale
                 started = time.perf_counter()
-                time.sleep(op.ms / 1000 * think_scale)
-                pause = time.perf_counter() - started
-                cell.think_s += pause
-                timed_s += pause
+                time.sleep(pause if remaining is None else min(pause, remaining))
+                slept = time.perf_counter() - started
+                cell.think_s += slept
+                timed_s += slept
+                if remaining is not None and pause > remaining:
+                    return truncate(number, f"cell budget of {budget.max_seconds:g} s reached")
                 continue
             expected = expected_answer(oracle, op)
+            watchdog = _Watchdog(ctx, remaining)
             started_ns = time.perf_counter_ns()
             try:
                 answer = apply_op(ctx, op, pool)
-            except ContextError as exc:
+            except Exception as exc:
                 latency = (time.perf_counter_ns() - started_ns) / 1e9
                 timed_s += latency
+                if watchdog.stop():  # the budget ran out inside this op: it was abandoned
+                    return truncate(
+                        number,
+                        f"cell budget of {budget.max_seconds:g} s reached during op #{number} "
+                        f"({type(op).__name__.lower()}, abandoned: the context was closed)",
+                    )
+                if not isinstance(exc, ContextError):
+                    raise
                 record_error(cell, type(op).__name__.lower(), latency, exc)
                 continue
             latency = (time.perf_counter_ns() - started_ns) / 1e9
             timed_s += latency
+            watchdog.stop()  # an op that finished as the budget ran out still counts
             correct = answer == expected
             size = answer_bytes(answer)
             kind = type(op).__name__.lower()

@@ -110,6 +110,7 @@ class LayoutContext(Context):
         raise AssertionError("unreachable")
 
     def _close(self) -> None:
+        self.transport.stop()  # a slice running in another thread ends at its next request
         self.transport.close()
 
     def _describe(self) -> str:

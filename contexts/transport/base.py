@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from contexts.errors import ContextClosedError
 from contexts.location import Location
 from contexts.stats import StatsRecorder
 
@@ -30,6 +31,8 @@ class Transport(ABC):
     deadline_s: float | None = None
     """Overall deadline of one slice, applied by the context (``deadline_scope``); ``None``
     for none. Set by transports that honour it (the S3 ones)."""
+    stopped: bool = False
+    """Set by :meth:`stop`: every request not yet sent raises ``ContextClosedError``."""
 
     def __init__(self, location: Location, stats: StatsRecorder) -> None:
         self.location = location
@@ -48,6 +51,10 @@ class Transport(ABC):
         return [self._fetch_counted(request) for request in requests]
 
     def _fetch_counted(self, request: ByteRequest) -> bytes:
+        if self.stopped:
+            raise ContextClosedError(
+                f"the context reading {self.url()} was closed while this read was under way"
+            )
         try:
             body = self._fetch(request)
         except BaseException:
@@ -67,6 +74,11 @@ class Transport(ABC):
     def url(self, name: str = "") -> str:
         """Where ``name`` lives, for messages (never with credentials)."""
         return self.location.url(name)
+
+    def stop(self) -> None:
+        """Refuse every request not yet sent, so a batch or a long slice that another thread
+        is running ends at its next request (a context's ``close()`` calls this first)."""
+        self.stopped = True
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and connections."""
