@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
+import time
 import zlib
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import pytest
 import contexts
 from contexts import (
     BucketNotFoundError,
+    ContextClosedError,
     CredentialsError,
     EndpointUnreachableError,
     IndexFormatError,
@@ -311,3 +314,42 @@ def test_a_request_that_never_left_is_not_counted(
         transport.get("manifest.json")
     assert stats.snapshot().requests == 0
     transport.close()
+
+
+# -- close() while a slice is under way ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "options"), [("s3-sequential", {}), ("s3-threaded", {"max_workers": 1})]
+)
+def test_close_during_a_slice_stops_its_remaining_requests(
+    s3: S3Env, name: str, options: dict[str, int]
+) -> None:
+    """close() from another thread while a 20-segment slice runs: the slice raises
+    ContextClosedError and the requests it had not sent yet are never sent (counted)."""
+    url = s3.new_url()
+    text = "".join(f"{i:04d} closing mid-slice\n" for i in range(2000))
+    contexts.write_layout(text, url, lines_per_segment=100, endpoint_url=s3.endpoint_url)
+    ctx = open_context(name, url, endpoint_url=s3.endpoint_url, **options)
+    transport = ctx.transport  # type: ignore[attr-defined]
+    fetch = transport._fetch
+    sent: list[object] = []
+    closer = threading.Thread(target=ctx.close)
+
+    def close_after_the_third(request: object) -> bytes:
+        sent.append(request)
+        body: bytes = fetch(request)
+        if len(sent) == 3:  # another thread closes the context while the slice is under way
+            closer.start()
+            for _ in range(1000):  # until close() has refused what is left (a hang guard)
+                if transport.stopped:
+                    break
+                time.sleep(0.01)
+        return body
+
+    transport._fetch = close_after_the_third
+    with pytest.raises(ContextClosedError):
+        ctx[0:2000]
+    closer.join(timeout=30)
+    assert len(sent) == 3  # segments 4..20 were refused before they were sent
+    assert ctx.closed and not closer.is_alive()
