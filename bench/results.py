@@ -93,6 +93,8 @@ class CellResult:
     the end of its trace: its figures cover a prefix, and it never wins."""
     truncation: str | None = None
     """Where and why a truncated cell stopped."""
+    abandoned_s: float = 0.0
+    """Time spent in the op the budget abandoned mid-way (part of ``total_s``; not an op)."""
     physical_limit_s: float = 0.0
     """The least time a clairvoyant client could take: everything the trace needs fetched from
     open at the profile's bandwidth capped by the run's measured ceiling (``bench/lower_bound.py``);

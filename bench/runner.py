@@ -391,6 +391,7 @@ def replay(
                 latency = (time.perf_counter_ns() - started_ns) / 1e9
                 timed_s += latency
                 if watchdog.stop():  # the budget ran out inside this op: it was abandoned
+                    cell.abandoned_s = latency
                     return truncate(
                         number,
                         f"cell budget of {budget.max_seconds:g} s reached during op #{number} "
@@ -466,7 +467,8 @@ def run_cell(
             ctx.close()
         except Exception as exc:  # a close failure is a defect of the context, not of the run
             _errored(cell, exc, during="close")
-    cell.total_s = cell.open_s + sum(op.latency_s for op in cell.ops) + cell.think_s
+    ops_s = sum(op.latency_s for op in cell.ops) + cell.abandoned_s
+    cell.total_s = cell.open_s + ops_s + cell.think_s
     cell.stall_s = cell.total_s - cell.think_s
     _bound(cell, replayed, corpus, config.think_scale, target)
     return cell

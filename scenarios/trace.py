@@ -51,7 +51,9 @@ class Think:
 
 @dataclass(frozen=True)
 class Batch:
-    """Reads issued concurrently, as ``llm_query_batched`` does from its threads."""
+    """Reads issued concurrently from several threads: a runtime whose sub-calls read their own
+    slices. (rlms's ``llm_query_batched`` does not: its REPL slices one chunk after another and
+    only the sub-LLM calls overlap; the ``chunk-then-batch`` scenario models that.)"""
 
     reads: tuple[Read, ...]
 

@@ -119,6 +119,9 @@ def test_a_seconds_budget_abandons_a_long_op_and_sends_no_more_requests(tmp_path
     assert "during op #0" in (cell.truncation or "") and "abandoned" in (cell.truncation or "")
     assert cell.ops == []  # the abandoned op is not reported as an answer
     assert cell.requests < 1 + 40
+    # ... but the time it took is the RLM's wait too
+    assert cell.abandoned_s > 0
+    assert cell.total_s == pytest.approx(cell.open_s + cell.abandoned_s + cell.think_s)
 
 
 def test_a_cell_without_budget_runs_its_whole_trace(tmp_path: Path) -> None:

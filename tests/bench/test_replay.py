@@ -125,8 +125,8 @@ def test_scenarios_all_expands_to_every_generator_and_recording() -> None:
     args = build_parser().parse_args(["bench", "--scenarios", "peek,all"])
     assert config_from_args(args).scenarios == (*SCENARIOS, *RECORDED)
     default = config_from_args(build_parser().parse_args(["bench"]))
-    # make bench: the first move, then whole RLM sessions (scripted, rlms batching, recorded)
-    assert default.scenarios == ("peek", "mixed-session", "chunk-then-batch", "rlms-session")
+    # make bench: whole RLM sessions (scripted, rlms batching, recorded)
+    assert default.scenarios == ("mixed-session", "chunk-then-batch", "rlms-session")
 
 
 def test_a_recorded_loop_runs_by_name_at_the_size_it_was_made_for() -> None:
