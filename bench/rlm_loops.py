@@ -24,8 +24,9 @@ own tests do it: ``rlm.core.rlm.get_client`` is patched for the run to return th
 clients (the root model, and the sub-LLM as ``other_backends[0]``, which rlms routes
 depth-1 calls to).
 
-Think in nominal ms: with ``RecordingContext(..., think_scale=...)`` (being added alongside) the
-recorder divides the gaps itself; until then :func:`nominal_trace` does it.
+Think in nominal ms: ``RecordingContext(..., think_scale=...)`` divides the observed gaps by the
+scale and records the corpus size; :func:`without_overhead` drops the gaps that are the runtime's
+own work.
 
 Regenerate the committed trace (the default ``make bench`` recording of a real RLM loop)::
 
@@ -38,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import inspect
 import json
 import re
 import string
@@ -428,43 +428,11 @@ def run_session(
     return SessionResult(str(completion.response), root.calls, sub.calls, root.outputs, seconds)
 
 
-def _native_think_scale() -> bool:
-    """Whether ``RecordingContext`` takes ``think_scale`` (and stores nominal think itself)."""
-    return "think_scale" in inspect.signature(RecordingContext).parameters
-
-
-def _recorder(inner: Context, trace_name: str, think_scale: float) -> RecordingContext:
-    if _native_think_scale():
-        return RecordingContext(inner, trace_name=trace_name, think_scale=think_scale)  # type: ignore[call-arg,unused-ignore]
-    return RecordingContext(inner, trace_name=trace_name)
-
-
-def nominal_trace(
-    trace: Trace,
-    *,
-    think_scale: float,
-    native: bool,
-    overhead_ms: float,
-    lines: int,
-    corpus_bytes: int | None,
-) -> Trace:
-    """The recorded trace with think in nominal ms and gaps shorter than ``overhead_ms``
-    (nominal: the REPL's and runtime's own work between two calls, scaled up) dropped.
-
-    ``native``: ``RecordingContext`` already divided the gaps by ``think_scale`` and set the
-    ``lines``/``bytes``/``think_scale`` params; otherwise this does it."""
-    scale = 1.0 if native else 1.0 / think_scale
-    ops = tuple(
-        Think(round(op.ms * scale, 1)) if isinstance(op, Think) else op
-        for op in trace.ops
-        if not (isinstance(op, Think) and op.ms * scale < overhead_ms)
-    )
-    params = dict(trace.params)
-    if not native:
-        params.update({"lines": lines, "think_scale": think_scale})
-        if corpus_bytes is not None:
-            params["bytes"] = corpus_bytes
-    return Trace(trace.name, ops, params)
+def without_overhead(trace: Trace, overhead_ms: float) -> Trace:
+    """``trace`` without the think ops shorter than ``overhead_ms`` (nominal ms): the REPL's and
+    the runtime's own work between two calls, not the model thinking."""
+    ops = tuple(op for op in trace.ops if not (isinstance(op, Think) and op.ms < overhead_ms))
+    return Trace(trace.name, ops, trace.params)
 
 
 def record_session(
@@ -474,23 +442,15 @@ def record_session(
     think_ms: float = THINK_MS,
     script: SessionScript | None = None,
     trace_name: str = TRACE_NAME,
-    corpus_bytes: int | None = None,
     params: dict[str, Any] | None = None,
 ) -> tuple[Trace, SessionResult]:
     """Run the scripted session over ``RecordingContext(inner)``: the trace (think in nominal
     ms) and what the session did. ``inner`` stays open."""
     if think_scale <= 0:
         raise ValueError(f"think_scale must be > 0 to recover nominal think, not {think_scale}")
-    recorder = _recorder(inner, trace_name, think_scale)
+    recorder = RecordingContext(inner, trace_name=trace_name, think_scale=think_scale)
     result = run_session(recorder, script=script, think_ms=think_ms, think_scale=think_scale)
-    trace = nominal_trace(
-        recorder.trace(),
-        think_scale=think_scale,
-        native=_native_think_scale(),
-        overhead_ms=think_ms / 2,
-        lines=len(inner),
-        corpus_bytes=corpus_bytes,
-    )
+    trace = without_overhead(recorder.trace(), overhead_ms=think_ms / 2)
     extra = {
         "runtime": f"rlms {metadata.version('rlms')}",
         "think_ms": think_ms,
@@ -518,7 +478,6 @@ def record_corpus(
             think_scale=think_scale,
             think_ms=think_ms,
             script=script,
-            corpus_bytes=len(text.encode("utf-8")),
             params={"seed": seed, "corpus": "bench.corpus.generate_corpus"},
         )
 

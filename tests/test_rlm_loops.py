@@ -6,7 +6,6 @@ No test looks at a clock: think lengths are only checked to exist."""
 
 from __future__ import annotations
 
-import inspect
 import re
 from collections import Counter
 
@@ -126,10 +125,6 @@ def test_the_recording_is_a_clean_trace(corpus: str) -> None:
     assert cell.correct and cell.status == "ok"
 
 
-@pytest.mark.skipif(
-    "think_scale" not in inspect.signature(RecordingContext).parameters,
-    reason="needs RecordingContext(..., think_scale=...) (being added on another branch)",
-)
 def test_recording_context_stores_nominal_think_itself(corpus: str) -> None:
     inner = InMemoryContext(corpus)
     recorder = RecordingContext(inner, trace_name="native", think_scale=QUICK)
