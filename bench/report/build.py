@@ -148,7 +148,18 @@ def _summary(data: RunData) -> list[Block]:
 
 
 def _pick(cell: CellResult | None) -> str:
-    return "—" if cell is None else f"`{cell.context}` {seconds(cell.total_s)}"
+    if cell is None:
+        return "—"
+    if cell.truncated:  # stopped by the budget: it would have taken at least this long
+        return f"`{cell.context}` ≥ {seconds(cell.total_s)} (truncated)"
+    return f"`{cell.context}` {seconds(cell.total_s)}"
+
+
+def _faster_than_baseline(row: Headline, fast: CellResult | None) -> str:
+    """``times`` of ``fast`` vs the baseline; a floor (``≥``) when the baseline was cut."""
+    text = times(row.speedup(fast, row.baseline))
+    cut = row.baseline is not None and row.baseline.truncated
+    return f"≥ {text}" if cut and text != "—" else text
 
 
 def _headline(data: RunData) -> list[Block]:
@@ -184,8 +195,8 @@ def _headline(data: RunData) -> list[Block]:
                         _pick(row.lab),
                         _pick(row.peer),
                         _pick(row.baseline),
-                        times(row.speedup(row.lab, row.baseline)),
-                        times(row.speedup(row.peer, row.baseline)),
+                        _faster_than_baseline(row, row.lab),
+                        _faster_than_baseline(row, row.peer),
                         times(row.speedup(row.lab, row.peer)),
                     )
                     for row in rows

@@ -115,6 +115,7 @@ class Headline:
     lab: CellResult | None
     peer: CellResult | None
     baseline: CellResult | None
+    """``s3-sequential``'s cell: finished, or cut by the budget (its time is then a floor)."""
 
     def speedup(self, fast: CellResult | None, slow: CellResult | None) -> float | None:
         """``slow.total_s / fast.total_s`` (how many times faster ``fast`` is)."""
@@ -130,7 +131,8 @@ def headline(data: RunData, group: Group) -> list[Headline]:
         lab = next((c for c in ranked if not is_peer(c.context)), None)
         peer = next((c for c in ranked if is_peer(c.context)), None)
         baseline = data.cell(group, scenario, BASELINE)
-        rows.append(Headline(scenario, lab, peer, baseline if baseline and ok(baseline) else None))
+        usable = baseline is not None and (ok(baseline) or _only_truncated(baseline))
+        rows.append(Headline(scenario, lab, peer, baseline if usable else None))
     return rows
 
 

@@ -144,7 +144,7 @@ def test_a_truncated_cell_never_wins_nor_compares_with_a_full_one(tmp_path: Path
     raw = json.loads((run / "results.json").read_text())
     # The fastest S3 context (byte-range) stopped early in every cell: it must not win.
     for cell in raw["cells"]:
-        if cell["context"] == "s3-byte-range":
+        if cell["context"] in ("s3-byte-range", "s3-sequential"):
             cell["truncated"], cell["truncation"] = True, "stopped after 1 of 3 trace ops"
     (run / "results.json").write_text(json.dumps(raw))
     data = RunData(run)
@@ -161,6 +161,8 @@ def test_a_truncated_cell_never_wins_nor_compares_with_a_full_one(tmp_path: Path
     assert Pair(("k",), cut, cut).comparable  # type: ignore[arg-type]
     report = build_report(run).markdown.read_text()
     assert "truncated" in report and "TRUNCATED" in report
+    # the cut baseline's time is a floor, and so are the speed-ups over it
+    assert "`s3-sequential` ≥ " in report and "(truncated) | ≥ " in report
 
 
 # -- a killed run, resumed -------------------------------------------------------------------
