@@ -20,7 +20,7 @@ import contexts
 from bench import targets
 from bench.results import CellResult, RunResults, load_results
 from bench.runner import MOTO_TARGET, BenchConfig, CellBudget, run_bench
-from scenarios import RECORDED, SCENARIOS
+from scenarios import RECORDED, SCENARIOS, get_scenario
 from scenarios.trace import TraceSizeError
 
 DEFAULT_PROFILES = ("seed",)
@@ -184,15 +184,43 @@ def budget_from_args(args: argparse.Namespace) -> CellBudget:
     return CellBudget(max_ops=ops, max_seconds=seconds)
 
 
-def expand_scenarios(names: tuple[str, ...]) -> tuple[str, ...]:
+def expand_scenarios(
+    names: tuple[str, ...], sizes: tuple[int, ...] | None = None, *, implicit: bool = False
+) -> tuple[str, ...]:
     """``all`` stands for every named scenario (generators, then recorded loops), in library
-    order."""
+    order. With ``sizes``, a recorded loop that came in through ``all`` (or the defaults,
+    ``implicit``) and fits none of them is left out (see :func:`unfit_recordings`); one named
+    on purpose stays, and the run refuses it."""
     expanded: list[str] = []
     for name in names:
         for item in [*SCENARIOS, *RECORDED] if name == "all" else (name,):
+            maybe_left_out = (implicit or name == "all") and item in RECORDED
+            if maybe_left_out and sizes is not None and not _fits_a_size(item, sizes):
+                continue
             if item not in expanded:
                 expanded.append(item)
     return tuple(expanded)
+
+
+def _fits_a_size(name: str, sizes: tuple[int, ...]) -> bool:
+    scenario = get_scenario(name)
+    for lines in sizes:
+        try:
+            scenario.trace(lines)
+        except TraceSizeError:
+            continue
+        return True
+    return False
+
+
+def unfit_recordings(config: BenchConfig) -> list[str]:
+    """Recorded loops of the library that this run leaves out: made for larger corpora than
+    every size of the run (``--quick``'s 20,000 lines, say)."""
+    return [
+        f"{name} (recorded at {RECORDED[name].trace().corpus_lines or 0:,} lines)"
+        for name in RECORDED
+        if name not in config.scenarios and not _fits_a_size(name, config.lines)
+    ]
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
@@ -203,7 +231,9 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
         lines = tuple(dict.fromkeys((*lines, *FULL_LINES)))
     return BenchConfig(
         contexts=args.contexts or tuple(contexts.available()),
-        scenarios=expand_scenarios(args.scenarios or DEFAULT_SCENARIOS),
+        scenarios=expand_scenarios(
+            args.scenarios or DEFAULT_SCENARIOS, lines, implicit=args.scenarios is None
+        ),
         profiles=args.profiles or (QUICK_PROFILES if args.quick else DEFAULT_PROFILES),
         lines=lines,
         out=out,
@@ -262,6 +292,12 @@ def run(args: argparse.Namespace) -> int:
     if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
         console = Console(width=160)
     config, real_target = targets.resolve(args, config, console.print)
+    left_out = unfit_recordings(config)
+    if left_out:
+        console.print(
+            f"[yellow]not run[/]: {', '.join(left_out)}: larger than every corpus size of this "
+            "run (add --lines 100000 to run them)"
+        )
     if previous is not None:
         target_name = real_target.meta["target"] if real_target else MOTO_TARGET.meta["target"]
         if previous.meta.get("target") != target_name:

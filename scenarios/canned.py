@@ -29,7 +29,7 @@ def readme(traces: dict[str, Trace]) -> str:
     ]
     recorded = []
     for name, entry in RECORDED.items():
-        trace = Trace.load(TRACES_DIR / entry.file)
+        trace = entry.trace()
         size = trace.corpus_lines
         recorded.append(
             f"| `{entry.file}` | `{name}` | `{trace.version}` | {len(trace.ops):,} | "

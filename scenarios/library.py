@@ -104,6 +104,10 @@ class Recorded:
     def load(self, name: str) -> FileScenario:
         return FileScenario.load(TRACES_DIR / self.file, name=name, behaviour=self.behaviour)
 
+    def trace(self) -> Trace:
+        """The recording as stored (its header says the corpus it was made on)."""
+        return Trace.load(TRACES_DIR / self.file)
+
 
 RECORDED: dict[str, Recorded] = {
     "rlms-session": Recorded(

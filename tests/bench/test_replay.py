@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import replay_command
-from bench.bench_command import config_from_args
+from bench.bench_command import config_from_args, unfit_recordings
 from bench.cli import build_parser, main
 from bench.results import load_results
 from bench.runner import BenchConfig, run_bench
@@ -127,6 +127,22 @@ def test_scenarios_all_expands_to_every_generator_and_recording() -> None:
     default = config_from_args(build_parser().parse_args(["bench"]))
     # make bench: whole RLM sessions (scripted, rlms batching, recorded)
     assert default.scenarios == ("mixed-session", "chunk-then-batch", "rlms-session")
+
+
+def test_all_and_the_defaults_leave_out_recordings_larger_than_every_size() -> None:
+    parser = build_parser()
+    quick_all = config_from_args(parser.parse_args(["bench", "--quick", "--scenarios", "all"]))
+    assert quick_all.scenarios == tuple(SCENARIOS)  # rlms-session was recorded at 100,000
+    assert unfit_recordings(quick_all) == ["rlms-session (recorded at 100,000 lines)"]
+    quick = config_from_args(parser.parse_args(["bench", "--quick"]))
+    assert quick.scenarios == ("mixed-session", "chunk-then-batch")
+    full = config_from_args(parser.parse_args(["bench", "--scenarios", "all"]))
+    assert full.scenarios == (*SCENARIOS, *RECORDED) and unfit_recordings(full) == []
+    # named on purpose, it stays, and the run refuses it before any work
+    named = ["bench", "--quick", "--scenarios", "rlms-session"]
+    assert config_from_args(parser.parse_args(named)).scenarios == ("rlms-session",)
+    with pytest.raises(SystemExit, match="reaches past the end of a corpus of 20,000 lines"):
+        main([*named, "--contexts", "memory", "--no-report"])
 
 
 def test_a_recorded_loop_runs_by_name_at_the_size_it_was_made_for() -> None:
