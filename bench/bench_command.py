@@ -8,9 +8,10 @@ report (figures, OUT/report.md, OUT/index.html) is written, as `ctxlab report OU
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -22,6 +23,8 @@ from bench.results import CellResult, RunResults, load_results
 from bench.runner import MOTO_TARGET, BenchConfig, CellBudget, run_bench
 from scenarios import RECORDED, SCENARIOS, get_scenario
 from scenarios.trace import TraceSizeError
+
+_Number = TypeVar("_Number", int, float)
 
 DEFAULT_PROFILES = ("seed",)
 DEFAULT_SCENARIOS = ("mixed-session", "chunk-then-batch", "rlms-session")
@@ -135,13 +138,13 @@ def _add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--cell-seconds",
-        type=_budget_seconds,
+        type=_zero_or_more(float, "--cell-seconds"),
         help="stop each cell after this many timed seconds, marked truncated (0: no limit; "
         f"default {DEFAULT_BUDGET.max_seconds:g}, quick {QUICK_BUDGET.max_seconds:g})",
     )
     parser.add_argument(
         "--cell-ops",
-        type=_budget_ops,
+        type=_zero_or_more(int, "--cell-ops"),
         help=f"stop each cell after this many storage ops (0: no limit; quick {QUICK_BUDGET.max_ops})",
     )
     parser.add_argument(
@@ -152,24 +155,19 @@ def _add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _budget_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--cell-seconds takes seconds >= 0, not {text!r}")
-    return value
+def _zero_or_more(parse: Callable[[str], _Number], flag: str) -> Callable[[str], _Number]:
+    """An argparse type: a number >= 0 (0 lifts that limit of the cell budget)."""
 
+    def parsed(text: str) -> _Number:
+        try:
+            value = parse(text)
+        except ValueError:
+            value = None
+        if value is None or value < 0:
+            raise argparse.ArgumentTypeError(f"{flag} takes a number >= 0, not {text!r}")
+        return value
 
-def _budget_ops(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--cell-ops takes a count >= 0, not {text!r}")
-    return value
+    return parsed
 
 
 def budget_from_args(args: argparse.Namespace) -> CellBudget:

@@ -50,7 +50,7 @@ with no ceiling (they read no server): their think time, nothing more.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -203,6 +203,17 @@ def bandwidth(profile: NetworkProfile, connections: int = DEFAULT_CONNECTIONS) -
     return None if per_connection is None else per_connection * connections
 
 
+def _steps(trace: Trace, corpus: LineBytes, think_scale: float) -> Iterator[tuple[Op, float, int]]:
+    """Each op of ``trace`` with its pause in seconds (think ops, scaled) and the bytes it needs
+    that no earlier op read (storage ops): what both bounds walk."""
+    seen = _ReadSet(corpus)
+    for op in trace.ops:
+        if isinstance(op, Think):
+            yield op, op.ms / 1000 * think_scale, 0
+        else:
+            yield op, 0.0, sum(seen.add(a, b) for a, b in op_line_ranges(op, corpus.lines))
+
+
 def lower_bound(
     trace: Trace,
     profile: NetworkProfile,
@@ -216,18 +227,15 @@ def lower_bound(
         raise ValueError(f"connections must be at least 1, not {connections}")
     latency = profile.first_byte.median_ms / 1000
     rate = bandwidth(profile, connections)
-    seen = _ReadSet(corpus)
     sent = False
     think_total = 0.0
     think_before = 0.0
     bounds: list[OpBound] = []
-    for op in trace.ops:
+    for op, pause, new in _steps(trace, corpus, think_scale):
         if isinstance(op, Think):
-            pause = op.ms / 1000 * think_scale
             think_total += pause
             think_before += pause
             continue
-        new = sum(seen.add(start, stop) for start, stop in op_line_ranges(op, corpus.lines))
         needs_metadata = isinstance(op, Len | Index) and not sent
         cost = 0.0
         if new or needs_metadata:
@@ -266,16 +274,13 @@ def physical_limit(
         raise ValueError(f"the ceiling must be positive, not {ceiling_bytes_per_s}")
     latency = profile.first_byte.median_ms / 1000
     rate = transfer_rate(profile, ceiling_bytes_per_s, connections)
-    seen = _ReadSet(corpus)
     clock = think = 0.0
     fetched = 0
-    for op in trace.ops:
+    for op, pause, new in _steps(trace, corpus, think_scale):
         if isinstance(op, Think):
-            pause = op.ms / 1000 * think_scale
             clock += pause
             think += pause
             continue
-        new = sum(seen.add(start, stop) for start, stop in op_line_ranges(op, corpus.lines))
         fetched += new
         if new:
             arrived = latency + (fetched / rate if rate else 0.0)
