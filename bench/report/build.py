@@ -281,10 +281,9 @@ def _bounds(data: RunData) -> list[Block]:
         Paragraph(f"**Physical limit** (`physical_limit_s`, `÷ physical`). {PHYSICAL_MODEL}"),
         Paragraph(_ceiling_text(data.meta)),
     ]
-    rated = [c for c in data.cells if ok(c) and c.ratio is not None and reads_network(c.context)]
-    if rated:
-        worst = max(rated, key=lambda c: c.ratio or 0.0)
-        best = min(rated, key=lambda c: c.ratio or 0.0)
+    demand = _extremes(data, lambda c: c.ratio)
+    if demand:
+        worst, best = demand
         blocks.append(
             Paragraph(
                 f"Worst ratio to the demand bound: `{worst.context}` on {worst.scenario} "
@@ -294,12 +293,9 @@ def _bounds(data: RunData) -> list[Block]:
                 f"{best.scenario}: {times(best.ratio)}."
             )
         )
-    near = [
-        c for c in data.cells if ok(c) and c.physical_ratio is not None and reads_network(c.context)
-    ]
-    if near:
-        worst = max(near, key=lambda c: c.physical_ratio or 0.0)
-        best = min(near, key=lambda c: c.physical_ratio or 0.0)
+    physical = _extremes(data, lambda c: c.physical_ratio)
+    if physical:
+        worst, best = physical
         blocks.append(
             Paragraph(
                 f"Farthest from the physical limit: `{worst.context}` on {worst.scenario} "
@@ -310,6 +306,20 @@ def _bounds(data: RunData) -> list[Block]:
             )
         )
     return blocks
+
+
+def _extremes(
+    data: RunData, ratio_of: Callable[[CellResult], float | None]
+) -> tuple[CellResult, CellResult] | None:
+    """The correct, finished S3 cells with the largest and the smallest ratio (None: no ratio)."""
+    rated = [
+        c for c in data.cells if ok(c) and ratio_of(c) is not None and reads_network(c.context)
+    ]
+    if not rated:
+        return None
+    return max(rated, key=lambda c: ratio_of(c) or 0.0), min(
+        rated, key=lambda c: ratio_of(c) or 0.0
+    )
 
 
 def _ceiling_text(meta: dict[str, Any]) -> str:
