@@ -26,7 +26,7 @@ typecheck: $(STAMP)
 # speed (a busy machine would fail it): tests count requests, bytes and waits; the bench times.
 PYTEST_WORKERS ?= auto
 unit: $(STAMP)
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadscope --durations=15 $(PYTEST_ARGS)
 
 ## make bench: the default matrix against the embedded moto server (no AWS account needed);
 ## ends with the report (reports/<timestamp>/report.md and index.html).
