@@ -14,11 +14,9 @@ back, and stops when the REPL sets ``answer["ready"]``. Only the models are scri
 Every scripted LM call sleeps ``think_ms * think_scale``, so the recorded gaps are model latency
 at a known scale (see :data:`THINK_SCALE` for why the committed trace is recorded at 1.0).
 
-How the lab context gets into the REPL, through rlms's own extension points: rlms cannot take
-it as the prompt (``RLM.completion(ctx)`` serialises it to JSON: ``TypeError``) nor as
-``custom_tools["context"]`` (a reserved name: ``ValueError``). ``custom_tools`` injects the live
-object by reference under a free name, and ``environment_kwargs["setup_code"]`` binds it as
-``context`` *and* ``context_0`` (rlms restores ``context`` from ``context_0`` after every block).
+How the lab context gets into the REPL: :func:`contexts.rlm.rlms_options`, the supported way
+in (the live object as a custom tool, bound as ``context`` and ``context_0`` by ``setup_code``,
+and the prompt text in rlms's system prompt; its module docstring says why rlms needs both).
 No module-level registry, no import inside the REPL. The models are plugged in the way rlms's
 own tests do it: ``rlm.core.rlm.get_client`` is patched for the run to return the scripted
 clients (the root model, and the sub-LLM as ``other_backends[0]``, which rlms routes
@@ -61,6 +59,7 @@ from rlm.core.types import ModelUsageSummary, UsageSummary
 import contexts
 from bench.corpus import generate_corpus
 from contexts import Context, InMemoryContext
+from contexts.rlm import PLACEHOLDER, rlms_options
 from scenarios.library import TRACES_DIR
 from scenarios.record import RecordingContext
 from scenarios.trace import Think, Trace
@@ -82,10 +81,6 @@ divided by the scale, and the gap also holds the runtime's own unscaled work: rl
 
 ROOT_MODEL = "scripted-root"
 SUB_MODEL = "scripted-sub"
-LAB_CONTEXT = "lab_context"
-"""The custom-tool name the live context travels under (``context`` itself is reserved)."""
-SETUP_CODE = f"context_0 = context = {LAB_CONTEXT}"
-"""Run by the REPL before the first turn: the live lab context becomes ``context``."""
 
 QUESTION = (
     "Which session logged the most ERROR lines? Give its session id and the count, the "
@@ -389,7 +384,9 @@ def run_session(
     think_scale: float = THINK_SCALE,
 ) -> SessionResult:
     """Run the scripted session through ``rlm.RLM(...).completion`` with ``context`` (the live
-    object, never a copy) as the REPL's ``context``. Does not close ``context``.
+    object, never a copy) as the REPL's ``context``. Does not close ``context``. The size the
+    prompt states is read from a recorder's inner context, so the recording holds only the
+    model's reads.
 
     Patches ``rlm.core.rlm.get_client`` for the duration, so do not run two sessions at once in
     one process."""
@@ -399,6 +396,7 @@ def run_session(
         think_ms=think_ms if sub_think_ms is None else sub_think_ms, think_scale=think_scale
     )
     clients: dict[str, ScriptedLM] = {ROOT_MODEL: root, SUB_MODEL: sub}
+    unwrapped = context.inner if isinstance(context, RecordingContext) else context
 
     def get_client(backend: str, backend_kwargs: dict[str, Any]) -> ScriptedLM:
         return clients[backend_kwargs["model_name"]]
@@ -406,24 +404,14 @@ def run_session(
     session = rlm.RLM(
         backend="openai",  # never constructed: get_client is patched below
         backend_kwargs={"model_name": ROOT_MODEL},
-        environment="local",
-        environment_kwargs={"setup_code": SETUP_CODE},
         other_backends=["openai"],
         other_backend_kwargs=[{"model_name": SUB_MODEL}],
-        custom_tools={
-            LAB_CONTEXT: {
-                "tool": context,
-                "description": "the line-addressed transcript, also bound as `context`",
-            },
-        },
         max_iterations=len(turns) + 1,
+        **rlms_options(context, lines=len(unwrapped)),
     )
-    # rlms writes the prompt into the REPL as context_0; setup_code replaces it with the live
-    # context, so this placeholder is all the runtime ever copies.
-    placeholder = f"(a {type(context).__name__} bound as `context` by setup_code)"
     start = time.perf_counter()
     with mock.patch.object(rlm_core, "get_client", get_client):
-        completion = session.completion(placeholder, root_prompt=QUESTION)
+        completion = session.completion(PLACEHOLDER, root_prompt=QUESTION)
     seconds = time.perf_counter() - start
     return SessionResult(str(completion.response), root.calls, sub.calls, root.outputs, seconds)
 

@@ -1,0 +1,20 @@
+"""Lab contexts inside RLM runtimes: the prompt text and the runtimes' extension points.
+
+``contexts.rlm.rlms_options(ctx)`` gives the ``rlm.RLM(...)`` keyword arguments for rlms; the
+runtimes themselves are optional packages, imported only when used.
+"""
+
+from __future__ import annotations
+
+from contexts.rlm.prompt import CONTEXT_PROMPT, context_prompt
+from contexts.rlm.rlms import PLACEHOLDER, SETUP_CODE, TOOL_NAME, rlms_options, rlms_system_prompt
+
+__all__ = [
+    "CONTEXT_PROMPT",
+    "PLACEHOLDER",
+    "SETUP_CODE",
+    "TOOL_NAME",
+    "context_prompt",
+    "rlms_options",
+    "rlms_system_prompt",
+]
