@@ -1,0 +1,190 @@
+"""Lab contexts inside RLM runtimes through ``contexts.rlm``: a scripted multi-turn session
+(peek, grep, chunked sub-calls, an answer) gives the same answer on S3 as in memory, the REPL's
+``context`` is the live lab object, ``text()`` is never called, and the prompt text reaches the
+model. No test looks at a clock."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+from unittest import mock
+
+import pytest
+
+import contexts
+import contexts.rlm
+from bench.corpus import generate_corpus
+from contexts import Context, InMemoryContext, MissingDependencyError
+from tests.conftest import S3Env
+
+LINES = 2_000
+CHUNK = 400
+QUESTION = "Which session logged the most ERROR lines, and how many tracebacks are there?"
+SESSION_ID = r"session_id=([0-9a-f]{8}-[0-9a-f]{4})"
+LIVE = "live: True True"
+"""What the first and third blocks print when ``context`` is the lab object itself."""
+
+
+@pytest.fixture(scope="module")
+def corpus() -> str:
+    return generate_corpus(LINES, seed=0)
+
+
+@pytest.fixture
+def s3_context(s3: S3Env, corpus: str) -> Iterator[Context]:
+    url = s3.new_url()
+    contexts.write_layout(corpus, url, endpoint_url=s3.endpoint_url, lines_per_segment=250)
+    with contexts.open_context("s3-threaded", url, endpoint_url=s3.endpoint_url) as ctx:
+        yield ctx
+
+
+def model_blocks(ctx_id: int, ask: str, sep: str) -> tuple[str, ...]:
+    """The code a model writes, one block per turn; each ends by printing ``[step N]``."""
+    return (
+        f"""\
+n = len(context)
+print("live:", context is lab_context, id(context) == {ctx_id})
+print(n, "lines"); print(context[0:20][:800])
+print("[step 1]")""",
+        rf"""import re
+from collections import Counter
+hits = context.grep(r"Z ERROR \[worker-\d+\] .*session_id=")
+by_session = Counter(re.findall(r"{SESSION_ID}", line)[-1] for _, line in hits)
+top_id, top_count = by_session.most_common(1)[0]
+print(len(hits), "ERROR lines; busiest", top_id, top_count)
+print("[step 2]")""",
+        f"""\
+import json
+ranges = [(a, min(a + {CHUNK}, n)) for a in range(0, n, {CHUNK})]
+slices = context.read_many(ranges)
+replies = llm_query_batched([{ask!r} + {sep!r} + s for s in slices])
+tracebacks = sum(json.loads(r)["tracebacks"] for r in replies)
+print("live:", context is lab_context, id(context) == {ctx_id})
+print(len(slices), "slices,", tracebacks, "tracebacks")
+print("[step 3]")""",
+        """\
+answer["content"] = f"{top_id} logged {top_count} ERROR lines; {tracebacks} tracebacks"
+answer["ready"] = True
+print("[step 4]")""",
+    )
+
+
+def expected_answer(text: str) -> str:
+    """The answer computed from the text itself, not through any runtime."""
+    import re
+    from collections import Counter
+
+    from bench.rlm_loops import summarise_excerpt
+
+    lines = text.splitlines(keepends=True)
+    error = re.compile(r"Z ERROR \[worker-\d+\] .*session_id=")
+    counts = Counter(re.findall(SESSION_ID, line)[-1] for line in lines if error.search(line))
+    top_id, top_count = counts.most_common(1)[0]
+    chunks = ("".join(lines[a : a + CHUNK]) for a in range(0, len(lines), CHUNK))
+    tracebacks = sum(summarise_excerpt(chunk)["tracebacks"] for chunk in chunks)
+    return f"{top_id} logged {top_count} ERROR lines; {tracebacks} tracebacks"
+
+
+# -- rlms ------------------------------------------------------------------------------------
+
+
+def run_rlms(ctx: Context) -> tuple[str, Any]:
+    """The scripted session through ``rlm.RLM(...).completion``, set up as a user would with
+    ``contexts.rlm.rlms_options``; returns the answer and the root model."""
+    pytest.importorskip("rlm", reason="the rlms extra is not installed")
+    import rlm
+    import rlm.core.rlm as rlm_core
+
+    from bench import rlm_loops
+
+    class RootLM(rlm_loops.ScriptedRootLM):  # type: ignore[misc]
+        """Also keeps every prompt it was sent."""
+
+        prompts: list[Any]
+
+        def respond(self, prompt: Any) -> str:
+            self.prompts.append(prompt)
+            return str(super().respond(prompt))
+
+    blocks = model_blocks(id(ctx), rlm_loops.SUB_ASK, rlm_loops.SEPARATOR)
+    root = RootLM(
+        [f"Next step.\n```repl\n{code}\n```" for code in blocks], think_ms=0, think_scale=0
+    )
+    root.prompts = []
+    sub = rlm_loops.ScriptedSubLM(think_ms=0, think_scale=0)
+    clients = {"root": root, "sub": sub}
+
+    def get_client(backend: str, backend_kwargs: dict[str, Any]) -> Any:
+        return clients[backend_kwargs["model_name"]]
+
+    session = rlm.RLM(
+        backend="openai",  # never constructed: get_client is patched
+        backend_kwargs={"model_name": "root"},
+        other_backends=["openai"],
+        other_backend_kwargs=[{"model_name": "sub"}],
+        max_iterations=len(blocks) + 1,
+        **contexts.rlm.rlms_options(ctx),
+    )
+    with (
+        mock.patch.object(rlm_core, "get_client", get_client),
+        mock.patch.object(
+            type(ctx), "text", side_effect=AssertionError("text() was called")
+        ) as text,
+    ):
+        completion = session.completion(contexts.rlm.PLACEHOLDER, root_prompt=QUESTION)
+    assert text.call_count == 0
+    assert sub.calls == -(-LINES // CHUNK)
+    return str(completion.response), root
+
+
+def test_rlms_session_answers_the_same_on_s3_as_in_memory(s3_context: Context, corpus: str) -> None:
+    opened = s3_context.stats.requests
+    on_s3, root = run_rlms(s3_context)
+    # the REPL's `context` was this object, before and after rlms restored it between blocks,
+    # and the model's reads reached S3 through it
+    assert LIVE in root.outputs[0] and LIVE in root.outputs[2]
+    assert f"{LINES} lines" in root.outputs[0]
+    assert s3_context.stats.requests > opened
+
+    with InMemoryContext(corpus) as memory:
+        in_memory, memory_root = run_rlms(memory)
+    assert LIVE in memory_root.outputs[0]
+    assert on_s3 == in_memory == expected_answer(corpus)
+
+
+def test_the_prompt_text_reaches_the_rlms_model(corpus: str) -> None:
+    with InMemoryContext(corpus) as memory:
+        _, root = run_rlms(memory)
+    system = root.prompts[0][0]
+    assert system["role"] == "system"
+    assert contexts.rlm.context_prompt(LINES) in system["content"]
+    assert "`len(context)` is the number of LINES" in system["content"]
+    assert "- `lab_context`: " in system["content"]  # rlms lists the custom tool
+
+
+def test_rlms_options_binds_the_object_and_reads_only_its_size(corpus: str) -> None:
+    pytest.importorskip("rlm", reason="the rlms extra is not installed")
+    with InMemoryContext(corpus) as memory:
+        options = contexts.rlm.rlms_options(memory)
+        assert options["custom_tools"][contexts.rlm.TOOL_NAME]["tool"] is memory
+        assert options["environment_kwargs"] == {"setup_code": contexts.rlm.SETUP_CODE}
+        assert memory.stats.requests == 0
+        stated = contexts.rlm.rlms_options(memory, lines=7)["custom_system_prompt"]
+        assert "(7 lines)" in stated.format(custom_tools_section="")
+
+
+def test_rlms_options_names_the_extra_when_rlms_is_absent() -> None:
+    with (
+        mock.patch.dict(sys.modules, {"rlm.utils.prompts": None}),
+        pytest.raises(MissingDependencyError, match=r"pip install 'rlm-context-lab\[rlms\]'"),
+    ):
+        contexts.rlm.rlms_options(InMemoryContext("a\n"))
+
+
+def test_the_prompt_states_the_size_in_lines() -> None:
+    assert "(1 line)" in contexts.rlm.context_prompt(1)
+    assert "(12,345 lines)" in contexts.rlm.context_prompt(12_345)
+    assert "{" not in contexts.rlm.CONTEXT_PROMPT.replace("{size}", "")
+    with pytest.raises(ValueError):
+        contexts.rlm.context_prompt(-1)
