@@ -22,7 +22,7 @@ LINES = 2_000
 CHUNK = 400
 QUESTION = "Which session logged the most ERROR lines, and how many tracebacks are there?"
 SESSION_ID = r"session_id=([0-9a-f]{8}-[0-9a-f]{4})"
-LIVE = "live: True True"
+LIVE = "live: True"
 """What the first and third blocks print when ``context`` is the lab object itself."""
 
 
@@ -39,12 +39,17 @@ def s3_context(s3: S3Env, corpus: str) -> Iterator[Context]:
         yield ctx
 
 
-def model_blocks(ctx_id: int, ask: str, sep: str) -> tuple[str, ...]:
-    """The code a model writes, one block per turn; each ends by printing ``[step N]``."""
+ANSWER = 'f"{top_id} logged {top_count} ERROR lines; {tracebacks} tracebacks"'
+"""The final block's answer expression, over the variables the earlier blocks left."""
+
+
+def model_blocks(ctx_id: int, ask: str, sep: str, finish: str) -> tuple[str, ...]:
+    """The code a model writes, one block per turn; each of the first three ends by printing
+    ``[step N]``; ``finish`` submits :data:`ANSWER` the runtime's way."""
     return (
         f"""\
 n = len(context)
-print("live:", context is lab_context, id(context) == {ctx_id})
+print("live:", id(context) == {ctx_id})
 print(n, "lines"); print(context[0:20][:800])
 print("[step 1]")""",
         rf"""import re
@@ -60,13 +65,10 @@ ranges = [(a, min(a + {CHUNK}, n)) for a in range(0, n, {CHUNK})]
 slices = context.read_many(ranges)
 replies = llm_query_batched([{ask!r} + {sep!r} + s for s in slices])
 tracebacks = sum(json.loads(r)["tracebacks"] for r in replies)
-print("live:", context is lab_context, id(context) == {ctx_id})
+print("live:", id(context) == {ctx_id})
 print(len(slices), "slices,", tracebacks, "tracebacks")
 print("[step 3]")""",
-        """\
-answer["content"] = f"{top_id} logged {top_count} ERROR lines; {tracebacks} tracebacks"
-answer["ready"] = True
-print("[step 4]")""",
+        finish.format(answer=ANSWER),
     )
 
 
@@ -107,7 +109,8 @@ def run_rlms(ctx: Context) -> tuple[str, Any]:
             self.prompts.append(prompt)
             return str(super().respond(prompt))
 
-    blocks = model_blocks(id(ctx), rlm_loops.SUB_ASK, rlm_loops.SEPARATOR)
+    finish = 'answer["content"] = {answer}\nanswer["ready"] = True\nprint("[step 4]")'
+    blocks = model_blocks(id(ctx), rlm_loops.SUB_ASK, rlm_loops.SEPARATOR, finish)
     root = RootLM(
         [f"Next step.\n```repl\n{code}\n```" for code in blocks], think_ms=0, think_scale=0
     )
@@ -188,3 +191,103 @@ def test_the_prompt_states_the_size_in_lines() -> None:
     assert "{" not in contexts.rlm.CONTEXT_PROMPT.replace("{size}", "")
     with pytest.raises(ValueError):
         contexts.rlm.context_prompt(-1)
+
+
+# -- dspy ------------------------------------------------------------------------------------
+
+
+class SubLM:
+    """The sub-LM behind dspy's ``llm_query``: the bench's scripted sub-LLM, as dspy calls it."""
+
+    def __init__(self) -> None:
+        from bench import rlm_loops
+
+        self.scripted = rlm_loops.ScriptedSubLM(think_ms=0, think_scale=0)
+
+    def __call__(self, prompt: str, **_: Any) -> list[str]:
+        return [self.scripted.completion(prompt)]
+
+
+def run_dspy(ctx: Context) -> tuple[str, list[dict[str, Any]], Any]:
+    """The scripted session through ``dspy.RLM`` with ``DummyLM`` as the model, set up as a user
+    would with ``contexts.rlm.dspy_interpreter``: the answer, the trajectory and the LM."""
+    dspy = pytest.importorskip("dspy", reason="the dspy extra is not installed")
+    from dspy.utils.dummies import DummyLM
+
+    from bench import rlm_loops
+
+    blocks = model_blocks(id(ctx), rlm_loops.SUB_ASK, rlm_loops.SEPARATOR, "SUBMIT({answer})")
+    lm = DummyLM(
+        [{"reasoning": "Next step.", "code": f"```python\n{code}\n```"} for code in blocks]
+    )
+    sub = SubLM()
+    program = dspy.RLM(
+        "context, query -> answer",
+        interpreter_factory=contexts.rlm.dspy_interpreter(ctx),
+        sub_lm=sub,
+        max_iters=len(blocks),
+    )
+    with (
+        dspy.context(lm=lm),
+        mock.patch.object(
+            type(ctx), "text", side_effect=AssertionError("text() was called")
+        ) as text,
+    ):
+        result = program(context=contexts.rlm.PLACEHOLDER, query=QUESTION)
+    assert text.call_count == 0
+    assert sub.scripted.calls == -(-LINES // CHUNK)
+    return str(result.answer), list(result.trajectory), lm
+
+
+def test_dspy_session_answers_the_same_on_s3_as_in_memory(s3_context: Context, corpus: str) -> None:
+    opened = s3_context.stats.requests
+    on_s3, trajectory, _ = run_dspy(s3_context)
+    outputs = [str(step["output"]) for step in trajectory]
+    assert LIVE in outputs[0] and LIVE in outputs[2] and "[step 3]" in outputs[2]
+    assert f"{LINES} lines" in outputs[0]
+    assert s3_context.stats.requests > opened
+
+    with InMemoryContext(corpus) as memory:
+        in_memory, memory_trajectory, _ = run_dspy(memory)
+    assert LIVE in str(memory_trajectory[0]["output"])
+    assert on_s3 == in_memory == expected_answer(corpus)
+
+
+def test_the_prompt_text_reaches_the_dspy_model(corpus: str) -> None:
+    with InMemoryContext(corpus) as memory:
+        _, _, lm = run_dspy(memory)
+    first = "\n".join(str(message["content"]) for message in lm.history[0]["messages"])
+    # DSPy indents the instructions it lays out: every line of the prompt text is there
+    assert all(line in first for line in contexts.rlm.context_prompt(LINES).splitlines())
+    assert "`len(context)` is the number of LINES" in first
+
+
+def test_the_dspy_interpreter_keeps_state_and_reports_errors() -> None:
+    pytest.importorskip("dspy", reason="the dspy extra is not installed")
+    from dspy.primitives.code_interpreter import CodeExecutionError, CodeInterpreter, FinalOutput
+
+    with InMemoryContext("a\nb\n") as memory:
+        factory = contexts.rlm.dspy_interpreter(memory)
+        assert not isinstance(factory, CodeInterpreter)  # dspy.RLM refuses an instance
+        interpreter = factory()
+        assert isinstance(interpreter, CodeInterpreter)
+        interpreter.output_fields = [{"name": "answer"}]
+        assert interpreter.execute("x = context[1]", {"context": "a placeholder"}) is None
+        assert interpreter.execute("print(x, end='')") == "b\n"
+        with pytest.raises(CodeExecutionError, match="ZeroDivisionError"):
+            interpreter.execute("1 / 0")
+        with pytest.raises(SyntaxError):
+            interpreter.execute("def")
+        caught = "try:\n    SUBMIT(len(context))\nexcept Exception:\n    pass"
+        assert interpreter.execute(caught) == FinalOutput({"answer": 2})
+        interpreter.shutdown()
+        assert not memory.closed
+
+
+def test_dspy_interpreter_names_the_extra_when_dspy_is_absent() -> None:
+    absent = {"dspy": None, "dspy.primitives": None, "dspy.primitives.code_interpreter": None}
+    with (
+        mock.patch.dict(sys.modules, absent),
+        pytest.raises(MissingDependencyError, match=r"pip install 'rlm-context-lab\[dspy\]'"),
+    ):
+        contexts.rlm.dspy_interpreter(InMemoryContext("a\n"))

@@ -1,11 +1,13 @@
 """Lab contexts inside RLM runtimes: the prompt text and the runtimes' extension points.
 
-``contexts.rlm.rlms_options(ctx)`` gives the ``rlm.RLM(...)`` keyword arguments for rlms; the
-runtimes themselves are optional packages, imported only when used.
+``contexts.rlm.rlms_options(ctx)`` gives the ``rlm.RLM(...)`` keyword arguments for rlms, and
+``contexts.rlm.dspy_interpreter(ctx)`` the ``interpreter_factory`` for ``dspy.RLM``; the runtimes
+themselves are optional packages, imported only when used.
 """
 
 from __future__ import annotations
 
+from contexts.rlm.dspy_rlm import LabInterpreter, LabInterpreterFactory, dspy_interpreter
 from contexts.rlm.prompt import CONTEXT_PROMPT, context_prompt
 from contexts.rlm.rlms import PLACEHOLDER, SETUP_CODE, TOOL_NAME, rlms_options, rlms_system_prompt
 
@@ -14,7 +16,10 @@ __all__ = [
     "PLACEHOLDER",
     "SETUP_CODE",
     "TOOL_NAME",
+    "LabInterpreter",
+    "LabInterpreterFactory",
     "context_prompt",
+    "dspy_interpreter",
     "rlms_options",
     "rlms_system_prompt",
 ]
