@@ -16,6 +16,8 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
+from bench.network.moto_storage import make_conditional_puts_atomic
+
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -56,7 +58,9 @@ def isolated_aws_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture(scope="session")
 def moto_endpoint(isolated_aws_environment: None) -> Iterator[str]:
-    """A moto S3 server for the whole session: real HTTP on 127.0.0.1, an OS-chosen port."""
+    """A moto S3 server for the whole session: real HTTP on 127.0.0.1, an OS-chosen port, its
+    conditional PutObject atomic as on S3 (``bench/network/moto_storage.py``)."""
+    assert make_conditional_puts_atomic(), "moto's PutObject moved: update moto_storage.py"
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

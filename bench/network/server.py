@@ -29,7 +29,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
-from bench.network.moto_storage import serve_ranges_in_constant_time
+from bench.network.moto_storage import make_conditional_puts_atomic, serve_ranges_in_constant_time
 from bench.network.profiles import NetworkProfile, Sampler, load_profile
 from bench.network.shaping import InjectedReset, ShapingMiddleware
 
@@ -278,6 +278,7 @@ class _ServerCore:
 
     def __init__(self, profile: NetworkProfile, seed: int) -> None:
         self.constant_time_ranges = serve_ranges_in_constant_time()
+        make_conditional_puts_atomic()  # a manifest swap is a compare-and-swap, as on S3
         app = DomainDispatcherApplication(create_backend_app)
         Client(app).get("/")  # build moto's S3 app now, not on the first timed request
         self.middleware = ShapingMiddleware(app, Sampler(profile, seed))

@@ -1,10 +1,14 @@
-"""The bench server's object storage (bench/network/moto_storage.py): same bytes, O(range) GETs."""
+"""The bench server's object storage (bench/network/moto_storage.py): same bytes, O(range) GETs,
+conditional writes with one winner."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
@@ -76,3 +80,65 @@ def test_overwrite_copy_multipart_and_delete_keep_their_meaning(s3: Any) -> None
     with pytest.raises(ClientError) as missing:
         _get(s3, "k")
     assert missing.value.response["Error"]["Code"] == "NoSuchKey"
+
+
+@pytest.fixture
+def slow_precondition_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An in-process server that waits 50 ms after looking up a ``race-*`` key: a precondition
+    check then holds a stale ETag for 50 ms before the store, so without the fix every racing
+    writer passes the check (a deterministic race)."""
+    from moto.s3.models import S3Backend
+
+    lookup = S3Backend.get_object
+
+    def slow_lookup(self: Any, bucket_name: str, key_name: str, *args: Any, **kwargs: Any) -> Any:
+        found = lookup(self, bucket_name, key_name, *args, **kwargs)
+        if key_name.startswith("race-"):
+            time.sleep(0.05)  # between reading the ETag and storing the new object
+        return found
+
+    monkeypatch.setattr(S3Backend, "get_object", slow_lookup)
+    saved = dict(os.environ)
+    use_local_aws_env()
+    try:
+        with S3Server(in_process=True) as server:
+            client = boto3.client("s3", endpoint_url=server.raw_endpoint, region_name=REGION)
+            client.create_bucket(Bucket=BUCKET)
+            yield client
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("condition", ["IfMatch", "IfNoneMatch"])
+def test_conditional_puts_have_exactly_one_winner(
+    slow_precondition_server: Any, condition: str
+) -> None:
+    """8 writers race a conditional PutObject with the same precondition (the ETag they read,
+    or "the key does not exist"): exactly one wins and every other gets 412, as on S3. Stock
+    moto checks, then stores: all 8 would pass the (slowed) check and 7 writes would be lost."""
+    s3 = slow_precondition_server
+    key = f"race-{condition}.json"
+    if condition == "IfMatch":
+        precondition = s3.put_object(Bucket=BUCKET, Key=key, Body=b"v0")["ETag"]
+    else:
+        precondition = "*"
+    writers = 8
+    start = threading.Barrier(writers)
+
+    def write(number: int) -> bool:
+        start.wait(timeout=30)
+        try:
+            s3.put_object(
+                Bucket=BUCKET, Key=key, Body=f"v{number}".encode(), **{condition: precondition}
+            )
+        except ClientError as error:
+            assert error.response["Error"]["Code"] == "PreconditionFailed", error.response
+            return False
+        return True
+
+    with ThreadPoolExecutor(writers) as pool:
+        won = [number for number, ok in enumerate(pool.map(write, range(writers))) if ok]
+    assert len(won) == 1, won
+    assert _get(s3, key) == f"v{won[0]}".encode()
