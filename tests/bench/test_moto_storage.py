@@ -9,6 +9,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -22,12 +23,14 @@ BUCKET = "storage-tests"
 BIG = bytes(range(256)) * (12 * 4096)  # 12 MiB: above moto's 5 MB spill-to-disk threshold
 
 
-@pytest.fixture(scope="module")
-def s3() -> Iterator[Any]:
+@contextmanager
+def storage_client(*, in_process: bool = False) -> Iterator[Any]:
+    """A boto3 client on a fresh server's raw endpoint, with ``BUCKET`` created (the process's
+    AWS environment set for it, and restored afterwards)."""
     saved = dict(os.environ)
     use_local_aws_env()
     try:
-        with S3Server() as server:
+        with S3Server(in_process=in_process) as server:
             assert server.serves_ranges_in_constant_time()
             client = boto3.client("s3", endpoint_url=server.raw_endpoint, region_name=REGION)
             client.create_bucket(Bucket=BUCKET)
@@ -35,6 +38,12 @@ def s3() -> Iterator[Any]:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[Any]:
+    with storage_client() as client:
+        yield client
 
 
 def _get(s3: Any, key: str, byte_range: str | None = None) -> bytes:
@@ -98,16 +107,8 @@ def slow_precondition_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         return found
 
     monkeypatch.setattr(S3Backend, "get_object", slow_lookup)
-    saved = dict(os.environ)
-    use_local_aws_env()
-    try:
-        with S3Server(in_process=True) as server:
-            client = boto3.client("s3", endpoint_url=server.raw_endpoint, region_name=REGION)
-            client.create_bucket(Bucket=BUCKET)
-            yield client
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    with storage_client(in_process=True) as client:
+        yield client
 
 
 @pytest.mark.timeout(120)
