@@ -23,6 +23,7 @@ from contexts.append import (
     append_text,
 )
 from contexts.base import Context, GrepHit, LineRange
+from contexts.char_view import StrView
 from contexts.errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -76,6 +77,7 @@ __all__ = [
     "MissingDependencyError",
     "ObjectNotFoundError",
     "StorageError",
+    "StrView",
     "UnknownContextError",
     "UnsafePathError",
     "WrittenLayout",

@@ -13,11 +13,14 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import Any, ClassVar, NamedTuple, Self, overload
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self, overload
 
 from contexts.errors import ContextClosedError
-from contexts.lines import split_lines
+from contexts.lines import CharMap, split_lines
 from contexts.stats import ContextStats, StatsRecorder
+
+if TYPE_CHECKING:
+    from contexts.char_view import StrView
 
 LineRange = tuple[int, int]
 """A half-open range of line numbers ``(start, stop)``."""
@@ -143,6 +146,18 @@ class Context(ABC):
         return hits
 
     # -- life cycle ------------------------------------------------------------------------------
+
+    def as_str(self) -> StrView:
+        """This context seen as one ``str``: characters as the unit (:class:`StrView`)."""
+        from contexts.char_view import StrView
+
+        return StrView(self)
+
+    def char_map(self) -> CharMap | None:
+        """Character offsets at some line boundaries, as the stored layout records them (see
+        :data:`contexts.lines.CharMap`); ``None`` when it records none. The str view
+        (:class:`contexts.char_view.StrView`) reads by them; without them it scans once."""
+        return None
 
     @property
     def stats(self) -> ContextStats:

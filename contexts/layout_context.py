@@ -20,6 +20,7 @@ from contexts.base import Context, LineRange
 from contexts.errors import IndexFormatError, IntegrityError, ManifestError
 from contexts.layouts import LayoutReader, open_layout
 from contexts.layouts.base import expected_length
+from contexts.lines import CharMap
 from contexts.location import Location, parse_location
 from contexts.stats import StatsRecorder
 from contexts.transport.base import ByteRequest, Transport
@@ -56,6 +57,9 @@ class LayoutContext(Context):
 
     def _line_count(self) -> int:
         return self.reader.line_count
+
+    def char_map(self) -> CharMap | None:
+        return self.reader.char_map()
 
     def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
         self._check_open()

@@ -8,9 +8,15 @@ ordinary characters, so :meth:`str.splitlines` is *not* this definition.
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
 from itertools import accumulate
 
 NEWLINE = "\n"
+
+CharMap = tuple[Sequence[int], Sequence[int]]
+"""``(lines, chars)``: ascending line numbers from 0 to the line count, and the character offset
+where each of those lines starts (the last entry: the text's length in characters). Layouts that
+record character offsets give one at their checkpoints; the str view reads by it."""
 
 
 def split_lines(text: str) -> list[str]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Self
 
 from contexts.base import Context, LineRange
-from contexts.lines import line_starts
+from contexts.lines import CharMap, line_starts
 
 
 class InMemoryContext(Context):
@@ -34,6 +34,10 @@ class InMemoryContext(Context):
 
     def _line_count(self) -> int:
         return len(self._starts) - 1
+
+    def char_map(self) -> CharMap:
+        """Exact: the character offset of every line."""
+        return range(len(self._starts)), self._starts
 
     def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
         starts, text = self._starts, self._text

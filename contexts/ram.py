@@ -8,6 +8,7 @@ from typing import Any, Unpack
 from contexts.base import Context, LineRange
 from contexts.errors import MemoryLimitError
 from contexts.layout_context import LayoutContext
+from contexts.lines import CharMap
 from contexts.memory import InMemoryContext
 from contexts.s3_context import S3ConnectionOptions
 from contexts.stats import ContextStats
@@ -73,6 +74,9 @@ class RamS3Context(Context):
 
     def _line_count(self) -> int:
         return len(self._memory)
+
+    def char_map(self) -> CharMap:
+        return self._memory.char_map()
 
     def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
         self._check_open()

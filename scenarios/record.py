@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, TextIO, overload
 
 from contexts.base import Context, GrepHit, LineRange
+from contexts.lines import CharMap
 from contexts.stats import ContextStats
 from scenarios.trace import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace, op_to_json
 
@@ -291,6 +292,9 @@ class RecordingContext(Context):
 
     def _line_count(self) -> int:
         return len(self.inner)
+
+    def char_map(self) -> CharMap | None:
+        return self.inner.char_map()
 
     def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
         return self.inner.read_many(ranges)

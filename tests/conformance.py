@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import contexts
-from contexts import Context, ContextClosedError, ContextStats, registry
+from contexts import Context, ContextClosedError, ContextStats, StrView, registry
 from tests.reference import reference_lines, seed_joined_text, upload_segments, upload_single
 from tests.strategies import index_keys, nasty_texts, slice_keys
 
@@ -38,6 +38,9 @@ conformance_settings = settings(
         HealthCheck.differing_executors,
     ],
 )
+
+str_view_settings = settings(conformance_settings, max_examples=8)
+"""The str view reads through the line interface tested above, so fewer examples suffice."""
 
 GREP_PATTERNS = ["a", "^\r", "é$", "\u2028", ".", "^$", r"\s$", "中|€", "(?i)z"]
 
@@ -55,6 +58,8 @@ class Variant:
     """Segment names in the manifest carry the key prefix (as some seed manifests do)."""
     chunk_lines: int | None = None
     """Override ``ctx.chunk_lines`` so iteration, grep, text and strides cross chunk edges."""
+    char_offsets: bool = False
+    """The layout records character offsets (manifest ``char_count``, index version 2)."""
 
 
 class Built(NamedTuple):
@@ -136,6 +141,7 @@ class ContextTests:
             st.integers(min_value=1, max_value=5),
             st.booleans(),
             chunks,
+            st.booleans(),
         )
 
     # -- answers ---------------------------------------------------------------------------------
@@ -175,6 +181,45 @@ class ContextTests:
         assert ctx.read_many(ranges) == ["".join(lines[a:b]) for a, b in ranges]
         if ranges:
             assert ctx.read(*ranges[0]) == "".join(lines[slice(*ranges[0])])
+
+    @str_view_settings
+    @given(data=st.data())
+    def test_str_view_matches_the_string(self, build: Builder, data: st.DataObject) -> None:
+        """``ctx.as_str()`` answers like the text as a ``str``: characters as the unit."""
+        variant = data.draw(self.variants(), "variant")
+        built = build(data.draw(nasty_texts(max_lines=16), "text"), variant)
+        text = built.expected
+        view = StrView(
+            built.ctx,
+            # Small pieces cross segment and stride edges; streaming itself is tested (with
+            # pieces of one character) in tests/test_str_view.py.
+            piece_chars=data.draw(st.sampled_from([16, 1 << 20]), "piece_chars"),
+            pipeline_pieces=data.draw(st.sampled_from([1, 8]), "pipeline_pieces"),
+        )
+        assert len(view) == len(text)
+        # Offsets the layout records are used (contexts that hold the text in memory know
+        # them anyway); without them the view scans (tests/test_str_view.py checks that).
+        assert view.char_offsets == "layout" if variant.char_offsets else view.char_offsets
+        for key in data.draw(st.lists(slice_keys(len(text)), min_size=1, max_size=6), "slices"):
+            assert view[key] == text[key], key
+        for index in data.draw(st.lists(index_keys(len(text)), max_size=4), "indices"):
+            if -len(text) <= index < len(text):
+                assert view[index] == text[index]
+            else:
+                with pytest.raises(IndexError):
+                    view[index]
+        bound = st.none() | st.integers(min_value=-len(text) - 2, max_value=len(text) + 2)
+        for _ in range(3):
+            start, stop = data.draw(bound, "start"), data.draw(bound, "stop")
+            a, b = sorted(data.draw(st.tuples(st.integers(0, len(text)), st.integers(0, 4))))
+            sub = data.draw(st.sampled_from([text[a : a + b], "\n", "\r\n", "zq"]), "sub")
+            for method in ("find", "rfind", "count", "startswith", "endswith"):
+                assert getattr(view, method)(sub, start, stop) == getattr(text, method)(
+                    sub, start, stop
+                ), (method, sub, start, stop)
+            assert (sub in view) == (sub in text)
+        assert str(view) == text and "".join(view) == text
+        assert view.splitlines(True) == text.splitlines(True)
 
     @pytest.mark.parametrize("final", ["", "\n", "tail", "\n\n"])
     def test_every_slice_of_a_multi_segment_text(self, build: Builder, final: str) -> None:
@@ -335,7 +380,7 @@ def _store(
 ) -> tuple[str, int]:
     """Store ``text`` as ``variant`` with raw writes; return the expected text and object count."""
     if variant.layout == "single":
-        upload_single(put, text, variant.size)
+        upload_single(put, text, variant.size, char_offsets=variant.char_offsets)
         return text, 1
     joined = variant.layout == "seed-joined"
     upload_segments(
@@ -344,6 +389,7 @@ def _store(
         variant.size,
         joined=joined,
         name_prefix=name_prefix if variant.prefixed else "",
+        char_counts=variant.char_offsets,
     )
     objects = math.ceil(len(reference_lines(text)) / variant.size)
     return (seed_joined_text(text) if joined else text), objects

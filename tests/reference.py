@@ -54,27 +54,46 @@ def upload_segments(
     *,
     joined: bool = False,
     name_prefix: str = "",
+    char_counts: bool = False,
 ) -> None:
-    """Write the seed format: segment objects, then ``manifest.json``."""
+    """Write the seed format: segment objects, then ``manifest.json``; ``char_counts`` adds each
+    segment's ``char_count`` (and ``"ends_with_newline": false`` where its text lacks one)."""
     manifest = []
     start = 0
+    lines = reference_lines(text)
+    stored = seed_joined_text(text) if joined else text
     for name, body, count in seed_segments(text, lines_per_segment, joined=joined):
         put(name, body)
-        manifest.append({"segment": name_prefix + name, "start_line": start, "line_count": count})
+        entry: dict[str, object] = {
+            "segment": name_prefix + name,
+            "start_line": start,
+            "line_count": count,
+        }
+        if char_counts:  # every line with its "\n", as read while the segment is not last
+            entry["char_count"] = sum(
+                len(line.removesuffix("\n")) + 1 for line in lines[start : start + count]
+            )
+            if start + count == len(lines) and not stored.endswith("\n"):
+                entry["ends_with_newline"] = False
+        manifest.append(entry)
         start += count
     put("manifest.json", json.dumps(manifest).encode("utf-8"))
 
 
-def upload_single(put: Callable[[str, bytes], None], text: str, stride: int) -> None:
-    """Write the single-object layout: ``context.txt`` and its ``context.idx`` (format v1)."""
+def upload_single(
+    put: Callable[[str, bytes], None], text: str, stride: int, *, char_offsets: bool = False
+) -> None:
+    """Write the single-object layout: ``context.txt`` and its ``context.idx`` (format v1, or v2
+    with character offsets when ``char_offsets``)."""
     data = text.encode("utf-8")
-    offsets = [0]
+    offsets, chars = [0], [0]
     for line in reference_lines(text):
         offsets.append(offsets[-1] + len(line.encode("utf-8")))
+        chars.append(chars[-1] + len(line))
     line_count = len(offsets) - 1
     checkpoints = [*offsets[0:line_count:stride], len(data)]
     deltas = array("Q", [checkpoints[0]] + [b - a for a, b in itertools.pairwise(checkpoints)])
-    header = {
+    header: dict[str, object] = {
         "format": "rlm-line-index",
         "version": 1,
         "object": "context.txt",
@@ -82,6 +101,12 @@ def upload_single(put: Callable[[str, bytes], None], text: str, stride: int) -> 
         "byte_count": len(data),
         "stride": stride,
     }
+    if char_offsets:
+        char_points = [*chars[0:line_count:stride], len(text)]
+        char_deltas = [char_points[0]] + [b - a for a, b in itertools.pairwise(char_points)]
+        deltas.extend([b - c for b, c in zip(deltas, char_deltas, strict=True)])
+        header["version"] = 2
+        header["char_count"] = len(text)
     put("context.txt", data)
     put("context.idx", json.dumps(header).encode() + b"\n" + zlib.compress(deltas.tobytes()))
 

@@ -291,3 +291,148 @@ def test_dspy_interpreter_names_the_extra_when_dspy_is_absent() -> None:
         pytest.raises(MissingDependencyError, match=r"pip install 'rlm-context-lab\[dspy\]'"),
     ):
         contexts.rlm.dspy_interpreter(InMemoryContext("a\n"))
+
+
+# -- the str view ----------------------------------------------------------------------------
+
+PIECE = 60_000
+"""Characters per excerpt in the str-view session (cut at the next line end)."""
+
+
+def str_model_blocks(ctx_id: int, ask: str, sep: str, finish: str) -> tuple[str, ...]:
+    """The same session written against a ``str``: character slices, ``find``, ``re`` over
+    slices; valid Python for a plain string and for the str view alike."""
+    return (
+        f"""\
+n = len(context)
+print("live:", id(context) == {ctx_id})
+print(n, "characters"); print(context[:800])
+print("[step 1]")""",
+        rf"""import re
+from collections import Counter
+bounds, a = [], 0
+while a < n:
+    b = context.find("\n", min(a + {PIECE}, n - 1))
+    b = n if b < 0 else b + 1
+    bounds.append((a, b))
+    a = b
+error = re.compile(r"Z ERROR \[worker-\d+\] .*{SESSION_ID}")
+by_session = Counter(m for a, b in bounds for m in error.findall(context[a:b]))
+top_id, top_count = by_session.most_common(1)[0]
+print(len(bounds), "excerpts; busiest", top_id, top_count, context.count("Traceback"))
+print("[step 2]")""",
+        f"""\
+import json
+replies = llm_query_batched([{ask!r} + {sep!r} + context[a:b] for a, b in bounds])
+tracebacks = sum(json.loads(r)["tracebacks"] for r in replies)
+print("live:", id(context) == {ctx_id})
+print(len(replies), "excerpts,", tracebacks, "tracebacks")
+print("[step 3]")""",
+        finish.format(answer=ANSWER),
+    )
+
+
+def run_rlms_str(context: Context | str, ctx_id: int) -> tuple[str, Any]:
+    """The str-written session through ``rlm.RLM(...).completion``: over a lab context as its
+    str view (``rlms_options(view="str")``), or over a plain string the way rlms takes one."""
+    pytest.importorskip("rlm", reason="the rlms extra is not installed")
+    import rlm
+    import rlm.core.rlm as rlm_core
+
+    from bench import rlm_loops
+
+    finish = 'answer["content"] = {answer}\nanswer["ready"] = True\nprint("[step 4]")'
+    blocks = str_model_blocks(ctx_id, rlm_loops.SUB_ASK, rlm_loops.SEPARATOR, finish)
+    root = rlm_loops.ScriptedRootLM(
+        [f"Next step.\n```repl\n{code}\n```" for code in blocks], think_ms=0, think_scale=0
+    )
+    sub = rlm_loops.ScriptedSubLM(think_ms=0, think_scale=0)
+    clients = {"root": root, "sub": sub}
+
+    def get_client(backend: str, backend_kwargs: dict[str, Any]) -> Any:
+        return clients[backend_kwargs["model_name"]]
+
+    lab = not isinstance(context, str)
+    options = contexts.rlm.rlms_options(context, view="str") if lab else {}
+    session = rlm.RLM(
+        backend="openai",  # never constructed: get_client is patched
+        backend_kwargs={"model_name": "root"},
+        other_backends=["openai"],
+        other_backend_kwargs=[{"model_name": "sub"}],
+        max_iterations=len(blocks) + 1,
+        **options,
+    )
+    prompt = contexts.rlm.PLACEHOLDER if lab else context
+    with mock.patch.object(rlm_core, "get_client", get_client):
+        completion = session.completion(prompt, root_prompt=QUESTION)
+    return str(completion.response), root
+
+
+def test_rlms_str_view_session_answers_like_a_plain_string(
+    s3_context: Context, corpus: str
+) -> None:
+    view = s3_context.as_str()
+    opened = s3_context.stats.requests
+    with mock.patch.object(type(s3_context), "text", side_effect=AssertionError("text()")):
+        on_s3, root = run_rlms_str(view, id(view))
+    assert LIVE in root.outputs[0] and LIVE in root.outputs[2]  # the view itself, not a copy
+    assert f"{len(corpus)} characters" in root.outputs[0]
+    assert view.char_offsets == "layout" and s3_context.stats.requests > opened
+    on_string, string_root = run_rlms_str(corpus, 0)
+    assert LIVE not in string_root.outputs[0]
+    assert on_s3 == on_string
+    assert "logged" in on_s3 and "tracebacks" in on_s3
+
+
+def test_dspy_str_view_session_answers_like_a_plain_string(
+    s3_context: Context, corpus: str
+) -> None:
+    dspy = pytest.importorskip("dspy", reason="the dspy extra is not installed")
+    pytest.importorskip("rlm", reason="the plain-string oracle runs through rlms")
+    from dspy.utils.dummies import DummyLM
+
+    from bench import rlm_loops
+
+    view = s3_context.as_str()
+    blocks = str_model_blocks(id(view), rlm_loops.SUB_ASK, rlm_loops.SEPARATOR, "SUBMIT({answer})")
+    lm = DummyLM(
+        [{"reasoning": "Next step.", "code": f"```python\n{code}\n```"} for code in blocks]
+    )
+    program = dspy.RLM(
+        "context, query -> answer",
+        interpreter_factory=contexts.rlm.dspy_interpreter(view),  # a StrView: the str view
+        sub_lm=SubLM(),
+        max_iters=len(blocks),
+    )
+    opened = s3_context.stats.requests
+    with (
+        dspy.context(lm=lm),
+        mock.patch.object(type(s3_context), "text", side_effect=AssertionError("text()")),
+    ):
+        result = program(context=contexts.rlm.PLACEHOLDER, query=QUESTION)
+    outputs = [str(step["output"]) for step in result.trajectory]
+    assert LIVE in outputs[0] and LIVE in outputs[2]
+    assert s3_context.stats.requests > opened
+    first = "\n".join(str(message["content"]) for message in lm.history[0]["messages"])
+    assert "`len(context)` is the number of characters" in first
+    on_string, _ = run_rlms_str(corpus, 0)
+    assert str(result.answer) == on_string
+
+
+def test_the_view_option_binds_a_str_view_and_states_characters() -> None:
+    pytest.importorskip("rlm", reason="the rlms extra is not installed")
+    with InMemoryContext("héllo\nwörld\n") as memory:
+        options = contexts.rlm.rlms_options(memory, view="str")
+        bound = options["custom_tools"][contexts.rlm.TOOL_NAME]["tool"]
+        assert isinstance(bound, contexts.StrView) and bound.lines is memory
+        assert "(12 characters)" in options["custom_system_prompt"]
+        view = memory.as_str()
+        assert contexts.rlm.rlms_options(view)["custom_tools"]["lab_context"]["tool"] is view
+        lines = contexts.rlm.rlms_options(view, view="lines")
+        assert lines["custom_tools"]["lab_context"]["tool"] is memory
+        with pytest.raises(ValueError, match="view must be 'lines' or 'str'"):
+            contexts.rlm.rlms_options(memory, view="chars")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="needs a lab Context"):
+            contexts.rlm.rlms_options("a plain str")  # type: ignore[arg-type]
+    assert "(1 character)" in contexts.rlm.context_prompt(1, view="str")
+    assert "{" not in contexts.rlm.STR_CONTEXT_PROMPT.replace("{size}", "")

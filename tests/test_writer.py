@@ -53,10 +53,16 @@ def test_single_object_on_s3_has_a_matching_index(s3: S3Env) -> None:
     header, _, payload = s3.get(url, "context.idx").partition(b"\n")
     meta = json.loads(header)
     assert meta["line_count"] == 26 and meta["stride"] == 4 and meta["object"] == "context.txt"
+    assert meta["version"] == 2 and meta["char_count"] == len(TEXT)
     deltas = array("Q")
     deltas.frombytes(zlib.decompress(payload))
+    byte_deltas, excess = deltas[: len(deltas) // 2], deltas[len(deltas) // 2 :]
     offsets = list(accumulate(len(line.encode()) for line in reference_lines(TEXT)))
-    assert list(accumulate(deltas)) == [0, *offsets[3:25:4], len(TEXT.encode())]
+    assert list(accumulate(byte_deltas)) == [0, *offsets[3:25:4], len(TEXT.encode())]
+    # Then, per checkpoint, the bytes beyond one per character: character offsets.
+    chars = list(accumulate(len(line) for line in reference_lines(TEXT)))
+    char_deltas = [b - x for b, x in zip(byte_deltas, excess, strict=True)]
+    assert list(accumulate(char_deltas)) == [0, *chars[3:25:4], len(TEXT)]
 
 
 @pytest.mark.parametrize("layout", ["segments", "single"])

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from contexts.lines import CharMap
 from contexts.transport.base import ByteRequest
 
 LineRange = tuple[int, int]
@@ -47,6 +48,12 @@ class LayoutReader(Protocol):
 
     def object_size(self, name: str) -> int | None:
         """Bytes of the whole object ``name`` if the layout records them (else ``None``)."""
+        ...
+
+    def char_map(self) -> CharMap | None:
+        """``(lines, chars)``: ascending line numbers from 0 to ``line_count`` and the character
+        offset where each starts (the last is the text's length), as the layout's metadata
+        records them; ``None`` when it does not (layouts written before character offsets)."""
         ...
 
     def assemble(self, plan: ReadPlan, bodies: Sequence[bytes]) -> list[str]:

@@ -7,7 +7,11 @@ File format (version 1)::
     zlib( little-endian uint64 deltas of: byte offsets of lines 0, S, 2S, ... and finally B )
 
 A header line of JSON, then a zlib stream. Checkpoint ``k`` is the byte offset where line
-``k * S`` starts; the final checkpoint is the object size. With ``S = 16`` a 1M-line, 100 MB
+``k * S`` starts; the final checkpoint is the object size. Version 2 adds character offsets at
+the same checkpoints (for the str view, :mod:`contexts.char_view`): the header carries
+``"char_count": C`` and the stream continues with, per checkpoint delta, the bytes beyond one
+per character (``byte delta - char delta``, all zeros for ASCII text, so it compresses to almost
+nothing). Readers accept both versions; a version-1 index has no character offsets. With ``S = 16`` a 1M-line, 100 MB
 context has a ~100 KB index, and any line range maps to one byte range that over-reads fewer
 than ``S`` lines at each end. The same format indexes a large segment of the segments layout
 (``"line_index"`` in its manifest entry), so a few lines of it cost one small range GET.
@@ -30,10 +34,13 @@ from dataclasses import dataclass
 from itertools import accumulate, pairwise
 
 from contexts.errors import IndexFormatError, IntegrityError, UnsafePathError
+from contexts.lines import CharMap
 from contexts.location import check_relative_name
 
 FORMAT = "rlm-line-index"
-VERSION = 1
+VERSION = 2
+"""The version written when character offsets are indexed; without them, version 1."""
+_VERSIONS = (1, 2)
 _FIX = "rewrite the context with contexts.write_layout(text, url, layout='single')"
 
 DEFAULT_COALESCE_BYTES = 1024 * 1024
@@ -61,6 +68,23 @@ class LineIndex:
     """Lines between checkpoints."""
     checkpoints: array[int]
     """Byte offset of line ``k * stride`` for each k, then ``byte_count``."""
+    char_checkpoints: array[int] | None = None
+    """Character offset of line ``k * stride`` for each k, then the text's length in characters
+    (version 2); ``None`` for an index without character offsets."""
+
+    @property
+    def char_count(self) -> int | None:
+        """Characters in the object's text, when the index records character offsets."""
+        return None if self.char_checkpoints is None else self.char_checkpoints[-1]
+
+    def char_map(self) -> CharMap | None:
+        """``(lines, chars)``: the line number and character offset of every checkpoint (then
+        ``line_count`` and the character count); ``None`` without character offsets."""
+        if self.char_checkpoints is None:
+            return None
+        lines = array("q", range(0, self.line_count, self.stride))
+        lines.append(self.line_count)
+        return lines, self.char_checkpoints
 
     def span(self, start: int, stop: int) -> tuple[int, int, int, int]:
         """For lines ``[start, stop)``: ``(first_line, last_line, byte_start, byte_stop)``.
@@ -75,30 +99,59 @@ class LineIndex:
 
     def to_bytes(self) -> bytes:
         """Serialise in the format above."""
-        header = {
+        header: dict[str, object] = {
             "format": FORMAT,
-            "version": VERSION,
+            "version": 1 if self.char_checkpoints is None else VERSION,
             "object": self.object_name,
             "line_count": self.line_count,
             "byte_count": self.byte_count,
             "stride": self.stride,
         }
-        deltas = array(
-            "Q", (b - a for a, b in zip([0, *self.checkpoints], self.checkpoints, strict=False))
-        )
+        deltas = array("Q", _deltas(self.checkpoints))
+        if self.char_checkpoints is not None:
+            header["char_count"] = self.char_checkpoints[-1]
+            deltas.extend(
+                b - c
+                for b, c in zip(
+                    _deltas(self.checkpoints), _deltas(self.char_checkpoints), strict=True
+                )
+            )
         if sys.byteorder != "little":
             deltas.byteswap()
         return json.dumps(header).encode("utf-8") + b"\n" + zlib.compress(deltas.tobytes(), 6)
 
 
-def build_index(line_byte_starts: array[int], *, object_name: str, stride: int) -> LineIndex:
-    """An index from the byte offset of every line plus the object size as a final entry."""
+def _deltas(offsets: Sequence[int]) -> Iterable[int]:
+    """Each offset minus the one before it (the first minus 0)."""
+    return (b - a for a, b in zip([0, *offsets], offsets, strict=False))
+
+
+def build_index(
+    line_byte_starts: array[int],
+    *,
+    object_name: str,
+    stride: int,
+    line_char_starts: array[int] | None = None,
+) -> LineIndex:
+    """An index from the byte offset of every line plus the object size as a final entry; with
+    ``line_char_starts`` (the same for character offsets) it indexes characters too (version 2)."""
     if stride < 1:
         raise ValueError(f"index_stride must be at least 1, not {stride}")
     line_count = len(line_byte_starts) - 1
-    checkpoints = array("q", line_byte_starts[0:line_count:stride])
-    checkpoints.append(line_byte_starts[-1])
-    return LineIndex(object_name, line_count, line_byte_starts[-1], stride, checkpoints)
+    checkpoints = _sampled(line_byte_starts, stride)
+    chars = None
+    if line_char_starts is not None:
+        if len(line_char_starts) != len(line_byte_starts):
+            raise ValueError("line_char_starts and line_byte_starts must list the same lines")
+        chars = _sampled(line_char_starts, stride)
+    return LineIndex(object_name, line_count, line_byte_starts[-1], stride, checkpoints, chars)
+
+
+def _sampled(starts: array[int], stride: int) -> array[int]:
+    """Every ``stride``-th line start, then the final sentinel."""
+    sampled = array("q", starts[0 : len(starts) - 1 : stride])
+    sampled.append(starts[-1])
+    return sampled
 
 
 def parse_index(data: bytes, *, url: str) -> LineIndex:
@@ -110,8 +163,14 @@ def parse_index(data: bytes, *, url: str) -> LineIndex:
         header = json.loads(header_bytes)
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             raise ValueError(f"not an {FORMAT} file")
-        if header.get("version") != VERSION:
-            raise ValueError(f"version {header.get('version')!r}, this reader knows {VERSION}")
+        version = header.get("version")
+        if version not in _VERSIONS:
+            raise ValueError(f"version {version!r}, this reader knows versions 1 and 2")
+        char_count = header.get("char_count") if version == 2 else None
+        if version == 2 and (
+            isinstance(char_count, bool) or not isinstance(char_count, int) or char_count < 0
+        ):
+            raise ValueError("a version-2 index needs a non-negative integer char_count")
         object_name = header["object"]
         line_count, byte_count, stride = (
             header["line_count"],
@@ -133,6 +192,14 @@ def parse_index(data: bytes, *, url: str) -> LineIndex:
         deltas.frombytes(raw)
         if sys.byteorder != "little":
             deltas.byteswap()
+        chars = None
+        if char_count is not None:
+            if len(deltas) % 2:
+                raise ValueError("a version-2 offset table must hold byte and character deltas")
+            half = len(deltas) // 2
+            excess = deltas[half:]
+            del deltas[half:]
+            chars = array("q", accumulate(b - x for b, x in zip(deltas, excess, strict=True)))
         checkpoints = array("q", accumulate(deltas))
     except (ValueError, KeyError, TypeError, zlib.error, OverflowError, UnsafePathError) as exc:
         raise IndexFormatError(f"line index {url} is unreadable: {exc}; {_FIX}") from None
@@ -148,7 +215,27 @@ def parse_index(data: bytes, *, url: str) -> LineIndex:
         )
     if any(b <= a for a, b in pairwise(checkpoints)):
         raise IndexFormatError(f"line index {url} offsets are not increasing; {_FIX}")
-    return LineIndex(object_name, line_count, byte_count, stride, checkpoints)
+    if chars is not None:
+        _check_char_offsets(chars, checkpoints, char_count, url=url)
+    return LineIndex(object_name, line_count, byte_count, stride, checkpoints, chars)
+
+
+def _check_char_offsets(
+    chars: array[int], checkpoints: array[int], char_count: int | None, *, url: str
+) -> None:
+    """Character offsets run from 0 to ``char_count`` and each block of lines holds between a
+    quarter of its bytes (4-byte characters) and all of them (ASCII) as characters."""
+    if chars[0] != 0 or chars[-1] != char_count:
+        raise IndexFormatError(
+            f"line index {url} character offsets do not run from 0 to its char_count "
+            f"{char_count}; {_FIX}"
+        )
+    for (c0, c1), (b0, b1) in zip(pairwise(chars), pairwise(checkpoints), strict=True):
+        if not 0 < c1 - c0 <= b1 - b0 <= 4 * (c1 - c0):
+            raise IndexFormatError(
+                f"line index {url} says bytes {b0}-{b1 - 1} hold {c1 - c0} characters, which "
+                f"UTF-8 cannot encode in {b1 - b0} bytes; {_FIX}"
+            )
 
 
 # -- reading by index ----------------------------------------------------------------------------

@@ -4,9 +4,12 @@ The seed format is a JSON array of ``{"segment": "segment_000001.log", "start_li
 "line_count": 1000}``. Segment names are relative to the context's prefix, or already carry it
 (the seed uploader wrote both). This project's writer adds optional fields that readers use when
 present and seed readers ignore: ``byte_count`` and ``sha256`` of the segment object (verified),
-and ``line_index``, the name of a line-index sidecar of the segment (format:
+``line_index``, the name of a line-index sidecar of the segment (format:
 :mod:`contexts.layouts.line_index`) that lets a reader fetch a few lines of a large segment by a
-byte range instead of the whole object.
+byte range instead of the whole object, and ``char_count`` (for the str view's character
+offsets): the characters of the segment's lines as the context reads a segment that is not last,
+every line ending with ``"\\n"``; with ``"ends_with_newline": false`` when its last line has no
+``"\\n"`` (which the context shows only while the segment is last: an append after it ends it).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contexts.errors import ManifestError, UnsafePathError
+from contexts.lines import CharMap
 from contexts.location import check_relative_name
 
 MANIFEST_NAME = "manifest.json"
@@ -39,6 +43,19 @@ class SegmentEntry:
     """Hex SHA-256 of the segment object, when the writer recorded it."""
     line_index: str | None = None
     """Name of the segment's line-index sidecar (relative to the prefix), when written."""
+    char_count: int | None = None
+    """Characters of the segment's lines, each ending with ``"\\n"``, when the writer recorded
+    them (what the context reads while the segment is not last)."""
+    ends_with_newline: bool = True
+    """``False`` when the segment's last line has no ``"\\n"`` of its own (recorded beside
+    ``char_count``; the context shows it only while the segment is last)."""
+
+    def chars_read(self, *, is_last: bool) -> int | None:
+        """Characters this segment contributes to the context; ``None`` without a recorded
+        ``char_count``."""
+        if self.char_count is None:
+            return None
+        return self.char_count - (1 if is_last and not self.ends_with_newline else 0)
 
     @property
     def stop_line(self) -> int:
@@ -58,6 +75,10 @@ class SegmentEntry:
             entry["sha256"] = self.sha256
         if self.line_index is not None:
             entry["line_index"] = self.line_index
+        if self.char_count is not None:
+            entry["char_count"] = self.char_count
+            if not self.ends_with_newline:
+                entry["ends_with_newline"] = False
         return entry
 
 
@@ -81,6 +102,19 @@ class Manifest:
     def segment_index(self, line: int) -> int:
         """Index in :attr:`segments` of the segment holding ``line`` (0 <= line < line_count)."""
         return bisect_right(self.starts, line) - 1
+
+    def char_map(self) -> CharMap | None:
+        """``(lines, chars)``: the first line and character offset of every segment, then the
+        line and character counts; ``None`` unless every entry records its ``char_count``."""
+        lines, chars = [0], [0]
+        last = len(self.segments) - 1
+        for number, segment in enumerate(self.segments):
+            count = segment.chars_read(is_last=number == last)
+            if count is None:
+                return None
+            lines.append(segment.stop_line)
+            chars.append(chars[-1] + count)
+        return lines, chars
 
     def to_bytes(self) -> bytes:
         """The manifest as JSON (an array, like the seed's)."""
@@ -158,7 +192,30 @@ def _parse_entry(item: Any, *, position: int, url: str, prefix: str) -> SegmentE
         line_index = _relative_name(line_index, where=f"{where} line_index", prefix=prefix)
         if line_index == name:
             raise ManifestError(f"{where}: 'line_index' names the segment itself; {_FIX}")
-    return SegmentEntry(name, start_line, line_count, byte_count, sha256, line_index)
+    char_count = (
+        _integer(item, "char_count", where, minimum=line_count) if "char_count" in item else None
+    )
+    if (
+        char_count is not None
+        and byte_count is not None
+        and not char_count - 1 <= byte_count <= 4 * char_count
+    ):
+        raise ManifestError(
+            f"{where}: 'char_count' {char_count} cannot encode as {byte_count} bytes of UTF-8; {_FIX}"
+        )
+    ends_with_newline = item.get("ends_with_newline", True)
+    if not isinstance(ends_with_newline, bool):
+        raise ManifestError(f"{where}: 'ends_with_newline' must be true or false; {_FIX}")
+    return SegmentEntry(
+        name,
+        start_line,
+        line_count,
+        byte_count,
+        sha256,
+        line_index,
+        char_count,
+        ends_with_newline,
+    )
 
 
 def _relative_name(name: str, *, where: str, prefix: str) -> str:

@@ -29,7 +29,7 @@ from contexts.layouts.line_index import (
     read_group,
 )
 from contexts.layouts.manifest import MANIFEST_NAME, Manifest, SegmentEntry, parse_manifest
-from contexts.lines import IndexedText, count_lines, line_starts
+from contexts.lines import CharMap, IndexedText, count_lines, line_starts
 from contexts.location import S3Location
 from contexts.transport.base import ByteRequest, Transport
 
@@ -169,6 +169,10 @@ class SegmentsReader:
 
     def object_size(self, name: str) -> int | None:
         return self._byte_counts.get(name)
+
+    def char_map(self) -> CharMap | None:
+        """Character offsets at segment starts, when the manifest records them."""
+        return self.manifest.char_map()
 
     def segments_for(self, ranges: Sequence[LineRange]) -> list[int]:
         """Indices of the segments overlapping any range, ascending, each once."""
@@ -443,6 +447,7 @@ def build_segments(
     for number, first in enumerate(range(0, total, lines_per_segment), start=1):
         last = min(total, first + lines_per_segment)
         data = text[starts[first] : starts[last]].encode("utf-8")
+        ends_with_newline = text.endswith("\n", 0, starts[last])
         name = segment_name(number)
         index = None
         if index_stride is not None:
@@ -454,6 +459,8 @@ def build_segments(
             byte_count=len(data),
             sha256=hashlib.sha256(data).hexdigest(),
             line_index=None if index is None else segment_index_name(number),
+            char_count=starts[last] - starts[first] + (0 if ends_with_newline else 1),
+            ends_with_newline=ends_with_newline,
         )
         segments.append(SegmentObject(entry, data, index))
     return segments

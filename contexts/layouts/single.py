@@ -17,7 +17,7 @@ from contexts.layouts.line_index import (
     plan_spans,
     read_group,
 )
-from contexts.lines import IndexedText, line_starts
+from contexts.lines import CharMap, IndexedText, line_starts
 from contexts.transport.base import ByteRequest, Transport
 
 TEXT_NAME = "context.txt"
@@ -109,6 +109,10 @@ class SingleObjectReader:
     def object_size(self, name: str) -> int | None:
         return None  # every request is a byte range
 
+    def char_map(self) -> CharMap | None:
+        """Character offsets at the index's checkpoints (version-2 indexes)."""
+        return self.index.char_map()
+
     def assemble(self, plan: ReadPlan, bodies: Sequence[bytes]) -> list[str]:
         if not isinstance(plan, SinglePlan):  # a plain plan of the same ranges: plan them again
             plan = self.plan(plan.ranges)
@@ -151,5 +155,10 @@ def build_single(
 ) -> SingleObject:
     """Encode ``text`` and index the byte offset of every ``stride``-th line."""
     data = text.encode("utf-8")
-    index = build_index(line_starts(data), object_name=object_name, stride=stride)
+    index = build_index(
+        line_starts(data),
+        object_name=object_name,
+        stride=stride,
+        line_char_starts=line_starts(text),
+    )
     return SingleObject(data, index)

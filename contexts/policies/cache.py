@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from contexts.base import Context, LineRange
-from contexts.lines import IndexedText
+from contexts.lines import CharMap, IndexedText
 from contexts.stats import ContextStats
 
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
@@ -71,6 +71,9 @@ class CachedContext(Context):
 
     def _line_count(self) -> int:
         return self._lines
+
+    def char_map(self) -> CharMap | None:
+        return self.inner.char_map()
 
     def __getitem__(self, key: Any) -> str:
         """``ctx[a:b]`` inside one cached block takes a short path; all else as for any context."""

@@ -8,6 +8,7 @@ its ownership would be ambiguous) and reads the factory's ``execution_instructio
 action prompt: that is where the prompt text goes. :class:`LabInterpreter` runs the model's
 code in this process, as rlms's LocalREPL does, with the live context bound as ``context``
 after the call's variables (so the placeholder the caller passes is never what the code sees).
+``view="str"`` binds the str view (:class:`contexts.StrView`) instead of the line context.
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from collections.abc import Callable
 from typing import Any
 
 from contexts.base import Context
+from contexts.char_view import StrView
 from contexts.errors import MissingDependencyError
-from contexts.rlm.prompt import context_prompt
+from contexts.rlm.prompt import View, bind_view, context_prompt, size_of
 
 _PIP = "pip install 'rlm-context-lab[dspy]'"
 
@@ -45,7 +47,7 @@ class LabInterpreter:
     """A DSPy ``CodeInterpreter`` running code in this process, state kept across blocks, with
     ``ctx`` (the live object, never a copy) bound as ``name``. Not a sandbox."""
 
-    def __init__(self, ctx: Context, *, name: str = "context") -> None:
+    def __init__(self, ctx: Context | StrView, *, name: str = "context") -> None:
         _require_dspy()
         self.context = ctx
         self.name = name
@@ -94,14 +96,22 @@ class LabInterpreterFactory:
     """The ``interpreter_factory`` for ``dspy.RLM``: a fresh :class:`LabInterpreter` per call,
     all over the same context, and the prompt text as ``execution_instructions``."""
 
-    def __init__(self, ctx: Context, *, lines: int | None = None, name: str = "context") -> None:
+    def __init__(
+        self,
+        ctx: Context | StrView,
+        *,
+        view: View | None = None,
+        lines: int | None = None,
+        chars: int | None = None,
+        name: str = "context",
+    ) -> None:
         _require_dspy()
-        self.context = ctx
+        self.context, self.view = bind_view(ctx, view)
         self.name = name
-        size = len(ctx) if lines is None else lines
+        size = size_of(self.context, lines if self.view == "lines" else chars)
         self.execution_instructions = (
             "Code runs as Python in this process (not a sandbox); state persists across blocks. "
-            "Host tools and SUBMIT are global functions.\n" + context_prompt(size)
+            "Host tools and SUBMIT are global functions.\n" + context_prompt(size, view=self.view)
         )
         """What ``dspy.RLM`` adds to the action prompt."""
 
@@ -109,6 +119,13 @@ class LabInterpreterFactory:
         return LabInterpreter(self.context, name=self.name)
 
 
-def dspy_interpreter(ctx: Context, *, lines: int | None = None) -> LabInterpreterFactory:
-    """The ``interpreter_factory=`` for ``dspy.RLM`` that binds ``ctx`` as ``context``."""
-    return LabInterpreterFactory(ctx, lines=lines)
+def dspy_interpreter(
+    ctx: Context | StrView,
+    *,
+    view: View | None = None,
+    lines: int | None = None,
+    chars: int | None = None,
+) -> LabInterpreterFactory:
+    """The ``interpreter_factory=`` for ``dspy.RLM`` that binds ``ctx`` (or, with
+    ``view="str"``, a :class:`StrView` over it) as ``context``."""
+    return LabInterpreterFactory(ctx, view=view, lines=lines, chars=chars)
