@@ -1,14 +1,18 @@
 """A scripted RLM session through the runtimes' own loops (rlms ``RLM.completion``, then
 ``dspy.RLM``): the same answer on an S3 context as in memory, the REPL's ``context`` is the
 live lab object, the recording is a clean trace that replays, and the committed
-``rlms-session.jsonl`` and ``dspy-session.jsonl`` are what the script records.
+``rlms-session.jsonl`` and ``dspy-session.jsonl`` are what the script records; the example
+runs both runtimes on S3 with the scripted models.
 
 No test looks at a clock: think lengths are only checked to exist."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections import Counter
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -315,3 +319,35 @@ def test_the_committed_dspy_trace_is_what_the_script_records() -> None:
     assert without_think(committed.ops) == without_think(fresh.ops), (
         "stale: " + RECORDED["dspy-session"].regenerate
     )
+
+
+# -- examples/rlm_s3_context.py --------------------------------------------------------------
+
+
+def load_example() -> Any:
+    path = Path(__file__).parents[1] / "examples" / "rlm_s3_context.py"
+    spec = importlib.util.spec_from_file_location("rlm_s3_context", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("runtime", ["rlms", "dspy"])
+def test_the_example_runs_each_runtime_on_s3_without_a_model(
+    runtime: str, s3: S3Env, corpus: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if runtime == "dspy":
+        dspy_available()
+    example = load_example()
+    url = s3.new_url()
+    contexts.write_layout(corpus, url, endpoint_url=s3.endpoint_url, lines_per_segment=500)
+    answer = example.run(url, s3.endpoint_url, runtime=runtime)
+    printed = capsys.readouterr().out
+    assert f"answer: {answer}\n" in printed
+    assert re.search(r"stats: ContextStats\(requests=[1-9]", printed)  # read from S3, lazily
+
+    with InMemoryContext(corpus) as memory:
+        assert answer == example.ask_scripted(memory, runtime)
+    top_id, top_count = busiest_session(corpus)
+    assert f"session_id={top_id} " in answer and f"lines: {top_count} " in answer
