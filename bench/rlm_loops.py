@@ -1,36 +1,46 @@
-"""A scripted RLM session run through the rlms runtime's own loop, recorded as a trace.
+"""A scripted RLM session run through a real runtime's own loop, recorded as a trace.
 
-``rlm.RLM(...).completion(...)`` drives the session exactly as it drives a real model: it asks
-the root LM for a turn, runs the turn's ```repl``` block in its ``LocalREPL``, feeds the output
-back, and stops when the REPL sets ``answer["ready"]``. Only the models are scripted:
+Two runtimes, the same session. ``rlm.RLM(...).completion(...)`` (rlms) and
+``dspy.RLM("context, query -> answer", ...)`` (DSPy) drive it exactly as they drive a real
+model: ask the root LM for a turn, run the turn's code block in their REPL, feed the output
+back, stop at the final answer (rlms: the REPL sets ``answer["ready"]``; dspy: the code calls
+``SUBMIT``). Only the models are scripted:
 
-* the root LM (:class:`ScriptedRootLM`) returns canned turns a competent RLM writes for a long
-  chat-transcript corpus (:mod:`bench.corpus`): peek (``len``, first and last 100 lines), grep
-  for ``ERROR`` log lines, windows around the hits, the busiest session read whole, a uniform
-  sweep in big slices handed to ``llm_query_batched``, verification re-reads, then the answer;
+* the root LM (:class:`ScriptedRootLM`, :class:`DspyRootLM`) returns canned turns a competent
+  RLM writes for a long chat-transcript corpus (:mod:`bench.corpus`): peek (``len``, first and
+  last 100 lines), grep for ``ERROR`` log lines, windows around the hits, the busiest session
+  read whole, a uniform sweep in big slices handed to ``llm_query_batched``, verification
+  re-reads, then the answer. Both runtimes get the same code (:class:`SessionScript`), each in
+  its own reply format, ending the way it takes an answer (:data:`SUBMIT`);
 * the sub-LLM (:class:`ScriptedSubLM`) answers ``llm_query`` / ``llm_query_batched`` from the
   text in its prompt (it counts tracebacks and the exceptions they end with).
 
 Every scripted LM call sleeps ``think_ms * think_scale``, so the recorded gaps are model latency
-at a known scale (see :data:`THINK_SCALE` for why the committed trace is recorded at 1.0).
+at a known scale (see :data:`THINK_SCALE` for why the committed traces are recorded at 1.0).
 
-How the lab context gets into the REPL: :func:`contexts.rlm.rlms_options`, the supported way
-in (the live object as a custom tool, bound as ``context`` and ``context_0`` by ``setup_code``,
-and the prompt text in rlms's system prompt; its module docstring says why rlms needs both).
-No module-level registry, no import inside the REPL. The models are plugged in the way rlms's
-own tests do it: ``rlm.core.rlm.get_client`` is patched for the run to return the scripted
-clients (the root model, and the sub-LLM as ``other_backends[0]``, which rlms routes
-depth-1 calls to).
+How the lab context gets in, the supported way in each runtime (:mod:`contexts.rlm`), never a
+copy and never an import inside the REPL:
+
+* rlms: :func:`contexts.rlm.rlms_options` (the live object as a custom tool, bound as
+  ``context`` and ``context_0`` by ``setup_code``, the prompt text in the system prompt). The
+  models are plugged in the way rlms's own tests do it: ``rlm.core.rlm.get_client`` is patched
+  for the run to return the scripted clients (the root model, and the sub-LLM as
+  ``other_backends[0]``, which rlms routes depth-1 calls to);
+* dspy: ``interpreter_factory=contexts.rlm.dspy_interpreter(ctx)`` (the lab's in-process
+  ``CodeInterpreter``, the prompt text as its ``execution_instructions``). The models are
+  ``dspy.LM`` objects over a scripted engine (:class:`DspyEngine`, DSPy 3.4's interface for
+  custom models): the root one set with ``dspy.context(lm=...)``, the sub-LLM as ``sub_lm``.
 
 Think in nominal ms: ``RecordingContext(..., think_scale=...)`` divides the observed gaps by the
 scale and records the corpus size; :func:`without_overhead` drops the gaps that are the runtime's
 own work.
 
-Regenerate the committed trace (the default ``make bench`` recording of a real RLM loop)::
+Regenerate the committed traces (``rlms-session`` is part of the default ``make bench``)::
 
     python -m bench.rlm_loops --lines 100000 --out scenarios/traces/rlms-session.jsonl
+    python -m bench.rlm_loops --runtime dspy --lines 100000 --out scenarios/traces/dspy-session.jsonl
 
-Needs the ``rlms`` extra (``pip install -e '.[rlms]'``).
+Needs the ``rlms`` extra (``pip install -e '.[rlms]'``), and ``dspy`` for ``--runtime dspy``.
 """
 
 from __future__ import annotations
@@ -59,7 +69,7 @@ from rlm.core.types import ModelUsageSummary, UsageSummary
 import contexts
 from bench.corpus import generate_corpus
 from contexts import Context, InMemoryContext
-from contexts.rlm import PLACEHOLDER, rlms_options
+from contexts.rlm import PLACEHOLDER, dspy_interpreter, rlms_options
 from scenarios.library import TRACES_DIR
 from scenarios.record import RecordingContext
 from scenarios.trace import Think, Trace
@@ -95,8 +105,9 @@ SUB_ASK = (
 SEPARATOR = "\n---\n"
 
 # -- the root model's turns ------------------------------------------------------------------
-# ``$name`` placeholders are filled from :class:`SessionScript`; each block ends by printing
-# ``[step N]`` so the scripted model can tell that its previous block ran to the end.
+# The same turns for both runtimes. ``$name`` placeholders are filled from :class:`SessionScript`;
+# ``$submit`` is how the runtime takes a final answer (:data:`SUBMIT`). Each block prints
+# ``[step N]`` once its work is done, so the scripted model can tell that it ran to the end.
 
 _TURNS = (
     (
@@ -193,15 +204,23 @@ print("[step 7] verified")""",
         """\
 common, common_count = exceptions.most_common(1)[0]
 found = ", ".join(f"{name} x{count}" for name, count in sorted(session_summary["exceptions"].items()))
-answer["content"] = (
+final = (
     f"session_id={top_id} (lines {header_no}-{end - 1}) logged the most ERROR lines: "
     f"{top_count} (recounted {recount}); its tracebacks end in: {found or 'none'}; "
     f"across the transcript {tracebacks} tracebacks, most often {common} ({common_count}x)"
 )
-answer["ready"] = True
-print("[step 8] answered")""",
+print("[step 8] answered")
+$submit""",
     ),
 )
+
+
+SUBMIT = {
+    "rlms": 'answer["content"] = final\nanswer["ready"] = True',
+    "dspy": "SUBMIT(final)",
+}
+"""How the last block hands in ``final``, per runtime: rlms's LocalREPL stops when
+``answer["ready"]`` is set, dspy.RLM when the code calls ``SUBMIT(answer)``."""
 
 
 @dataclass(frozen=True)
@@ -215,20 +234,39 @@ class SessionScript:
     window: int = 10
     """Lines read either side of an error hit."""
 
-    def turns(self) -> tuple[str, ...]:
-        """Each root-model response: a sentence of plan, then one ```repl``` block."""
+    def blocks(self, runtime: str = "rlms") -> tuple[tuple[str, str], ...]:
+        """Each turn's sentence of plan and its code, ending the way ``runtime`` takes an
+        answer (a key of :data:`SUBMIT`)."""
         values = {
             "chunk": self.chunk_lines,
             "batch": self.batch,
             "window": self.window,
             "ask": repr(SUB_ASK),
             "sep": repr(SEPARATOR),
+            "submit": SUBMIT[runtime],
         }
         return tuple(
-            f"{string.Template(plan).substitute(values)}\n"
-            f"```repl\n{string.Template(code).substitute(values)}\n```"
+            (string.Template(plan).substitute(values), string.Template(code).substitute(values))
             for plan, code in _TURNS
         )
+
+    def turns(self) -> tuple[str, ...]:
+        """Each rlms root-model response: a sentence of plan, then one ```repl``` block."""
+        return tuple(f"{plan}\n```repl\n{code}\n```" for plan, code in self.blocks("rlms"))
+
+    def dspy_turns(self) -> tuple[str, ...]:
+        """Each dspy.RLM root-model response, as a model writes it for DSPy's ChatAdapter: the
+        action signature's ``reasoning`` and ``code`` fields (a fenced Python block)."""
+        return tuple(
+            f"[[ ## reasoning ## ]]\n{plan}\n\n[[ ## code ## ]]\n```python\n{code}\n```\n\n"
+            "[[ ## completed ## ]]"
+            for plan, code in self.blocks("dspy")
+        )
+
+    def sub_calls(self, lines: int) -> int:
+        """Sub-LLM calls the session makes on ``lines`` lines: the busiest session, then every
+        slice of the sweep."""
+        return 1 + -(-lines // self.chunk_lines)
 
 
 # -- the scripted models -------------------------------------------------------------------
@@ -307,10 +345,14 @@ class ScriptedRootLM(ScriptedLM):
         self.outputs: list[str] = []
         """What the runtime reported back after each turn (REPL output included)."""
 
+    def since_last_turn(self, prompt: Any) -> str:
+        """What the runtime reported after the last turn (rlms: the messages after it)."""
+        return _since_last_turn(prompt)
+
     def respond(self, prompt: Any) -> str:
         step = self.calls  # turns answered so far
         if step:
-            seen = _since_last_turn(prompt)
+            seen = self.since_last_turn(prompt)
             self.outputs.append(seen)
             if f"[step {step}]" not in seen:
                 raise RuntimeError(f"the REPL block of turn {step} did not finish:\n{seen[-3000:]}")
@@ -354,6 +396,66 @@ class ScriptedSubLM(ScriptedLM):
         if not ask.startswith(SUB_ASK):
             raise ValueError(f"the scripted sub-LLM cannot answer {ask[:200]!r}")
         return json.dumps(summarise_excerpt(excerpt), sort_keys=True)
+
+
+# -- the same models in dspy.RLM -------------------------------------------------------------
+
+
+class DspyRootLM(ScriptedRootLM):
+    """The root model for ``dspy.RLM``: :meth:`SessionScript.dspy_turns`, in order. dspy sends
+    no assistant messages: it renders the REPL history in the last user message, and what it
+    reported after turn N is the ``Output`` of that history's ``=== Step N ===`` entry."""
+
+    def since_last_turn(self, prompt: Any) -> str:
+        text = prompt if isinstance(prompt, str) else str(list(prompt)[-1].get("content", ""))
+        start = text.rfind(f"=== Step {self.calls} ===")
+        if start < 0:
+            return ""
+        output = text[start:].partition("\nOutput (")[2]
+        return output.partition("\n\n[[ ## ")[0]  # the next input field ends the history
+
+
+class DspyEngine:
+    """A scripted LM as a DSPy engine (``complete(Request) -> Response``, DSPy 3.4's interface
+    for custom models; no network). The scripted LM gets the request as chat messages, or as
+    the bare prompt when that is all there is (dspy's ``llm_query``)."""
+
+    def __init__(self, lm: ScriptedLM) -> None:
+        self.lm = lm
+
+    def complete(self, request: Any) -> Any:
+        from dspy.lm15 import Message, Response, TextPart, Usage
+
+        messages: list[dict[str, str]] = []
+        if request.system is not None:
+            system = request.system
+            text = system if isinstance(system, str) else "".join(part.text for part in system)
+            messages.append({"role": "system", "content": text})
+        messages.extend({"role": m.role, "content": m.text or ""} for m in request.messages)
+        bare = len(messages) == 1 and messages[0]["role"] == "user"
+        prompt: Any = messages[0]["content"] if bare else messages
+        reply = self.lm.completion(prompt)
+        size = sum(len(message["content"]) for message in messages)
+        return Response(
+            id=None,
+            model=self.lm.model_name,
+            message=Message.assistant([TextPart(reply)]),
+            finish_reason="stop",
+            usage=Usage(input_tokens=size // 4, output_tokens=len(reply) // 4),
+        )
+
+    def stream(self, request: Any) -> Any:
+        raise NotImplementedError("the scripted models do not stream")
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def dspy_lm(lm: ScriptedLM) -> Any:
+    """``lm`` as a ``dspy.LM`` (uncached: a repeated prompt still reaches the script)."""
+    import dspy
+
+    return dspy.LM(f"scripted/{lm.model_name}", engine=DspyEngine(lm), cache=False, num_retries=0)
 
 
 # -- running and recording -------------------------------------------------------------------
@@ -416,6 +518,56 @@ def run_session(
     return SessionResult(str(completion.response), root.calls, sub.calls, root.outputs, seconds)
 
 
+def run_dspy_session(
+    context: Context,
+    *,
+    script: SessionScript | None = None,
+    think_ms: float = THINK_MS,
+    sub_think_ms: float | None = None,
+    think_scale: float = THINK_SCALE,
+) -> SessionResult:
+    """Run the scripted session through ``dspy.RLM("context, query -> answer", ...)`` with
+    ``context`` (the live object, never a copy) bound by :func:`contexts.rlm.dspy_interpreter`.
+    The same turns as :func:`run_session`, submitted with ``SUBMIT``; the scripted models are
+    ``dspy.LM`` objects over :class:`DspyEngine` (the root one set with ``dspy.context``, the
+    sub-LLM as ``sub_lm``). Does not close ``context``; the stated size is read from a
+    recorder's inner context. ``outputs`` is what dspy reported after each turn (its
+    trajectory)."""
+    import dspy
+
+    script = script or SessionScript()
+    turns = script.dspy_turns()
+    root = DspyRootLM(turns, think_ms=think_ms, think_scale=think_scale)
+    sub = ScriptedSubLM(
+        think_ms=think_ms if sub_think_ms is None else sub_think_ms, think_scale=think_scale
+    )
+    lines = len(context.inner if isinstance(context, RecordingContext) else context)
+    program = dspy.RLM(
+        "context, query -> answer",
+        interpreter_factory=dspy_interpreter(context, lines=lines),
+        sub_lm=dspy_lm(sub),
+        max_iters=len(turns),
+        max_llm_calls=script.sub_calls(lines),
+    )
+    start = time.perf_counter()
+    with dspy.context(lm=dspy_lm(root)):
+        prediction = program(context=PLACEHOLDER, query=QUESTION)
+    seconds = time.perf_counter() - start
+    outputs = [str(step["output"]) for step in prediction.trajectory]
+    return SessionResult(str(prediction.answer), root.calls, sub.calls, outputs, seconds)
+
+
+RUNTIMES = {"rlms": run_session, "dspy": run_dspy_session}
+"""The scripted session in each runtime, by the name ``--runtime`` takes."""
+TRACE_NAMES = {"rlms": TRACE_NAME, "dspy": "dspy-session"}
+"""The recorded trace of each runtime (``scenarios/traces/<name>.jsonl``)."""
+
+
+def trace_path(runtime: str) -> Path:
+    """Where the committed recording of ``runtime``'s loop lives."""
+    return TRACES_DIR / f"{TRACE_NAMES[runtime]}.jsonl"
+
+
 def without_overhead(trace: Trace, overhead_ms: float) -> Trace:
     """``trace`` without the think ops shorter than ``overhead_ms`` (nominal ms): the REPL's and
     the runtime's own work between two calls, not the model thinking."""
@@ -429,18 +581,22 @@ def record_session(
     think_scale: float = THINK_SCALE,
     think_ms: float = THINK_MS,
     script: SessionScript | None = None,
-    trace_name: str = TRACE_NAME,
+    runtime: str = "rlms",
+    trace_name: str | None = None,
     params: dict[str, Any] | None = None,
 ) -> tuple[Trace, SessionResult]:
-    """Run the scripted session over ``RecordingContext(inner)``: the trace (think in nominal
-    ms) and what the session did. ``inner`` stays open."""
+    """Run the scripted session in ``runtime`` (a key of :data:`RUNTIMES`) over
+    ``RecordingContext(inner)``: the trace (think in nominal ms; named after the runtime's
+    recording unless ``trace_name``) and what the session did. ``inner`` stays open."""
     if think_scale <= 0:
         raise ValueError(f"think_scale must be > 0 to recover nominal think, not {think_scale}")
-    recorder = RecordingContext(inner, trace_name=trace_name, think_scale=think_scale)
-    result = run_session(recorder, script=script, think_ms=think_ms, think_scale=think_scale)
+    run = RUNTIMES[runtime]
+    name = TRACE_NAMES[runtime] if trace_name is None else trace_name
+    recorder = RecordingContext(inner, trace_name=name, think_scale=think_scale)
+    result = run(recorder, script=script, think_ms=think_ms, think_scale=think_scale)
     trace = without_overhead(recorder.trace(), overhead_ms=think_ms / 2)
     extra = {
-        "runtime": f"rlms {metadata.version('rlms')}",
+        "runtime": f"{runtime} {metadata.version(runtime)}",
         "think_ms": think_ms,
         "root_calls": result.root_calls,
         "sub_calls": result.sub_calls,
@@ -456,6 +612,7 @@ def record_corpus(
     think_scale: float = THINK_SCALE,
     think_ms: float = THINK_MS,
     script: SessionScript | None = None,
+    runtime: str = "rlms",
 ) -> tuple[Trace, SessionResult]:
     """:func:`record_session` over an in-memory ``generate_corpus(lines, seed)`` (the access
     pattern does not depend on the storage)."""
@@ -466,6 +623,7 @@ def record_corpus(
             think_scale=think_scale,
             think_ms=think_ms,
             script=script,
+            runtime=runtime,
             params={"seed": seed, "corpus": "bench.corpus.generate_corpus"},
         )
 
@@ -486,7 +644,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--lines", type=int, default=RECORDED_LINES, help="corpus lines (seed --seed)"
     )
     parser.add_argument("--seed", type=int, default=0, help="corpus seed")
-    parser.add_argument("--out", type=Path, default=TRACE_PATH, help="trace file to write")
+    parser.add_argument(
+        "--runtime", choices=sorted(RUNTIMES), default="rlms", help="the RLM runtime to drive"
+    )
+    parser.add_argument(
+        "--out", type=Path, help="trace file to write (default: the runtime's committed trace)"
+    )
     parser.add_argument("--think-ms", type=float, default=THINK_MS, help="nominal ms per LM call")
     parser.add_argument(
         "--think-scale", type=float, default=THINK_SCALE, help="sleep this fraction of --think-ms"
@@ -505,18 +668,25 @@ def main(argv: Sequence[str] | None = None) -> int:
                 inner,
                 think_scale=args.think_scale,
                 think_ms=args.think_ms,
+                runtime=args.runtime,
                 params={"context": args.context},
             )
     else:
         trace, result = record_corpus(
-            args.lines, args.seed, think_scale=args.think_scale, think_ms=args.think_ms
+            args.lines,
+            args.seed,
+            think_scale=args.think_scale,
+            think_ms=args.think_ms,
+            runtime=args.runtime,
         )
-    trace.save(args.out)
+    out = args.out or trace_path(args.runtime)
+    trace.save(out)
     seconds = time.perf_counter() - start
     print(f"answer: {result.answer}")
     print(
-        f"{args.out}: {describe(trace)}; {result.root_calls} root turns, {result.sub_calls} "
-        f"sub-LLM calls; recorded in {seconds:.1f} s (RLM.completion {result.seconds:.1f} s)"
+        f"{out}: {describe(trace)}; {result.root_calls} root turns, {result.sub_calls} "
+        f"sub-LLM calls; recorded in {seconds:.1f} s (the {args.runtime} session "
+        f"{result.seconds:.1f} s)"
     )
     return 0
 

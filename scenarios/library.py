@@ -118,6 +118,16 @@ RECORDED: dict[str, Recorded] = {
         "verification re-reads; no concurrent reads",
         "python -m bench.rlm_loops --lines 100000 --out scenarios/traces/rlms-session.jsonl",
     ),
+    "dspy-session": Recorded(
+        "dspy-session.jsonl",
+        "a real dspy.RLM loop (DSPy's own module with the lab's in-process interpreter, its "
+        "llm_query and llm_query_batched, scripted root and sub LMs) recorded at 100,000 lines: "
+        "the turns of rlms-session ending in SUBMIT, so the same reads; its thinks differ where "
+        "dspy differs: llm_query_batched runs 8 sub-calls at a time, so a batch of 10 waits two "
+        "sub-LLM latencies",
+        "python -m bench.rlm_loops --runtime dspy --lines 100000 "
+        "--out scenarios/traces/dspy-session.jsonl",
+    ),
 }
 """Recorded real loops, by scenario name (fixed ops: they run on corpora at least their size)."""
 

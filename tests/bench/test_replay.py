@@ -132,8 +132,11 @@ def test_scenarios_all_expands_to_every_generator_and_recording() -> None:
 def test_all_and_the_defaults_leave_out_recordings_larger_than_every_size() -> None:
     parser = build_parser()
     quick_all = config_from_args(parser.parse_args(["bench", "--quick", "--scenarios", "all"]))
-    assert quick_all.scenarios == tuple(SCENARIOS)  # rlms-session was recorded at 100,000
-    assert unfit_recordings(quick_all) == ["rlms-session (recorded at 100,000 lines)"]
+    assert quick_all.scenarios == tuple(SCENARIOS)  # both recordings were made at 100,000
+    assert unfit_recordings(quick_all) == [
+        "rlms-session (recorded at 100,000 lines)",
+        "dspy-session (recorded at 100,000 lines)",
+    ]
     quick = config_from_args(parser.parse_args(["bench", "--quick"]))
     assert quick.scenarios == ("mixed-session", "chunk-then-batch")
     full = config_from_args(parser.parse_args(["bench", "--scenarios", "all"]))
