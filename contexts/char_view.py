@@ -140,7 +140,7 @@ class StrView:
 
     def _pieces(self, start: int, stop: int, *, reverse: bool = False) -> Iterator[tuple[int, str]]:
         """``(offset, text)`` of consecutive pieces covering ``[start, stop)``, cut at the
-        character checkpoints (no line is read twice), fetched :data:`PIPELINE_PIECES` at a
+        character checkpoints (no line is read twice), fetched :attr:`pipeline_pieces` at a
         time; from the end backwards with ``reverse``."""
         if start >= stop:
             return

@@ -7,13 +7,15 @@ File format (version 1)::
     zlib( little-endian uint64 deltas of: byte offsets of lines 0, S, 2S, ... and finally B )
 
 A header line of JSON, then a zlib stream. Checkpoint ``k`` is the byte offset where line
-``k * S`` starts; the final checkpoint is the object size. Version 2 adds character offsets at
-the same checkpoints (for the str view, :mod:`contexts.char_view`): the header carries
-``"char_count": C`` and the stream continues with, per checkpoint delta, the bytes beyond one
-per character (``byte delta - char delta``, all zeros for ASCII text, so it compresses to almost
-nothing). Readers accept both versions; a version-1 index has no character offsets. With ``S = 16`` a 1M-line, 100 MB
+``k * S`` starts; the final checkpoint is the object size. With ``S = 16`` a 1M-line, 100 MB
 context has a ~100 KB index, and any line range maps to one byte range that over-reads fewer
-than ``S`` lines at each end. The same format indexes a large segment of the segments layout
+than ``S`` lines at each end.
+
+Version 2 adds character offsets at the same checkpoints (for the str view,
+:mod:`contexts.char_view`): the header carries ``"char_count": C`` and the stream continues
+with, per checkpoint delta, the bytes beyond one per character (``byte delta - char delta``,
+all zeros for ASCII text, so it compresses to almost nothing). Readers accept both versions; a
+version-1 index has no character offsets. The same format indexes a large segment of the segments layout
 (``"line_index"`` in its manifest entry), so a few lines of it cost one small range GET.
 
 Reading by index (both layouts): :func:`plan_spans` turns the byte spans of a batch into
@@ -110,12 +112,9 @@ class LineIndex:
         deltas = array("Q", _deltas(self.checkpoints))
         if self.char_checkpoints is not None:
             header["char_count"] = self.char_checkpoints[-1]
-            deltas.extend(
-                b - c
-                for b, c in zip(
-                    _deltas(self.checkpoints), _deltas(self.char_checkpoints), strict=True
-                )
-            )
+            byte_deltas = deltas.tolist()
+            char_deltas = _deltas(self.char_checkpoints)
+            deltas.extend(b - c for b, c in zip(byte_deltas, char_deltas, strict=True))
         if sys.byteorder != "little":
             deltas.byteswap()
         return json.dumps(header).encode("utf-8") + b"\n" + zlib.compress(deltas.tobytes(), 6)
