@@ -15,7 +15,7 @@ import pytest
 import contexts
 import contexts.rlm
 from bench.corpus import generate_corpus
-from contexts import Context, InMemoryContext, MissingDependencyError
+from contexts import Context, InMemoryContext, MissingDependencyError, StrView
 from tests.conftest import S3Env
 
 LINES = 2_000
@@ -91,9 +91,16 @@ def expected_answer(text: str) -> str:
 # -- rlms ------------------------------------------------------------------------------------
 
 
-def run_rlms(ctx: Context) -> tuple[str, Any]:
-    """The scripted session through ``rlm.RLM(...).completion``, set up as a user would with
-    ``contexts.rlm.rlms_options``; returns the answer and the root model."""
+RLMS_FINISH = 'answer["content"] = {answer}\nanswer["ready"] = True\nprint("[step 4]")'
+"""How the last block hands its answer to rlms."""
+
+
+def complete_with_rlms(
+    blocks: tuple[str, ...], prompt: str, **options: Any
+) -> tuple[str, Any, Any]:
+    """``blocks`` as the scripted root model's turns through ``rlm.RLM(**options).completion``
+    with ``prompt``; returns the answer, the root model (it keeps every prompt it was sent) and
+    the sub-LLM."""
     pytest.importorskip("rlm", reason="the rlms extra is not installed")
     import rlm
     import rlm.core.rlm as rlm_core
@@ -109,8 +116,6 @@ def run_rlms(ctx: Context) -> tuple[str, Any]:
             self.prompts.append(prompt)
             return str(super().respond(prompt))
 
-    finish = 'answer["content"] = {answer}\nanswer["ready"] = True\nprint("[step 4]")'
-    blocks = model_blocks(id(ctx), rlm_loops.SUB_ASK, rlm_loops.SEPARATOR, finish)
     root = RootLM(
         [f"Next step.\n```repl\n{code}\n```" for code in blocks], think_ms=0, think_scale=0
     )
@@ -127,18 +132,29 @@ def run_rlms(ctx: Context) -> tuple[str, Any]:
         other_backends=["openai"],
         other_backend_kwargs=[{"model_name": "sub"}],
         max_iterations=len(blocks) + 1,
-        **contexts.rlm.rlms_options(ctx),
+        **options,
     )
-    with (
-        mock.patch.object(rlm_core, "get_client", get_client),
-        mock.patch.object(
-            type(ctx), "text", side_effect=AssertionError("text() was called")
-        ) as text,
-    ):
-        completion = session.completion(contexts.rlm.PLACEHOLDER, root_prompt=QUESTION)
+    with mock.patch.object(rlm_core, "get_client", get_client):
+        completion = session.completion(prompt, root_prompt=QUESTION)
+    return str(completion.response), root, sub
+
+
+def run_rlms(ctx: Context) -> tuple[str, Any]:
+    """The scripted session through ``rlm.RLM(...).completion``, set up as a user would with
+    ``contexts.rlm.rlms_options``; returns the answer and the root model."""
+    pytest.importorskip("rlm", reason="the rlms extra is not installed")
+    from bench import rlm_loops
+
+    blocks = model_blocks(id(ctx), rlm_loops.SUB_ASK, rlm_loops.SEPARATOR, RLMS_FINISH)
+    with mock.patch.object(
+        type(ctx), "text", side_effect=AssertionError("text() was called")
+    ) as text:
+        answer, root, sub = complete_with_rlms(
+            blocks, contexts.rlm.PLACEHOLDER, **contexts.rlm.rlms_options(ctx)
+        )
     assert text.call_count == 0
     assert sub.calls == -(-LINES // CHUNK)
-    return str(completion.response), root
+    return answer, root
 
 
 def test_rlms_session_answers_the_same_on_s3_as_in_memory(s3_context: Context, corpus: str) -> None:
@@ -332,40 +348,19 @@ print("[step 3]")""",
     )
 
 
-def run_rlms_str(context: Context | str, ctx_id: int) -> tuple[str, Any]:
-    """The str-written session through ``rlm.RLM(...).completion``: over a lab context as its
-    str view (``rlms_options(view="str")``), or over a plain string the way rlms takes one."""
+def run_rlms_str(context: StrView | str, ctx_id: int) -> tuple[str, Any]:
+    """The str-written session through ``rlm.RLM(...).completion``: over a lab context's str
+    view (``rlms_options``), or over a plain string the way rlms takes one."""
     pytest.importorskip("rlm", reason="the rlms extra is not installed")
-    import rlm
-    import rlm.core.rlm as rlm_core
-
     from bench import rlm_loops
 
-    finish = 'answer["content"] = {answer}\nanswer["ready"] = True\nprint("[step 4]")'
-    blocks = str_model_blocks(ctx_id, rlm_loops.SUB_ASK, rlm_loops.SEPARATOR, finish)
-    root = rlm_loops.ScriptedRootLM(
-        [f"Next step.\n```repl\n{code}\n```" for code in blocks], think_ms=0, think_scale=0
-    )
-    sub = rlm_loops.ScriptedSubLM(think_ms=0, think_scale=0)
-    clients = {"root": root, "sub": sub}
-
-    def get_client(backend: str, backend_kwargs: dict[str, Any]) -> Any:
-        return clients[backend_kwargs["model_name"]]
-
-    lab = not isinstance(context, str)
-    options = contexts.rlm.rlms_options(context, view="str") if lab else {}
-    session = rlm.RLM(
-        backend="openai",  # never constructed: get_client is patched
-        backend_kwargs={"model_name": "root"},
-        other_backends=["openai"],
-        other_backend_kwargs=[{"model_name": "sub"}],
-        max_iterations=len(blocks) + 1,
-        **options,
-    )
-    prompt = contexts.rlm.PLACEHOLDER if lab else context
-    with mock.patch.object(rlm_core, "get_client", get_client):
-        completion = session.completion(prompt, root_prompt=QUESTION)
-    return str(completion.response), root
+    blocks = str_model_blocks(ctx_id, rlm_loops.SUB_ASK, rlm_loops.SEPARATOR, RLMS_FINISH)
+    if isinstance(context, str):
+        answer, root, _ = complete_with_rlms(blocks, context)
+    else:
+        options = contexts.rlm.rlms_options(context)
+        answer, root, _ = complete_with_rlms(blocks, contexts.rlm.PLACEHOLDER, **options)
+    return answer, root
 
 
 def test_rlms_str_view_session_answers_like_a_plain_string(
