@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from contexts.errors import InvalidURLError, UnsafePathError
+
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+"""Names without a separator, backslash or NUL: safe unless they are ``.`` or ``..``."""
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,8 @@ def parse_location(url: str | os.PathLike[str]) -> Location:
 
 def check_relative_name(name: str, *, what: str) -> str:
     """Return ``name`` if it is a plain relative object name, else raise :class:`UnsafePathError`."""
+    if _PLAIN_NAME.fullmatch(name) and name not in (".", ".."):
+        return name  # no separator at all: the common case (every manifest entry), checked fast
     pure = PurePosixPath(name)
     if (
         not name
