@@ -81,6 +81,10 @@ class ContextTests:
     open_options: ClassVar[dict[str, Any]] = {}
     wrap: ClassVar[Callable[[Context], Context] | None] = None
     """A policy wrapper (cache, prefetch...) to put around every context the suite opens."""
+    slice_sizes: ClassVar[tuple[int, ...]] = (1, 2, 3)
+    """Segment sizes / strides of the exhaustive slice test (a slower server runs fewer)."""
+    reads_per_thread: ClassVar[int] = 40
+    """Random slices each of the eight threads of the thread-safety test reads."""
 
     # -- fixtures ------------------------------------------------------------------------------
 
@@ -227,7 +231,7 @@ class ContextTests:
         ends straddle every segment and stride boundary, in every layout variant."""
         body = "€a\n\n\r\n中\u2028\n\x0c\n\U0001d11e\r\n\n\x85é\n\u2029\n\n"
         text = body + final
-        for size in (1, 2, 3):
+        for size in self.slice_sizes:
             for variant in self._fixed_variants(size):
                 built = build(text, variant)
                 lines = reference_lines(built.expected)
@@ -329,7 +333,7 @@ class ContextTests:
 
         def worker(seed: int) -> None:
             rng = random.Random(seed)
-            for _ in range(40):
+            for _ in range(self.reads_per_thread):
                 a, b = sorted(rng.randrange(-450, 450) for _ in range(2))
                 if built.ctx[a:b] != "".join(lines[a:b]):
                     failures.append(f"[{a}:{b}]")

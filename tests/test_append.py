@@ -33,21 +33,25 @@ def session_text(writer: int, session: int) -> str:
     return "".join(f"w{writer} s{session} line {i}\n" for i in range(1 + (writer + session) % 4))
 
 
-def hammer(url: str, **options: str) -> list[AppendResult]:
-    """WRITERS threads, each appending SESSIONS sessions in order; every result."""
+def hammer(
+    url: str, *, writers: int = WRITERS, sessions: int = SESSIONS, **options: str
+) -> list[AppendResult]:
+    """``writers`` threads, each appending ``sessions`` sessions in order; every result."""
 
     def one_writer(writer: int) -> list[AppendResult]:
         with Appender(url, **options) as appender:  # one client per writer, as in real use
             return [
                 appender.append(session_text(writer, s), writer=f"w{writer}")
-                for s in range(SESSIONS)
+                for s in range(sessions)
             ]
 
-    with ThreadPoolExecutor(WRITERS) as pool:
-        return [r for results in pool.map(one_writer, range(WRITERS)) for r in results]
+    with ThreadPoolExecutor(writers) as pool:
+        return [r for results in pool.map(one_writer, range(writers)) for r in results]
 
 
-def check_union(text: str, results: list[AppendResult]) -> None:
+def check_union(
+    text: str, results: list[AppendResult], *, writers: int = WRITERS, sessions: int = SESSIONS
+) -> None:
     """Every session exactly once, contiguous, at the line its append reported; each writer's
     sessions in its own order; nothing else."""
     lines = text.splitlines(keepends=True)
@@ -61,9 +65,9 @@ def check_union(text: str, results: list[AppendResult]) -> None:
         assert "".join(block) == session_text(writer, session)
         assert (writer, session) not in blocks  # never twice
         blocks[writer, session] = result.start_line
-    assert len(blocks) == WRITERS * SESSIONS  # never lost
-    for writer in range(WRITERS):
-        starts = [blocks[writer, s] for s in range(SESSIONS)]
+    assert len(blocks) == writers * sessions  # never lost
+    for writer in range(writers):
+        starts = [blocks[writer, s] for s in range(sessions)]
         assert starts == sorted(starts)
 
 
