@@ -32,6 +32,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from bench.network.buckets import delete_all_buckets
+
 __all__ = [
     "INSTALL_HINT",
     "SeaweedFS",
@@ -222,6 +224,13 @@ class SeaweedFS:
         self.stop()
 
     @property
+    def pid(self) -> int:
+        """The ``weed`` process id (also its process group's)."""
+        if self._process is None:
+            raise SeaweedFSError("SeaweedFS is not running")
+        return self._process.pid
+
+    @property
     def running(self) -> bool:
         """Whether the server process is alive."""
         return self._process is not None and self._process.poll() is None
@@ -369,7 +378,7 @@ class SeaweedFS:
     def _answers_http(self) -> bool:
         """Whether SeaweedFS's S3 server (not another process on its port) answers HTTP."""
         try:
-            with urllib.request.urlopen(f"{self.endpoint}/", timeout=2) as response:
+            with urllib.request.urlopen(f"{self.endpoint}/", timeout=0.5) as response:
                 server = response.headers.get("Server", "")
         except urllib.error.HTTPError as exc:
             server = exc.headers.get("Server", "")
@@ -432,26 +441,3 @@ def _remove(directory: Path, ports: _Ports) -> None:
             path = Path(f"/tmp/seaweedfs-{service}{kind}-{port}.sock")
             if path.is_socket():
                 path.unlink(missing_ok=True)
-
-
-def delete_all_buckets(client: Any) -> int:
-    """Delete every object and every bucket visible to ``client`` (buckets without versioning,
-    as the lab writes them); the number of buckets deleted."""
-    buckets = [bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])]
-    for bucket in buckets:
-        empty_bucket(client, bucket)
-        client.delete_bucket(Bucket=bucket)
-    return len(buckets)
-
-
-def empty_bucket(client: Any, bucket: str) -> None:
-    """Delete every object of ``bucket``, one DeleteObjects call per listed page."""
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-        if keys:
-            result = client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
-            errors = result.get("Errors", [])
-            if errors:
-                raise SeaweedFSError(
-                    f"could not delete {len(errors)} object(s) of {bucket}: {errors[0]}"
-                )
