@@ -11,6 +11,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,10 +21,12 @@ from botocore.exceptions import ClientError
 from werkzeug.test import Client
 
 import contexts
+from bench.cli import main
 from bench.network import S3Server
 from bench.network.aws_env import REGION, use_local_aws_env
 from bench.network.choice import ServerChoice, ServerChoiceError
 from bench.network.proxy import ForwardingApp, UpstreamError
+from bench.results import load_results
 from tests.reference import reference_lines
 
 BUCKET = "proxy-tests"
@@ -238,3 +241,30 @@ def test_nothing_listens_after_stop(servers: tuple[S3Server, S3Server], in_proce
         assert proxy.raw_endpoint == moto.raw_endpoint
         assert not _refuses(port)
     assert _refuses(port)
+
+
+# --- the bench on a proxied server --------------------------------------------------------------
+
+
+@pytest.mark.timeout(180)
+def test_bench_runs_behind_the_proxy_and_says_so(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    argv = ["bench", "--server", "moto", "--shaping", "proxy", "--contexts", "s3-byte-range"]
+    argv += ["--scenarios", "peek", "--lines", "2000", "--out", str(out), "--no-report"]
+    assert main(argv) == 0
+    run = load_results(out / "results.json")
+    assert (run.meta["target"], run.meta["server"], run.meta["shaping"]) == (
+        "moto",
+        "moto",
+        "proxy",
+    )
+    assert "proxy" in run.meta["network"]
+    assert [(c.status, c.correct) for c in run.cells] == [("ok", True)]
+    assert run.cells[0].requests > 0
+
+
+def test_bench_refuses_a_server_it_cannot_run(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="choose moto or seaweedfs"):
+        main(["bench", "--server", "minio", "--out", str(tmp_path), "--no-report"])
+    with pytest.raises(SystemExit, match="real network"):
+        main(["bench", "--server", "seaweedfs", "--target", "s3://bucket/prefix/", "--yes"])
