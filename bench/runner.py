@@ -17,7 +17,6 @@ from typing import Any
 import boto3
 
 import contexts
-from bench.corpus import describe_corpus, generate_corpus
 from bench.lower_bound import LineBytes, lower_bound, op_lines, physical_limit, ratio
 from bench.network import NetworkProfile, S3Server, load_profile
 from bench.network.aws_env import use_local_aws_env
@@ -28,6 +27,7 @@ from bench.reliability import record_error, record_faults
 from bench.results import CellResult, OpRecord, RunResults, run_metadata
 from contexts import Context, ContextError, InMemoryContext, registry
 from scenarios import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace, get_scenario
+from scenarios.corpus import describe_corpus, generate_corpus
 from scenarios.library import Scenario
 from scenarios.trace import TraceSizeError
 
