@@ -89,7 +89,7 @@ class ForwardingApp:
             headers["Content-Length"] = str(len(body))
         try:
             connection, response = self._send(method, target, headers, body)
-        except OSError as error:
+        except (OSError, http.client.HTTPException) as error:
             return _bad_gateway(self.upstream, error, start_response)
         start_response(
             f"{response.status} {response.reason}",
@@ -192,7 +192,7 @@ def _request_body(environ: WSGIEnvironment) -> bytes:
     return b""
 
 
-def _bad_gateway(upstream: str, error: OSError, start_response: StartResponse) -> Iterator[bytes]:
+def _bad_gateway(upstream: str, error: Exception, start_response: StartResponse) -> Iterator[bytes]:
     """A 502 in S3's error format naming the unreachable upstream."""
     request_id = uuid.uuid4().hex[:16].upper()
     body = (
