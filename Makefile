@@ -30,11 +30,14 @@ unit: $(STAMP)
 
 ## make bench: the default matrix against the embedded moto server (no AWS account needed);
 ## ends with the report (reports/<timestamp>/report.md and index.html).
+## make bench SERVER=seaweedfs: the same matrix on a real S3 server (SeaweedFS, started for the
+## run on 127.0.0.1 and stopped after it), behind the same simulated network.
+SERVER ?= moto
 bench: $(STAMP)
-	$(BIN)/ctxlab bench $(BENCH_ARGS)
+	$(BIN)/ctxlab bench --server $(SERVER) $(BENCH_ARGS)
 
 bench-quick: $(STAMP)
-	$(BIN)/ctxlab bench --quick $(BENCH_ARGS)
+	$(BIN)/ctxlab bench --quick --server $(SERVER) $(BENCH_ARGS)
 
 ## make microbench RUN=reports/<run>: CPU micro-benchmarks measured for real, JSON into the run.
 microbench: $(STAMP)

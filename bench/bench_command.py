@@ -19,8 +19,9 @@ from rich.table import Table
 
 import contexts
 from bench import targets
+from bench.network.choice import SERVERS, SHAPINGS, ServerChoice, ServerChoiceError
 from bench.results import CellResult, RunResults, load_results
-from bench.runner import MOTO_TARGET, BenchConfig, CellBudget, run_bench
+from bench.runner import BenchConfig, CellBudget, TargetKind, run_bench, simulated_target
 from scenarios import RECORDED, SCENARIOS, get_scenario
 from scenarios.trace import TraceSizeError
 
@@ -101,6 +102,19 @@ def _add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--lines", type=_sizes, help="corpus sizes in lines, comma list (default: 100000,1000000)"
+    )
+    parser.add_argument(
+        "--server",
+        default="moto",
+        help=f"the S3 server behind the simulated network: {' or '.join(SERVERS)} (started "
+        "for the run on 127.0.0.1 and stopped after it; seaweedfs needs the 'seaweedfs' extra), "
+        "or the URL of one already running, e.g. http://127.0.0.1:8333 (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--shaping",
+        choices=SHAPINGS,
+        help="where the simulated network sits: inside moto's process (middleware, moto's "
+        "default) or a forwarding proxy in front of the server (proxy, every other server)",
     )
     targets.add_arguments(parser)  # --target, --endpoint-url, --region, --aws-profile, ...
     parser.add_argument("--out", type=Path, help="output folder (default: reports/<timestamp>)")
@@ -289,7 +303,9 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     if not console.is_terminal:  # logs and CI: do not squeeze the table into 80 columns
         console = Console(width=160)
+    simulated = _simulated(args)  # a bad --server fails before a real target's preflight
     config, real_target = targets.resolve(args, config, console.print)
+    target = real_target or simulated
     left_out = unfit_recordings(config)
     if left_out:
         console.print(
@@ -297,11 +313,11 @@ def run(args: argparse.Namespace) -> int:
             "run (add --lines 100000 to run them)"
         )
     if previous is not None:
-        target_name = real_target.meta["target"] if real_target else MOTO_TARGET.meta["target"]
+        target_name = target.meta["target"]
         if previous.meta.get("target") != target_name:
             raise SystemExit(
                 f"ctxlab bench: {config.out} ran against {previous.meta.get('target')!r}; "
-                f"resume it with the same --target, not {target_name!r}"
+                f"resume it with the same --target / --server, not {target_name!r}"
             )
         console.print(f"resuming {config.out}: {len(previous.cells)} finished cells kept")
     console.print(
@@ -329,7 +345,7 @@ def run(args: argparse.Namespace) -> int:
             config,
             on_cell_start=started,
             on_cell_done=lambda cell: progress.advance(task),
-            target=real_target or MOTO_TARGET,
+            target=target,
             resume=previous,
         )
     console.print(summary_table(results))
@@ -355,6 +371,21 @@ def run(args: argparse.Namespace) -> int:
         files = build_report(config.out)
         console.print(f"report: {files.markdown} and {files.html} ({len(files.images)} figures)")
     return status
+
+
+def _simulated(args: argparse.Namespace) -> TargetKind:
+    """The simulated-network target that ``--server`` and ``--shaping`` name."""
+    server = getattr(args, "server", "moto")
+    shaping = getattr(args, "shaping", None)
+    if getattr(args, "target", "moto") != "moto" and (server != "moto" or shaping):
+        raise SystemExit(
+            "ctxlab bench: --server and --shaping choose the simulated network's server; "
+            "--target s3://... runs on the real network (drop one of them)"
+        )
+    try:
+        return simulated_target(ServerChoice.parse(server, shaping))
+    except ServerChoiceError as error:
+        raise SystemExit(f"ctxlab bench: {error}") from None
 
 
 def _run_checked(config: BenchConfig, **options: Any) -> RunResults:

@@ -4,12 +4,15 @@ Cells match on (context, scenario, profile, corpus lines); a scenario whose trac
 between the runs is not compared. Prints the ratios and plots them (RUN_B/compare-<A>.png, or
 --out). `--fail-if p50:+10%` exits 1 if any matched cell's p50 in B is more than 10 % above A,
 or a cell that was correct in A failed in B: a regression gate for CI. Metrics: p50, p95, p99,
-total, stall, requests, bytes.
+total, stall, requests, bytes. The header names each run's target (moto, seaweedfs, ...), so a
+moto run and a SeaweedFS run of the same matrix compare server against server; the last row is
+the geometric mean of each ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -85,6 +88,21 @@ def pair_runs(run_a: Path, run_b: Path) -> tuple[list[Pair], list[Key], list[Key
     b = {key_of(c): c for c in load_results(run_b / "results.json").cells}
     pairs = [Pair(key, a[key], b[key]) for key in a if key in b]
     return pairs, [k for k in a if k not in b], [k for k in b if k not in a]
+
+
+def describe_run(folder: Path) -> str:
+    """Where a run sent its requests: the target (server), how its network was made, commit."""
+    meta = load_results(folder / "results.json").meta
+    commit = str(meta.get("commit") or "unknown")[:10]
+    return f"target {meta.get('target', '?')} ({meta.get('network', '?')}), commit {commit}"
+
+
+def geometric_mean(pairs: list[Pair], metric: str) -> float | None:
+    """The geometric mean of B/A over the pairs that have a ratio (None: none has)."""
+    ratios = [r for r in (pair.ratio(metric) for pair in pairs) if r is not None and r > 0]
+    if not ratios:
+        return None
+    return math.exp(sum(math.log(r) for r in ratios) / len(ratios))
 
 
 def violations(pairs: list[Pair], thresholds: list[Threshold]) -> list[str]:
@@ -170,7 +188,10 @@ def run(args: argparse.Namespace) -> int:
             return 2
     pairs, only_a, only_b = pair_runs(args.run_a, args.run_b)
     header = f"{'cell':<58}" + "".join(f"{m + ' B/A':>14}" for m in SHOWN)
-    print(f"B = {args.run_b} vs A = {args.run_a}\n{header}")
+    print(f"B = {args.run_b} vs A = {args.run_a}")
+    for side, folder in (("A", args.run_a), ("B", args.run_b)):
+        print(f"{side}: {describe_run(folder)}")
+    print(header)
     for pair in pairs:
         name = " · ".join(map(str, pair.key))
         if not pair.comparable:
@@ -180,6 +201,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             cells = "".join(_ratio_text(pair.ratio(m)) for m in SHOWN)
         print(f"{name:<58}{cells}")
+    print(f"{'geometric mean':<58}" + "".join(_ratio_text(geometric_mean(pairs, m)) for m in SHOWN))
     for side, keys in (("A", only_a), ("B", only_b)):
         for key in keys:
             print(f"only in {side}: {' · '.join(map(str, key))}")

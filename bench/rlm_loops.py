@@ -7,7 +7,7 @@ back, stop at the final answer (rlms: the REPL sets ``answer["ready"]``; dspy: t
 ``SUBMIT``). Only the models are scripted:
 
 * the root LM (:class:`ScriptedRootLM`, :class:`DspyRootLM`) returns canned turns a competent
-  RLM writes for a long chat-transcript corpus (:mod:`bench.corpus`): peek (``len``, first and
+  RLM writes for a long chat-transcript corpus (:mod:`scenarios.corpus`): peek (``len``, first and
   last 100 lines), grep for ``ERROR`` log lines, windows around the hits, the busiest session
   read whole, a uniform sweep in big slices handed to ``llm_query_batched``, verification
   re-reads, then the answer. Both runtimes get the same code (:class:`SessionScript`), each in
@@ -67,9 +67,9 @@ from rlm.clients.base_lm import BaseLM
 from rlm.core.types import ModelUsageSummary, UsageSummary
 
 import contexts
-from bench.corpus import generate_corpus
 from contexts import Context, InMemoryContext
 from contexts.rlm import PLACEHOLDER, dspy_interpreter, rlms_options
+from scenarios.corpus import generate_corpus
 from scenarios.library import TRACES_DIR
 from scenarios.record import RecordingContext
 from scenarios.trace import Think, Trace
@@ -624,7 +624,7 @@ def record_corpus(
             think_ms=think_ms,
             script=script,
             runtime=runtime,
-            params={"seed": seed, "corpus": "bench.corpus.generate_corpus"},
+            params={"seed": seed, "corpus": "scenarios.corpus.generate_corpus"},
         )
 
 

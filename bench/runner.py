@@ -17,16 +17,17 @@ from typing import Any
 import boto3
 
 import contexts
-from bench.corpus import describe_corpus, generate_corpus
 from bench.lower_bound import LineBytes, lower_bound, op_lines, physical_limit, ratio
 from bench.network import NetworkProfile, S3Server, load_profile
 from bench.network.aws_env import use_local_aws_env
 from bench.network.ceiling import Ceiling, measure_ceiling
+from bench.network.choice import EMBEDDED, ServerChoice, serve
 from bench.oracle import LineListOracle, iteration_digest
 from bench.reliability import record_error, record_faults
 from bench.results import CellResult, OpRecord, RunResults, run_metadata
 from contexts import Context, ContextError, InMemoryContext, registry
 from scenarios import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace, get_scenario
+from scenarios.corpus import describe_corpus, generate_corpus
 from scenarios.library import Scenario
 from scenarios.trace import TraceSizeError
 
@@ -144,7 +145,7 @@ class Corpus:
 
 
 class BenchTarget:
-    """The embedded moto server, the corpora written to it (setup traffic bypasses the
+    """The S3 server behind the simulated network (the embedded moto by default), the corpora written to it (setup traffic bypasses the
     simulated network), and how to open a context on it (measured traffic goes through it).
 
     A real bucket is a subclass (``bench/targets.py``) that overrides the four target hooks:
@@ -164,8 +165,12 @@ class BenchTarget:
         """Where directory layouts are written (for ``volume``-like contexts)."""
         self.corpora: dict[int, Corpus] = {}
         client = boto3.client("s3", endpoint_url=server.raw_endpoint)
-        client.create_bucket(Bucket=BUCKET)
-        client.close()
+        try:
+            client.create_bucket(Bucket=BUCKET)
+        except client.exceptions.BucketAlreadyOwnedByYou:
+            pass  # a server that was already running (--server URL) kept it from a run before
+        finally:
+            client.close()
 
     def write_options(self) -> dict[str, Any]:
         """``write_layout`` options for setup traffic (moto: the raw endpoint)."""
@@ -527,12 +532,12 @@ def cells_of(config: BenchConfig) -> Iterator[tuple[str, str, str, int]]:
 
 
 @contextmanager
-def bench_target(config: BenchConfig) -> Iterator[BenchTarget]:
-    """Start the embedded server in its own process, measure its ceiling (a few seconds at
-    most), and stop it afterwards."""
+def bench_target(config: BenchConfig, choice: ServerChoice = EMBEDDED) -> Iterator[BenchTarget]:
+    """Start the server ``choice`` names (the embedded moto by default, in its own process),
+    measure its ceiling (a few seconds at most), and stop it afterwards."""
     use_local_aws_env()
     with (
-        S3Server(profile="none", seed=config.seed) as server,
+        serve(choice, "none", seed=config.seed) as server,
         tempfile.TemporaryDirectory(prefix="ctxlab-bench-") as workdir,
     ):
         target = BenchTarget(server, config.seed, Path(workdir))
@@ -552,13 +557,15 @@ class TargetKind:
     """Whether ``config.profiles`` name simulated network profiles."""
 
 
-MOTO_TARGET = TargetKind(
-    {
-        "target": "moto",
-        "network": "simulated (WSGI shaping in front of moto, server in its own process)",
-    },
-    bench_target,
-)
+def simulated_target(choice: ServerChoice) -> TargetKind:
+    """A run on ``choice``'s server behind the simulated network."""
+    return TargetKind(
+        {"target": choice.label, **choice.meta()},
+        lambda config: bench_target(config, choice),
+    )
+
+
+MOTO_TARGET = simulated_target(EMBEDDED)
 
 
 def run_bench(

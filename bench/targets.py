@@ -24,7 +24,6 @@ from typing import Any, TextIO
 
 import botocore.exceptions as bce
 
-from bench.corpus import generate_corpus
 from bench.lower_bound import op_line_ranges
 from bench.network import NetworkProfile
 from bench.runner import BenchConfig, BenchTarget, Corpus, TargetKind, cells_of
@@ -41,6 +40,7 @@ from contexts.layouts.line_index import DEFAULT_PART_BYTES
 from contexts.location import S3Location, parse_location
 from contexts.transport.s3 import S3Options, make_s3_client, make_session, translate_error
 from scenarios import get_scenario
+from scenarios.corpus import generate_corpus
 
 REAL_PROFILE = "real"
 """Profile label of cells measured on a real endpoint: no simulated network."""

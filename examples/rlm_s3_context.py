@@ -88,8 +88,8 @@ def demo_bucket() -> Iterator[tuple[str, str]]:
     """A moto server on 127.0.0.1 holding a generated 5,000-line corpus: ``(url, endpoint)``."""
     from moto.server import ThreadedMotoServer
 
-    from bench.corpus import generate_corpus
     from bench.network.aws_env import use_local_aws_env
+    from scenarios.corpus import generate_corpus
 
     use_local_aws_env()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access log in the output

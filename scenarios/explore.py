@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
-from bench.corpus import generate_corpus
 from contexts.lines import split_lines
+from scenarios.corpus import generate_corpus
 from scenarios.scans import SCAN_CHUNK, chunk_reads, chunk_rounds, jittered, rng_for
 from scenarios.trace import Batch, Grep, Index, Len, Op, Read, Think
 

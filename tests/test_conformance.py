@@ -3,8 +3,11 @@ checks that none is missing)."""
 
 from __future__ import annotations
 
-import itertools
-from typing import Any
+import os
+import zlib
+from typing import Any, ClassVar
+
+import pytest
 
 import contexts
 from contexts import Context
@@ -52,24 +55,36 @@ class TestVolume(ContextTests):
     name = "volume"
 
 
+S3FS_MODES = (
+    {"cache_type": "readahead", "block_size": 7},
+    {"cache_type": "blockcache", "block_size": 4096},
+    {"cache_type": "background", "block_size": 4096},
+)
+
+
 class TestS3fsPeers(ContextTests):
-    """The three s3fs peers in one class (one class costs ~a minute of CI): every context the
-    suite opens takes the next cache type in turn, with blocks small enough that reads cross
-    block edges, so each mode meets every kind of test."""
+    """The three s3fs peers in one class (one class costs ~a minute of CI), with blocks small
+    enough that reads cross block edges. Which mode a context gets depends only on the test that
+    opens it: the first open of a test takes the mode its node id hashes to, each further open
+    of the same test the next one. So a test meets the same modes whatever runs before it,
+    with ``-k`` or on any xdist worker, and the suite's tests spread over all three."""
 
     name = "s3fs-readahead"
     covers = ("s3fs-blockcache", "s3fs-background")
-    modes = itertools.cycle(
-        [
-            {"cache_type": "readahead", "block_size": 7},
-            {"cache_type": "blockcache", "block_size": 4096},
-            {"cache_type": "background", "block_size": 4096},
-        ]
-    )
+    _opened: ClassVar[dict[str, int]] = {}
 
     @property
     def open_options(self) -> dict[str, Any]:  # type: ignore[override]
-        return dict(next(self.modes))
+        return dict(s3fs_mode(self._opened))
+
+
+def s3fs_mode(opened: dict[str, int]) -> dict[str, Any]:
+    """The s3fs mode of the next open by the running test (counted in ``opened``)."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    count = opened.get(test, 0)
+    opened.clear()  # only the running test's count is kept
+    opened[test] = count + 1
+    return S3FS_MODES[(zlib.crc32(test.encode()) + count) % len(S3FS_MODES)]
 
 
 def tiny_cache(ctx: Context) -> Context:
@@ -106,6 +121,20 @@ def recording(ctx: Context) -> Context:
 class TestRecordingMemory(ContextTests):
     name = "memory"
     wrap = staticmethod(recording)
+
+
+def test_s3fs_modes_depend_only_on_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    def modes_of(test: str, opens: int, opened: dict[str, int]) -> list[str]:
+        monkeypatch.setenv("PYTEST_CURRENT_TEST", f"{test} (call)")
+        return [s3fs_mode(opened)["cache_type"] for _ in range(opens)]
+
+    alone = modes_of("t.py::TestS3fsPeers::test_a", 4, {})
+    shared: dict[str, int] = {}
+    modes_of("t.py::TestS3fsPeers::test_b", 5, shared)
+    assert modes_of("t.py::TestS3fsPeers::test_a", 4, shared) == alone
+    assert set(alone) == {"readahead", "blockcache", "background"}
+    firsts = {modes_of(f"t.py::TestS3fsPeers::test_{n}", 1, {})[0] for n in range(30)}
+    assert len(firsts) == 3
 
 
 def test_every_registered_context_has_a_conformance_class() -> None:

@@ -4,6 +4,7 @@ every attempt shows in ``ctx.stats``; persistent faults raise a named error, nev
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import ExitStack
 
 import boto3
 import pytest
@@ -20,9 +21,15 @@ def faulty(name: str, **rates: float) -> NetworkProfile:
     return NetworkProfile(name, "test", "test", faults=FaultRates(**rates))
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[S3Server]:
-    with S3Server(profile="none", seed=7, in_process=True) as started:
+@pytest.fixture(scope="module", params=["middleware", "proxy"])
+def server(request: pytest.FixtureRequest) -> Iterator[S3Server]:
+    """Faults injected inside moto's process, and by the proxy that shapes any other server."""
+    with ExitStack() as stack:
+        started = stack.enter_context(S3Server(profile="none", seed=7, in_process=True))
+        if request.param == "proxy":
+            started = stack.enter_context(
+                S3Server(profile="none", seed=7, in_process=True, upstream=started.raw_endpoint)
+            )
         client = boto3.client("s3", endpoint_url=started.raw_endpoint)
         client.create_bucket(Bucket="faults")
         client.close()

@@ -23,7 +23,6 @@ pytest.importorskip(
 
 import contexts
 from bench import rlm_loops
-from bench.corpus import generate_corpus
 from bench.oracle import LineListOracle
 from bench.results import CellResult
 from bench.runner import replay
@@ -42,6 +41,7 @@ from scenarios import (
     Trace,
     get_scenario,
 )
+from scenarios.corpus import generate_corpus
 from tests.conftest import S3Env
 
 LINES = 3_000

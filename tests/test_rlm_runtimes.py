@@ -14,8 +14,8 @@ import pytest
 
 import contexts
 import contexts.rlm
-from bench.corpus import generate_corpus
 from contexts import Context, InMemoryContext, MissingDependencyError, StrView
+from scenarios.corpus import generate_corpus
 from tests.conftest import S3Env
 
 LINES = 2_000

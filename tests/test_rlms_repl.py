@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 import contexts
-from bench.corpus import generate_corpus
 from bench.oracle import LineListOracle
 from bench.results import CellResult
 from bench.runner import replay
 from contexts import InMemoryContext
 from scenarios import Batch, Read, RecordingContext, Trace, get_scenario
+from scenarios.corpus import generate_corpus
 from tests.conftest import S3Env
 
 rlm_environments = pytest.importorskip(

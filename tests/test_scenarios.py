@@ -8,10 +8,10 @@ from itertools import pairwise
 
 import pytest
 
-from bench.corpus import generate_corpus
 from contexts import InMemoryContext
 from scenarios import SCENARIOS, Batch, Grep, Index, Len, Op, Read, Think, Trace, get_scenario
 from scenarios.canned import CANNED_LINES, canned_traces, readme
+from scenarios.corpus import generate_corpus
 from scenarios.explore import FILTER_HITS, FILTER_PATTERN, VERIFY_READS, filter_hits, needle_hits
 from scenarios.library import TRACES_DIR
 from scenarios.scans import BATCH_WIDTH, LINE_BY_LINE_MAX, SCAN_CHUNK, SLICE_SIZES, THINK_JITTER

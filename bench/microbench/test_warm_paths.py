@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from bench.corpus import generate_corpus
 from bench.oracle import LineListOracle
 from contexts import InMemoryContext
 from contexts.layouts.line_index import build_index
 from contexts.lines import IndexedText, line_starts, split_lines
 from contexts.policies import CachedContext
+from scenarios.corpus import generate_corpus
 
 LINES = 100_000
 Benchmark = Callable[..., Any]

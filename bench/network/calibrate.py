@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.network.aws_env import REGION, use_local_aws_env
+from bench.network.choice import SERVERS, SHAPINGS, ServerChoice, ServerChoiceError, serve
 from bench.network.profiles import NetworkProfile, ProfileError, load_profile
 from bench.network.server import S3Server, ServerError
 
@@ -271,6 +272,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=",".join(CLIENTS),
         help="comma-separated clients to measure (default: %(default)s)",
     )
+    parser.add_argument(
+        "--server",
+        default="moto",
+        help=f"{' or '.join(SERVERS)} (started and stopped here) or the URL of a running S3 "
+        "server (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--shaping",
+        choices=SHAPINGS,
+        help="middleware (inside moto's process; moto's default) or proxy (in front of the "
+        "server; every other server's)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -289,7 +302,12 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        with S3Server(profile, seed=args.seed) as server:
+        choice = ServerChoice.parse(args.server, args.shaping)
+    except ServerChoiceError as error:
+        print(f"ctxlab: {error}", file=sys.stderr)
+        return 2
+    try:
+        with serve(choice, profile, seed=args.seed) as server:
             rows = calibrate(
                 server,
                 profile,
@@ -299,11 +317,12 @@ def run(args: argparse.Namespace) -> int:
                 concurrency=args.concurrency,
             )
             counts = server.fault_counts()
-    except (ServerError, ValueError, ImportError) as error:
+    except (ServerError, ValueError, ImportError, OSError) as error:
         print(f"ctxlab: {error}", file=sys.stderr)
         return 1
     if args.json:
         payload: dict[str, Any] = {
+            **choice.meta(),
             "profile": profile.to_dict(),
             "seed": args.seed,
             "rows": [asdict(row) | {"ratio": row.ratio} for row in rows],
@@ -311,17 +330,24 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, indent=2, default=str))
     else:
-        _print_table(profile, args.seed, rows, counts)
+        _print_table(profile, args.seed, rows, counts, choice)
     return 0
 
 
 def _print_table(
-    profile: NetworkProfile, seed: int, rows: list[CalibrationRow], counts: dict[str, int]
+    profile: NetworkProfile,
+    seed: int,
+    rows: list[CalibrationRow],
+    counts: dict[str, int],
+    choice: ServerChoice,
 ) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"network profile {profile.name!r} (seed {seed}): {profile.description}")
+    table = Table(
+        title=f"network profile {profile.name!r} (seed {seed}) on {choice.label}, shaping "
+        f"{choice.shaping}: {profile.description}"
+    )
     for column in ("client", "case", "measured ms", "predicted ms", "ratio", "errors"):
         table.add_column(column, justify="left" if column in ("client", "case") else "right")
     for row in rows:

@@ -1,7 +1,13 @@
-"""The embedded S3 server: one moto backend behind two HTTP endpoints on 127.0.0.1.
+"""The embedded S3 server: an S3 backend behind two HTTP endpoints.
 
-- the **raw** endpoint serves moto directly (setup traffic such as uploading corpora);
-- the **shaped** endpoint serves the same backend through `ShapingMiddleware`.
+- the **raw** endpoint serves the backend directly (setup traffic such as uploading corpora);
+- the **shaped** endpoint serves the same backend through `ShapingMiddleware` (the simulated
+  network).
+
+The backend is moto by default, served on 127.0.0.1. With ``upstream="http://HOST:PORT"`` it is
+any other S3 server (SeaweedFS, MinIO, ...): the raw endpoint is the upstream itself and the
+shaped endpoint is a forwarding proxy on 127.0.0.1 (`bench.network.proxy.ForwardingApp`) behind
+the same middleware, so one implementation shapes every server.
 
 By default the server runs in its own process (spawned, so it never shares the client's GIL) and
 is driven over a `multiprocessing` pipe. The child exits by itself when the pipe closes, i.e.
@@ -31,11 +37,13 @@ from werkzeug.test import Client
 
 from bench.network.moto_storage import make_conditional_puts_atomic, serve_ranges_in_constant_time
 from bench.network.profiles import NetworkProfile, Sampler, load_profile
+from bench.network.proxy import ForwardingApp
 from bench.network.shaping import InjectedReset, ShapingMiddleware
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
+    from _typeshed.wsgi import WSGIApplication
     from werkzeug.serving import BaseWSGIServer
 
 __all__ = ["S3Server", "ServerError"]
@@ -49,10 +57,13 @@ class ServerError(RuntimeError):
 
 
 class S3Server:
-    """Moto S3 over real HTTP on 127.0.0.1 with a raw and a shaped endpoint.
+    """Moto S3 (or the S3 server at ``upstream``) over real HTTP with a raw and a shaped
+    endpoint; what it opens listens on 127.0.0.1 only.
 
     >>> with S3Server(profile="seed", seed=1) as server:   # doctest: +SKIP
     ...     boto3.client("s3", endpoint_url=server.shaped_endpoint)
+    >>> with S3Server(upstream="http://127.0.0.1:8333") as proxy:   # doctest: +SKIP
+    ...     boto3.client("s3", endpoint_url=proxy.shaped_endpoint)   # SeaweedFS, shaped
     """
 
     def __init__(
@@ -62,7 +73,9 @@ class S3Server:
         *,
         in_process: bool = False,
         startup_timeout: float = 30.0,
+        upstream: str | None = None,
     ) -> None:
+        self._upstream = None if upstream is None else ForwardingApp(upstream).upstream
         self._profile = load_profile(profile)
         self._seed = seed
         self._in_process = in_process
@@ -80,7 +93,7 @@ class S3Server:
         if self._ports is not None:
             raise ServerError("S3Server is already running")
         if self._in_process:
-            self._core = _ServerCore(self._profile, self._seed)
+            self._core = _ServerCore(self._profile, self._seed, self._upstream)
             self._ports = self._core.ports
         else:
             self._ports = self._start_child()
@@ -126,13 +139,22 @@ class S3Server:
 
     @property
     def raw_endpoint(self) -> str:
-        """URL of the unshaped endpoint, e.g. `http://127.0.0.1:PORT`."""
-        return f"http://{_HOST}:{self._require_ports()[0]}"
+        """URL of the unshaped endpoint, e.g. `http://127.0.0.1:PORT` (the upstream itself when
+        there is one)."""
+        raw_port = self._require_ports()[0]
+        if self._upstream is not None:
+            return self._upstream
+        return f"http://{_HOST}:{raw_port}"
 
     @property
     def shaped_endpoint(self) -> str:
         """URL of the endpoint behind the simulated network."""
         return f"http://{_HOST}:{self._require_ports()[1]}"
+
+    @property
+    def upstream(self) -> str | None:
+        """The S3 server behind the shaped endpoint (None: the embedded moto)."""
+        return self._upstream
 
     @property
     def profile(self) -> NetworkProfile:
@@ -173,7 +195,11 @@ class S3Server:
         return constant
 
     def reset(self) -> None:
-        """Delete every bucket and object (moto's `POST /moto-api/reset`, on the raw endpoint)."""
+        """Delete every bucket and object (moto's `POST /moto-api/reset`, on the raw endpoint;
+        with an upstream, every object and bucket it lists)."""
+        if self._upstream is not None:
+            _delete_everything(self._upstream)
+            return
         request = urllib.request.Request(f"{self.raw_endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
@@ -207,7 +233,7 @@ class S3Server:
         parent_conn, child_conn = ctx.Pipe()
         process = ctx.Process(
             target=_child_main,
-            args=(child_conn, self._profile, self._seed),
+            args=(child_conn, self._profile, self._seed, self._upstream),
             name="ctxlab-s3-server",
             daemon=True,
         )
@@ -245,10 +271,27 @@ def _died_during_startup(exitcode: int | None) -> str:
     )
 
 
-def _child_main(conn: Connection, profile: NetworkProfile, seed: int) -> None:
+def _delete_everything(endpoint: str) -> None:
+    """Delete every object and bucket of the S3 server at ``endpoint``."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=endpoint)
+    try:
+        for bucket in client.list_buckets().get("Buckets", []):
+            name = bucket["Name"]
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
+            client.delete_bucket(Bucket=name)
+    finally:
+        client.close()
+
+
+def _child_main(conn: Connection, profile: NetworkProfile, seed: int, upstream: str | None) -> None:
     """Entry point of the server process: serve until told to stop or until the parent is gone."""
     try:
-        core = _ServerCore(profile, seed)
+        core = _ServerCore(profile, seed, upstream)
     except BaseException:
         conn.send(("error", traceback.format_exc()))
         conn.close()
@@ -274,19 +317,28 @@ def _child_main(conn: Connection, profile: NetworkProfile, seed: int) -> None:
 
 
 class _ServerCore:
-    """One moto app served on two werkzeug threaded servers (raw and shaped), in this process."""
+    """In this process: moto served raw and shaped, or (with ``upstream``) only the shaped
+    endpoint, forwarding to the upstream. Werkzeug threaded servers on 127.0.0.1."""
 
-    def __init__(self, profile: NetworkProfile, seed: int) -> None:
-        self.constant_time_ranges = serve_ranges_in_constant_time()
-        make_conditional_puts_atomic()  # a manifest swap is a compare-and-swap, as on S3
-        app = DomainDispatcherApplication(create_backend_app)
-        Client(app).get("/")  # build moto's S3 app now, not on the first timed request
+    def __init__(self, profile: NetworkProfile, seed: int, upstream: str | None = None) -> None:
+        self.constant_time_ranges = True  # a real S3 server reads only the range asked for
+        self._forwarding: ForwardingApp | None = None
+        apps: list[WSGIApplication] = []
+        if upstream is None:
+            self.constant_time_ranges = serve_ranges_in_constant_time()
+            make_conditional_puts_atomic()  # a manifest swap is a compare-and-swap, as on S3
+            app: WSGIApplication = DomainDispatcherApplication(create_backend_app)
+            Client(app).get("/")  # build moto's S3 app now, not on the first timed request
+            apps.append(app)
+        else:
+            app = self._forwarding = ForwardingApp(upstream)
         self.middleware = ShapingMiddleware(app, Sampler(profile, seed))
+        apps.append(self.middleware)
         self._servers: list[BaseWSGIServer] = []
         self._threads: list[threading.Thread] = []
         self._closed = False
         try:
-            for wsgi_app in (app, self.middleware):
+            for wsgi_app in apps:
                 server = make_server(_HOST, 0, wsgi_app, threaded=True, request_handler=_Handler)
                 thread = threading.Thread(
                     target=server.serve_forever,
@@ -300,7 +352,9 @@ class _ServerCore:
         except BaseException:
             self.close()
             raise
-        self.ports = (self._servers[0].port, self._servers[1].port)
+        shaped_port = self._servers[-1].port
+        raw_port = self._servers[0].port if upstream is None else 0
+        self.ports = (raw_port, shaped_port)
 
     def set_profile(self, profile: NetworkProfile, seed: int) -> None:
         self.middleware.set_sampler(Sampler(profile, seed))
@@ -321,8 +375,11 @@ class _ServerCore:
         self.middleware.close()
         for server in self._servers:
             server.shutdown()
+            server.server_close()
         for thread in self._threads:
             thread.join(5.0)
+        if self._forwarding is not None:
+            self._forwarding.close()
 
 
 class _Handler(MotoRequestHandler):

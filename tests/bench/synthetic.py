@@ -53,13 +53,14 @@ def write_run(
     slow: dict[str, float] | None = None,
     failed: tuple[str, str] | None = None,
     sizes: tuple[int, ...] = (1_000, 10_000),
+    target: str = "moto",
 ) -> Path:
-    """A run of CONTEXTS x SCENARIOS x sizes; ``slow`` multiplies a context's times, ``failed``
-    = (context, scenario) gets a wrong answer."""
+    """A run of CONTEXTS x SCENARIOS x sizes on ``target``; ``slow`` multiplies a context's
+    times, ``failed`` = (context, scenario) gets a wrong answer."""
     results = RunResults(
         run_metadata(
-            target="moto",
-            network="simulated",
+            target=target,
+            network=f"simulated (synthetic {target})",
             seed=0,
             think_scale=0.01,
             segment_lines=1000,

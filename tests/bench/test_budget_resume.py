@@ -20,7 +20,6 @@ import pytest
 from bench.bench_command import DEFAULT_BUDGET, QUICK_BUDGET, budget_from_args
 from bench.cli import build_parser, main
 from bench.compare import Pair
-from bench.corpus import generate_corpus
 from bench.lower_bound import LineBytes, lower_bound
 from bench.network import load_profile
 from bench.report.build import build_report
@@ -29,6 +28,7 @@ from bench.report.winners import candidates, overall
 from bench.results import load_results
 from bench.runner import BenchConfig, CellBudget, run_bench
 from scenarios import Trace, get_scenario
+from scenarios.corpus import generate_corpus
 from tests.bench.synthetic import write_run
 
 REPO = Path(__file__).resolve().parents[2]

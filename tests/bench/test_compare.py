@@ -9,7 +9,7 @@ import pytest
 
 from bench.cli import main
 from bench.compare import Threshold, pair_runs
-from tests.bench.synthetic import write_run
+from tests.bench.synthetic import CONTEXTS, write_run
 
 
 def runs(tmp_path: Path, **b_options: object) -> tuple[str, str]:
@@ -45,6 +45,20 @@ def test_a_cell_that_starts_failing_is_a_regression(
     a, b = runs(tmp_path, failed=("s3-byte-range", "head-50k"))
     assert main(["compare", a, b, "--fail-if", "total:+50%"]) == 1
     assert "s3-byte-range · head-50k · seed · 1000: ok in A, failed in B" in capsys.readouterr().out
+
+
+def test_a_moto_run_against_a_seaweedfs_run_names_both_servers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write_run(tmp_path / "moto", sizes=(1_000,))
+    slower = {context: 1.1 for context, _profile, _per_op in CONTEXTS}
+    b = write_run(tmp_path / "weed", sizes=(1_000,), slow=slower, target="seaweedfs")
+    assert main(["compare", str(a), str(b)]) == 0
+    output = capsys.readouterr().out
+    assert "A: target moto (simulated (synthetic moto))" in output
+    assert "B: target seaweedfs (simulated (synthetic seaweedfs))" in output
+    mean_row = next(line for line in output.splitlines() if line.startswith("geometric mean"))
+    assert mean_row.split()[2] == "1.100"  # p50 B/A over every matched cell
 
 
 def test_threshold_syntax() -> None:

@@ -92,11 +92,18 @@ def _populate(endpoint: str) -> None:
     raw.put_object(Bucket=BUCKET, Key="small", Body=SMALL)
 
 
-@pytest.fixture(scope="module")
-def server(aws_env: None) -> Iterator[S3Server]:
-    with S3Server() as running:
-        _populate(running.raw_endpoint)
-        yield running
+@pytest.fixture(scope="module", params=["middleware", "proxy"])
+def server(aws_env: None, request: pytest.FixtureRequest) -> Iterator[S3Server]:
+    """The shaping tests run twice: on the embedded server (shaping inside moto's process) and
+    on a proxy in front of a moto server (how any other S3 server is shaped)."""
+    with S3Server() as moto:
+        if request.param == "middleware":
+            _populate(moto.raw_endpoint)
+            yield moto
+            return
+        with S3Server(upstream=moto.raw_endpoint) as proxy:
+            _populate(proxy.raw_endpoint)
+            yield proxy
 
 
 # --- profiles ------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.corpus import GENERATOR_VERSION, CorpusInfo, describe_corpus, generate_corpus
+from scenarios.corpus import GENERATOR_VERSION, CorpusInfo, describe_corpus, generate_corpus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -89,7 +89,7 @@ def test_pinned_digest() -> None:
     text = generate_corpus(PINNED_LINES, seed=0)
     assert _sha256(text) == PINNED_SHA256, (
         "generate_corpus output changed. If this is intended, bump GENERATOR_VERSION in "
-        "bench/corpus.py and update PINNED_SHA256 / PINNED_VERSION here; otherwise the "
+        "scenarios/corpus.py and update PINNED_SHA256 / PINNED_VERSION here; otherwise the "
         "generator lost its determinism (hash(), set order, an unstable RNG method, ...)."
     )
     assert GENERATOR_VERSION == PINNED_VERSION, (
@@ -100,7 +100,7 @@ def test_pinned_digest() -> None:
 def test_same_digest_in_a_fresh_process_with_another_hash_seed() -> None:
     """Nothing may depend on str hashing (PYTHONHASHSEED), the locale or process state."""
     code = (
-        "import hashlib; from bench.corpus import generate_corpus; "
+        "import hashlib; from scenarios.corpus import generate_corpus; "
         f"print(hashlib.sha256(generate_corpus({PINNED_LINES}).encode()).hexdigest())"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345", "LC_ALL": "C", "TZ": "Pacific/Kiritimati"}
