@@ -28,7 +28,7 @@ import pytest
 from botocore.config import Config
 
 import contexts
-from bench.network import seaweedfs
+from bench.network import S3Server, seaweedfs
 from bench.network.buckets import empty_bucket, ensure_bucket
 from bench.network.seaweedfs import (
     SeaweedFS,
@@ -40,6 +40,7 @@ from contexts import (
     AccessDeniedError,
     BucketNotFoundError,
     EndpointUnreachableError,
+    InMemoryContext,
     ManifestNotFoundError,
     ObjectNotFoundError,
     open_context,
@@ -381,6 +382,47 @@ def test_ensure_bucket_and_reset(seaweed: SeaweedFS) -> None:
         assert client.list_buckets()["Buckets"] == []
     finally:
         client.close()
+
+
+# -- faults of the simulated network, in front of SeaweedFS ------------------------------------
+
+FAULT_TEXT = "".join(f"{i} é€ a line read through the faulty proxy\n" for i in range(600))
+FAULT_READERS = [
+    ("s3-sequential", "segments"),
+    ("s3-threaded", "single"),
+    ("obstore", "segments"),
+    ("s3-async", "single"),
+]
+"""One layout each: every client library and both layouts, for a few seconds of stragglers."""
+
+
+@pytest.mark.timeout(180)
+def test_contexts_under_faults_through_the_proxy_answer_like_memory(
+    seaweed: SeaweedFS, s3: S3Env
+) -> None:
+    """The ``faulty`` profile (503s, 500s, resets, cut and short bodies, stragglers, stalls)
+    applied by the forwarding proxy in front of SeaweedFS: every answer is the oracle's."""
+    oracle = InMemoryContext(FAULT_TEXT)
+    urls = {layout: s3.new_url() for layout in ("segments", "single")}
+    for layout, url in urls.items():
+        contexts.write_layout(
+            FAULT_TEXT, url, layout=layout, lines_per_segment=40, endpoint_url=s3.endpoint_url
+        )
+    keys = [slice(37, 301), slice(-90, None), slice(5, 500, 97), 599, -600]
+    with S3Server("faulty", seed=11, in_process=True, upstream=seaweed.endpoint) as proxy:
+        assert proxy.raw_endpoint == seaweed.endpoint
+        for name, layout in FAULT_READERS:
+            with open_context(
+                name, urls[layout], endpoint_url=proxy.shaped_endpoint, max_attempts=8
+            ) as ctx:
+                for key in keys:
+                    assert ctx[key] == oracle[key], (name, layout, key)
+                ranges = [(0, 40), (39, 81), (580, None)]
+                assert ctx.read_many(ranges) == oracle.read_many(ranges)
+        counts = proxy.fault_counts()
+    print(f"\n[faulty proxy -> seaweedfs] {counts}")
+    injected = {kind: n for kind, n in counts.items() if kind != "requests" and n}
+    assert injected, f"the faulty profile injected nothing in {counts['requests']} requests"
 
 
 # -- the server's own lifecycle -------------------------------------------------------------------
