@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 import sysconfig
 import time
@@ -71,7 +72,7 @@ def seaweed(isolated_aws_environment: None) -> Iterator[SeaweedFS]:
         pytest.fail(f"{exc} (the test extra installs it: this is a broken install)")
     with (
         pytest.MonkeyPatch.context() as patch,
-        SeaweedFS(weed=weed, credentials=CREDENTIALS) as server,
+        SeaweedFS(weed=weed, credentials=CREDENTIALS, stop_timeout_s=3) as server,
     ):
         patch.delenv("AWS_SESSION_TOKEN", raising=False)
         yield server
@@ -352,13 +353,12 @@ def test_a_frozen_server_is_a_deadline_not_a_hang(s3: S3Env, seaweed: SeaweedFS)
         max_attempts=2,
         deadline_s=1.0,
     ) as ctx:
-        pid = seaweed.pid
-        os.kill(pid, signal.SIGSTOP)
+        os.killpg(seaweed.pid, signal.SIGSTOP)
         try:
             with pytest.raises(EndpointUnreachableError):  # DeadlineExceededError is one
                 ctx[1]
         finally:
-            os.kill(pid, signal.SIGCONT)
+            os.killpg(seaweed.pid, signal.SIGCONT)
         assert ctx[0] == "a\n"  # answers again once weed runs
 
 
@@ -508,7 +508,7 @@ def test_a_port_race_is_retried_and_an_interrupt_leaves_nothing_behind(
             raise KeyboardInterrupt
     assert not server.running and not directory.exists()
     with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+        os.killpg(pid, 0)
     listening = [name for name, port in ports.items() if _accepts(port)]
     assert listening == []
     assert not [
@@ -524,6 +524,49 @@ def test_a_port_race_is_retried_and_an_interrupt_leaves_nothing_behind(
             connect_timeout_s=0.5,
             max_attempts=1,
         )
+
+
+_ORPHAN = """
+import sys
+from bench.network.seaweedfs import SeaweedFS
+weed = SeaweedFS().start()
+print(weed.pid, weed.ports["s3"], weed.directory, flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_killed_parent_leaves_no_server_behind() -> None:
+    """The Python that started weed is SIGKILLed (no ``stop()``, no finalizer): the guard
+    stops weed within the stop timeout."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=Path(__file__).resolve().parent.parent,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        group, port, directory = parent.stdout.readline().split()
+        assert _accepts(int(port))
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and _group_alive(int(group)):
+        time.sleep(0.1)
+    assert not _group_alive(int(group)) and not _accepts(int(port))
+    assert not Path(directory).exists()
+    assert not [p for p in Path("/tmp").glob(f"seaweedfs-*-{port}.sock")]
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _accepts(port: int, *, wait_s: float = 0.0) -> bool:

@@ -6,7 +6,7 @@
 Iceberg and Lance servers off, telemetry off, its unix sockets, logs and data inside that
 directory. It is ready once S3 accepts a write; ``stop()`` (also on an exception or Ctrl-C in
 the ``with`` block) ends the whole process group, SIGTERM then SIGKILL, and removes the
-directory. Without ``credentials`` any access key is accepted; with them, only that key.
+directory. A small guard process runs weed and stops it if this Python dies without ``stop()``. Without ``credentials`` any access key is accepted; with them, only that key.
 """
 
 from __future__ import annotations
@@ -65,6 +65,41 @@ _SECRET_ENV = (
 )
 """Read by ``weed mini`` (credentials of its ``mini`` user, buckets to create): never passed
 through from the caller's environment."""
+
+
+_GUARD = """
+import glob, os, re, shutil, signal, subprocess, sys, threading
+signal.signal(signal.SIGTERM, lambda *_: None)  # the group's SIGTERM is for weed: wait for it
+timeout_s, command = float(sys.argv[1]), sys.argv[2:]
+weed = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+
+def parent_gone() -> None:
+    sys.stdin.buffer.read()  # EOF: the Python that started us died (or closed the pipe)
+    gone.set()
+    if weed.poll() is None:
+        os.killpg(0, signal.SIGTERM)
+        try:
+            weed.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(0, signal.SIGKILL)
+    # what stop() would remove: weed's sockets in /tmp for its ports, the directory (our cwd)
+    for port in re.findall(r"^-[a-z]+[.]port(?:[.]grpc)?=([0-9]+)$", "\\n".join(command), re.M):
+        for path in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
+            os.unlink(path)
+    shutil.rmtree(os.getcwd(), ignore_errors=True)
+    os.killpg(0, signal.SIGKILL)
+
+gone = threading.Event()
+cleaner = threading.Thread(target=parent_gone, daemon=True)
+cleaner.start()
+code = weed.wait()
+if gone.is_set():
+    cleaner.join()
+sys.exit(code if code >= 0 else 128 - code)
+"""
+"""Runs ``weed`` and stops it when the Python that started it dies without ``stop()`` (killed,
+or a Ctrl-C it did not survive): weed lives in its own session, so nothing else would. On
+``stop()`` it waits for weed's graceful exit and exits with its code."""
 
 
 class SeaweedFSNotInstalledError(RuntimeError):
@@ -225,7 +260,7 @@ class SeaweedFS:
 
     @property
     def pid(self) -> int:
-        """The ``weed`` process id (also its process group's)."""
+        """The id of the process group of ``weed`` and its guard (the guard's pid)."""
         if self._process is None:
             raise SeaweedFSError("SeaweedFS is not running")
         return self._process.pid
@@ -337,10 +372,10 @@ class SeaweedFS:
             env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = self._credentials
         with open(directory / "weed.log", "wb") as log:
             process = subprocess.Popen(
-                command,
+                [sys.executable, "-c", _GUARD, str(self.stop_timeout_s), *command],
                 cwd=directory,
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,  # closed when this process dies: the guard stops weed
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group: stop() ends all of it
@@ -424,6 +459,8 @@ def _terminate(
         _signal_group(group, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=timeout_s)
+        if process.stdin is not None:
+            process.stdin.close()
         _remove(directory, ports)
 
 
