@@ -20,6 +20,7 @@ import contexts
 from bench.lower_bound import LineBytes, lower_bound, op_lines, physical_limit, ratio
 from bench.network import NetworkProfile, S3Server, load_profile
 from bench.network.aws_env import use_local_aws_env
+from bench.network.buckets import ensure_bucket
 from bench.network.ceiling import Ceiling, measure_ceiling
 from bench.network.choice import EMBEDDED, ServerChoice, serve
 from bench.oracle import LineListOracle, iteration_digest
@@ -166,9 +167,7 @@ class BenchTarget:
         self.corpora: dict[int, Corpus] = {}
         client = boto3.client("s3", endpoint_url=server.raw_endpoint)
         try:
-            client.create_bucket(Bucket=BUCKET)
-        except client.exceptions.BucketAlreadyOwnedByYou:
-            pass  # a server that was already running (--server URL) kept it from a run before
+            ensure_bucket(client, BUCKET)  # a running server (--server URL) may keep it
         finally:
             client.close()
 

@@ -9,10 +9,12 @@ independent reference (``tests/reference.py``).
 from __future__ import annotations
 
 import math
+import os
 import random
 import re
 import threading
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -397,3 +399,19 @@ def _store(
     )
     objects = math.ceil(len(reference_lines(text)) / variant.size)
     return (seed_joined_text(text) if joined else text), objects
+
+
+S3FS_MODES = (
+    {"cache_type": "readahead", "block_size": 7},
+    {"cache_type": "blockcache", "block_size": 4096},
+    {"cache_type": "background", "block_size": 4096},
+)
+
+
+def s3fs_mode(opened: dict[str, int]) -> dict[str, Any]:
+    """The s3fs mode of the next open by the running test (counted in ``opened``)."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    count = opened.get(test, 0)
+    opened.clear()  # only the running test's count is kept
+    opened[test] = count + 1
+    return S3FS_MODES[(zlib.crc32(test.encode()) + count) % len(S3FS_MODES)]

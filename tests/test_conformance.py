@@ -3,8 +3,6 @@ checks that none is missing)."""
 
 from __future__ import annotations
 
-import os
-import zlib
 from typing import Any, ClassVar
 
 import pytest
@@ -12,7 +10,7 @@ import pytest
 import contexts
 from contexts import Context
 from contexts.policies import CachedContext, PrefetchingContext
-from tests.conformance import ContextTests
+from tests.conformance import ContextTests, s3fs_mode
 
 
 class TestMemory(ContextTests):
@@ -55,13 +53,6 @@ class TestVolume(ContextTests):
     name = "volume"
 
 
-S3FS_MODES = (
-    {"cache_type": "readahead", "block_size": 7},
-    {"cache_type": "blockcache", "block_size": 4096},
-    {"cache_type": "background", "block_size": 4096},
-)
-
-
 class TestS3fsPeers(ContextTests):
     """The three s3fs peers in one class (one class costs ~a minute of CI), with blocks small
     enough that reads cross block edges. Which mode a context gets depends only on the test that
@@ -76,15 +67,6 @@ class TestS3fsPeers(ContextTests):
     @property
     def open_options(self) -> dict[str, Any]:  # type: ignore[override]
         return dict(s3fs_mode(self._opened))
-
-
-def s3fs_mode(opened: dict[str, int]) -> dict[str, Any]:
-    """The s3fs mode of the next open by the running test (counted in ``opened``)."""
-    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
-    count = opened.get(test, 0)
-    opened.clear()  # only the running test's count is kept
-    opened[test] = count + 1
-    return S3FS_MODES[(zlib.crc32(test.encode()) + count) % len(S3FS_MODES)]
 
 
 def tiny_cache(ctx: Context) -> Context:

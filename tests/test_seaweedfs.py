@@ -9,7 +9,6 @@ install line), they do not skip.
 from __future__ import annotations
 
 import importlib.metadata
-import itertools
 import os
 import re
 import signal
@@ -21,7 +20,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import boto3
 import botocore.exceptions as bce
@@ -50,7 +49,7 @@ from contexts.append import S3ManifestStore, append_text
 from contexts.layouts.manifest import parse_manifest
 from contexts.location import S3Location
 from contexts.transport.s3 import S3Options, make_s3_client
-from tests.conformance import ContextTests
+from tests.conformance import ContextTests, s3fs_mode
 from tests.conftest import FAKE_CREDENTIALS, S3Env
 from tests.reference import reference_lines, upload_segments
 from tests.test_append import check_union, hammer
@@ -160,20 +159,14 @@ class TestWeedAsync(SeaweedSlice, ContextTests):
 
 
 class TestWeedS3fs(SeaweedSlice, ContextTests):
-    """The s3fs peers, one cache type per opened context in turn (as in test_conformance)."""
+    """The s3fs peers, the cache type picked by the running test (``s3fs_mode``, as in test_conformance)."""
 
     name = "s3fs-readahead"
-    modes = itertools.cycle(
-        [
-            {"cache_type": "readahead", "block_size": 7},
-            {"cache_type": "blockcache", "block_size": 4096},
-            {"cache_type": "background", "block_size": 4096},
-        ]
-    )
+    _opened: ClassVar[dict[str, int]] = {}
 
     @property
     def open_options(self) -> dict[str, Any]:  # type: ignore[override]
-        return dict(next(self.modes))
+        return dict(s3fs_mode(self._opened))
 
 
 # -- bodies SeaweedFS stores in chunks ---------------------------------------------------------

@@ -35,6 +35,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
+from bench.network.buckets import delete_all_buckets
 from bench.network.moto_storage import make_conditional_puts_atomic, serve_ranges_in_constant_time
 from bench.network.profiles import NetworkProfile, Sampler, load_profile
 from bench.network.proxy import ForwardingApp
@@ -198,7 +199,13 @@ class S3Server:
         """Delete every bucket and object (moto's `POST /moto-api/reset`, on the raw endpoint;
         with an upstream, every object and bucket it lists)."""
         if self._upstream is not None:
-            _delete_everything(self._upstream)
+            import boto3
+
+            client = boto3.client("s3", endpoint_url=self._upstream)
+            try:
+                delete_all_buckets(client)
+            finally:
+                client.close()
             return
         request = urllib.request.Request(f"{self.raw_endpoint}/moto-api/reset", method="POST")
         with urllib.request.urlopen(request, timeout=30) as response:
@@ -269,23 +276,6 @@ def _died_during_startup(exitcode: int | None) -> str:
         "stderr. From a script, start the server under `if __name__ == '__main__':` "
         "(the spawned process re-imports the main module)."
     )
-
-
-def _delete_everything(endpoint: str) -> None:
-    """Delete every object and bucket of the S3 server at ``endpoint``."""
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=endpoint)
-    try:
-        for bucket in client.list_buckets().get("Buckets", []):
-            name = bucket["Name"]
-            for page in client.get_paginator("list_objects_v2").paginate(Bucket=name):
-                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-                if keys:
-                    client.delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True})
-            client.delete_bucket(Bucket=name)
-    finally:
-        client.close()
 
 
 def _child_main(conn: Connection, profile: NetworkProfile, seed: int, upstream: str | None) -> None:
