@@ -19,7 +19,13 @@ from rich.table import Table
 
 import contexts
 from bench import targets
-from bench.network.choice import SERVERS, SHAPINGS, ServerChoice, ServerChoiceError
+from bench.network.choice import (
+    SERVERS,
+    SHAPINGS,
+    ServerChoice,
+    ServerChoiceError,
+    ServerStartError,
+)
 from bench.results import CellResult, RunResults, load_results
 from bench.runner import BenchConfig, CellBudget, TargetKind, run_bench, simulated_target
 from scenarios import RECORDED, SCENARIOS, get_scenario
@@ -389,10 +395,11 @@ def _simulated(args: argparse.Namespace) -> TargetKind:
 
 
 def _run_checked(config: BenchConfig, **options: Any) -> RunResults:
-    """``run_bench``, with a trace that fits no corpus size of the run as a clean exit."""
+    """``run_bench``, with a trace that fits no corpus size of the run or a server that did not
+    start as a clean exit."""
     try:
         return run_bench(config, **options)
-    except TraceSizeError as exc:
+    except (TraceSizeError, ServerStartError) as exc:
         raise SystemExit(f"ctxlab bench: {exc}") from None
 
 

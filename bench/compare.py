@@ -68,6 +68,18 @@ class Pair:
         )
 
     @property
+    def why_not_comparable(self) -> str:
+        """Why the pair has no ratio ('' when it is comparable)."""
+        if self.a.scenario_version != self.b.scenario_version:
+            return "scenario versions differ: not compared"
+        if not self.comparable:
+            return (
+                f"truncated after {len(self.a.ops)} vs {len(self.b.ops)} ops: not compared "
+                "(--cell-seconds 0 --cell-ops 0 runs every op)"
+            )
+        return ""
+
+    @property
     def both_ok(self) -> bool:
         return all(c.status == "ok" and c.correct and c.errors == 0 for c in (self.a, self.b))
 
@@ -195,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     for pair in pairs:
         name = " · ".join(map(str, pair.key))
         if not pair.comparable:
-            cells = "scenario versions differ: not compared"
+            cells = pair.why_not_comparable
         elif not pair.both_ok:
             cells = f"A {pair.a.status}, B {pair.b.status}"
         else:

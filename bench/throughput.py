@@ -19,6 +19,7 @@ from rich.table import Table
 import contexts
 from bench.network import S3Server
 from bench.network.aws_env import use_local_aws_env
+from bench.network.buckets import ensure_bucket
 from contexts import registry
 
 BUCKET = "ctxlab-throughput"
@@ -47,7 +48,7 @@ def measure(
     """Upload ``requests`` one-line segments once, then time each context's batch read."""
     lines = [f"line {i:06d} small object\n" for i in range(requests)]
     client = boto3.client("s3", endpoint_url=server.raw_endpoint)
-    client.create_bucket(Bucket=BUCKET)
+    ensure_bucket(client, BUCKET)
     client.close()
     url = f"s3://{BUCKET}/{requests}-one-line-segments/"
     contexts.write_layout(

@@ -22,7 +22,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.network.aws_env import REGION, use_local_aws_env
-from bench.network.choice import SERVERS, SHAPINGS, ServerChoice, ServerChoiceError, serve
+from bench.network.buckets import ensure_bucket
+from bench.network.choice import (
+    SERVERS,
+    SHAPINGS,
+    ServerChoice,
+    ServerChoiceError,
+    ServerStartError,
+    serve,
+)
 from bench.network.profiles import NetworkProfile, ProfileError, load_profile
 from bench.network.server import S3Server, ServerError
 
@@ -123,9 +131,7 @@ def _upload(endpoint: str, sizes: dict[str, int]) -> None:
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION)
-    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
-    if BUCKET not in existing:
-        s3.create_bucket(Bucket=BUCKET)
+    ensure_bucket(s3, BUCKET)
     for key, size in sizes.items():
         s3.put_object(Bucket=BUCKET, Key=key, Body=b"x" * size)
 
@@ -317,7 +323,7 @@ def run(args: argparse.Namespace) -> int:
                 concurrency=args.concurrency,
             )
             counts = server.fault_counts()
-    except (ServerError, ValueError, ImportError, OSError) as error:
+    except (ServerError, ServerStartError, ValueError, ImportError, OSError) as error:
         print(f"ctxlab: {error}", file=sys.stderr)
         return 1
     if args.json:

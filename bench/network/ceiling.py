@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.network.aws_env import REGION, use_local_aws_env
+from bench.network.buckets import ensure_bucket
 from bench.network.server import S3Server
 
 __all__ = ["BUCKET", "Ceiling", "measure_ceiling"]
@@ -31,7 +32,6 @@ OBJECT_BYTES = 64 << 20
 PARALLEL = 8
 ROUNDS = 5
 BUDGET_S = 5.0
-_BUCKET_EXISTS = ("BucketAlreadyOwnedByYou", "BucketAlreadyExists")
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,6 @@ def measure_ceiling(
         raise ValueError("need parallel >= 1, rounds >= 1 and object_bytes >= parallel")
     import boto3
     from botocore.config import Config
-    from botocore.exceptions import ClientError
 
     use_local_aws_env()
     part = object_bytes // parallel
@@ -128,11 +127,7 @@ def measure_ceiling(
                 boto3.client("s3", endpoint_url=endpoint, region_name=REGION, config=config)
             )
         raw = clients[0]
-        try:
-            raw.create_bucket(Bucket=BUCKET)
-        except ClientError as exc:  # left over from an interrupted measurement: reuse it
-            if exc.response.get("Error", {}).get("Code") not in _BUCKET_EXISTS:
-                raise
+        ensure_bucket(raw, BUCKET)  # one left over from an interrupted measurement is reused
         raw.put_object(Bucket=BUCKET, Key=_KEY, Body=bytes(size))
         with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="ctxlab-ceiling") as pool:
             _round(pool, get, parallel, size)  # warm-up: threads, connections, botocore handlers

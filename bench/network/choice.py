@@ -18,7 +18,15 @@ from bench.network.profiles import NetworkProfile
 from bench.network.proxy import ForwardingApp
 from bench.network.server import S3Server
 
-__all__ = ["EMBEDDED", "SERVERS", "SHAPINGS", "ServerChoice", "ServerChoiceError", "serve"]
+__all__ = [
+    "EMBEDDED",
+    "SERVERS",
+    "SHAPINGS",
+    "ServerChoice",
+    "ServerChoiceError",
+    "ServerStartError",
+    "serve",
+]
 
 SERVERS = ("moto", "seaweedfs")
 """Servers the lab starts by itself (any ``http://HOST:PORT`` names one already running)."""
@@ -27,6 +35,10 @@ SHAPINGS = ("middleware", "proxy")
 
 class ServerChoiceError(ValueError):
     """``--server`` / ``--shaping`` name something the lab cannot run."""
+
+
+class ServerStartError(RuntimeError):
+    """The server ``--server`` names could not be started (not installed, or it failed)."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,18 @@ EMBEDDED = ServerChoice("moto", "middleware")
 """The default: the embedded moto server, shaped inside its own process."""
 
 
+def _start_seaweedfs(stack: ExitStack) -> str:
+    """Start SeaweedFS, stopped when ``stack`` closes; its endpoint. A failure to start is a
+    `ServerStartError` that says why (not installed: how to install it; failed: its log)."""
+    from bench.network.seaweedfs import SeaweedFS, SeaweedFSError, SeaweedFSNotInstalledError
+
+    try:
+        weed = stack.enter_context(SeaweedFS())
+    except (SeaweedFSNotInstalledError, SeaweedFSError) as error:
+        raise ServerStartError(f"--server seaweedfs: {error}") from None
+    return weed.endpoint
+
+
 @contextmanager
 def serve(
     choice: ServerChoice, profile: str | NetworkProfile = "none", seed: int = 0
@@ -96,9 +120,7 @@ def serve(
         if choice.server == "moto":
             upstream = stack.enter_context(S3Server()).raw_endpoint
         elif choice.server == "seaweedfs":
-            from bench.network.seaweedfs import SeaweedFS
-
-            upstream = stack.enter_context(SeaweedFS()).endpoint
+            upstream = _start_seaweedfs(stack)
         else:
             upstream = choice.server
         yield stack.enter_context(S3Server(profile, seed=seed, upstream=upstream))

