@@ -414,7 +414,7 @@ BUILTIN_PROFILES: dict[str, NetworkProfile] = {
     for p in (
         NetworkProfile(
             name="none",
-            description="Raw moto over loopback: no added latency, bandwidth or faults",
+            description="The raw server over loopback: no added latency, bandwidth or faults",
             source="No simulation; what remains is HTTP, moto and client CPU overhead.",
         ),
         NetworkProfile(
