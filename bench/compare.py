@@ -63,16 +63,15 @@ class Pair:
     @property
     def comparable(self) -> bool:
         """Same trace, and the same part of it ran (a truncated cell measured only a prefix)."""
-        return self.a.scenario_version == self.b.scenario_version and (
-            not (self.a.truncated or self.b.truncated) or len(self.a.ops) == len(self.b.ops)
-        )
+        return not self.why_not_comparable
 
     @property
     def why_not_comparable(self) -> str:
         """Why the pair has no ratio ('' when it is comparable)."""
         if self.a.scenario_version != self.b.scenario_version:
             return "scenario versions differ: not compared"
-        if not self.comparable:
+        truncated = self.a.truncated or self.b.truncated
+        if truncated and len(self.a.ops) != len(self.b.ops):
             return (
                 f"truncated after {len(self.a.ops)} vs {len(self.b.ops)} ops: not compared "
                 "(--cell-seconds 0 --cell-ops 0 runs every op)"

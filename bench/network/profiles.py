@@ -415,7 +415,7 @@ BUILTIN_PROFILES: dict[str, NetworkProfile] = {
         NetworkProfile(
             name="none",
             description="The raw server over loopback: no added latency, bandwidth or faults",
-            source="No simulation; what remains is HTTP, moto and client CPU overhead.",
+            source="No simulation; what remains is HTTP, server and client CPU overhead.",
         ),
         NetworkProfile(
             name="seed",
