@@ -28,6 +28,7 @@ from bench.lower_bound import op_line_ranges
 from bench.network import NetworkProfile
 from bench.runner import BenchConfig, BenchTarget, Corpus, TargetKind, cells_of
 from contexts import registry
+from contexts.auto import LOAD_PART_BYTES
 from contexts.errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -294,6 +295,9 @@ def estimate(config: BenchConfig) -> Estimate:
         requests += 1  # manifest or index at open
         if name == "s3-ram":  # preloads everything at open
             requests += segments
+            bytes_down += int(lines * per_line)
+        elif name == "auto":  # four speculative reads at open, then loads it all in ranges
+            requests += 4 + math.ceil(lines * per_line / LOAD_PART_BYTES)
             bytes_down += int(lines * per_line)
         for first, stop in (span for op in trace.ops for span in op_line_ranges(op, lines)):
             if layout == "segments":

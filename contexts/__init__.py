@@ -1,10 +1,12 @@
 """Line-sliceable RLM contexts on object storage, all answering exactly like an in-memory string.
 
     import contexts
-    contexts.write_layout(text, "s3://bucket/ctx/", endpoint_url=...)
-    ctx = contexts.open_context("s3-sequential", "s3://bucket/ctx/", endpoint_url=...)
+    contexts.write_layout(text, "s3://bucket/ctx/", layout="single", endpoint_url=...)
+    ctx = contexts.open("s3://bucket/ctx/", endpoint_url=...)   # the `auto` context
     ctx[0:50000]          # lines 0..49999, joined
     len(ctx), ctx[-1], ctx.grep(r"ERROR"), ctx.stats
+
+``contexts.open_context(name, url)`` opens any registered context by name (``available()``).
 
 Context classes import lazily (``from contexts import SequentialS3Context``) so that a missing
 optional extra only matters for the context that needs it. ``from contexts import
@@ -84,9 +86,18 @@ __all__ = [
     "append_text",
     "available",
     "context_class",
+    "open",
     "open_context",
     "write_layout",
 ]
+
+
+def open(url: str, **options: Any) -> Context:
+    """The context to use: :class:`contexts.auto.AutoContext` over ``url`` (``s3://bucket/prefix/``
+    or a directory such as a Modal Volume mount). ``options``: ``endpoint_url``,
+    ``region_name``, ``max_bytes`` (the in-memory budget) and the rest of ``AutoContext``'s."""
+    return open_context("auto", url, **options)
+
 
 _LAZY_CLASSES = {spec.class_name: name for name, spec in REGISTRY.items()}
 

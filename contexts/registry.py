@@ -47,6 +47,13 @@ REGISTRY: dict[str, ContextSpec] = {
     spec.name: spec
     for spec in (
         ContextSpec(
+            "auto",
+            "contexts.auto:AutoContext",
+            "contexts.open(url): open in one round trip, cold reads in one more, loads into RAM",
+            storage="s3",
+            layouts=("single", "segments"),
+        ),
+        ContextSpec(
             "memory",
             "contexts.memory:InMemoryContext",
             "the whole text in RAM: the oracle",

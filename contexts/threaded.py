@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Unpack
+from typing import Any, Unpack
 
 from contexts.location import S3Location
 from contexts.s3_context import S3ConnectionOptions, S3LayoutContext
@@ -16,9 +16,14 @@ class ThreadedS3Transport(PooledTransport, S3Transport):
     """boto3 GETs on ``max_workers`` threads sharing one client (clients are thread-safe)."""
 
     def __init__(
-        self, location: S3Location, options: S3Options, stats: StatsRecorder, max_workers: int
+        self,
+        location: S3Location,
+        options: S3Options,
+        stats: StatsRecorder,
+        max_workers: int,
+        client: Any = None,
     ) -> None:
-        super().__init__(location, options, stats)
+        super().__init__(location, options, stats, client)
         self.max_workers = max_workers
 
 

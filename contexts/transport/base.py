@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from contexts.errors import ContextClosedError
@@ -47,16 +47,30 @@ class Transport(ABC):
         with self.stats.waiting():
             return self._fetch_many(requests)
 
+    def fetch_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
+        """:meth:`get_many` for background work: requests are counted, time is not a caller's
+        wait."""
+        return self._fetch_many(requests)
+
+    def get_suffix(self, name: str, nbytes: int) -> bytes:
+        """The last ``nbytes`` of ``name`` (all of it when it is shorter), in one request."""
+        if nbytes < 1:
+            raise ValueError(f"nbytes must be at least 1, not {nbytes}")
+        return self._counted(lambda: self._fetch_suffix(name, nbytes))
+
     def _fetch_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
         return [self._fetch_counted(request) for request in requests]
 
     def _fetch_counted(self, request: ByteRequest) -> bytes:
+        return self._counted(lambda: self._fetch(request))
+
+    def _counted(self, fetch: Callable[[], bytes]) -> bytes:
         if self.stopped:
             raise ContextClosedError(
                 f"the context reading {self.url()} was closed while this read was under way"
             )
         try:
-            body = self._fetch(request)
+            body = fetch()
         except BaseException:
             self.stats.record_request(0)  # a failed GET still cost a round trip
             raise
@@ -70,6 +84,11 @@ class Transport(ABC):
         The caller counts one request; a transport that retries reports the extra attempts
         with ``self.stats.record_retries(n)``.
         """
+
+    def _fetch_suffix(self, name: str, nbytes: int) -> bytes:
+        """The last ``nbytes`` of ``name``; transports that can ask for a suffix range override
+        this (the default reads the whole object)."""
+        return self._fetch(ByteRequest(name))[-nbytes:]
 
     def url(self, name: str = "") -> str:
         """Where ``name`` lives, for messages (never with credentials)."""

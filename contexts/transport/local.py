@@ -20,7 +20,15 @@ class LocalTransport(Transport):
         super().__init__(location, stats)
 
     def _fetch(self, request: ByteRequest) -> bytes:
-        path = self.location.path(request.name)
+        return self._read(request.name, request.byte_range, None)
+
+    def _fetch_suffix(self, name: str, nbytes: int) -> bytes:
+        return self._read(name, None, nbytes)
+
+    def _read(self, name: str, byte_range: tuple[int, int] | None, suffix: int | None) -> bytes:
+        """The whole file ``name``, a ``(start, stop)`` range of it, or its last ``suffix``
+        bytes."""
+        path = self.location.path(name)
         try:
             fd = os.open(path, os.O_RDONLY)
         except FileNotFoundError:
@@ -30,10 +38,13 @@ class LocalTransport(Transport):
         except OSError as exc:
             raise StorageError(f"cannot open {path}: {exc.strerror}") from None
         try:
-            if request.byte_range is None:
+            if suffix is not None:
+                size = os.fstat(fd).st_size
+                return _pread_exactly(fd, suffix, max(0, size - suffix))
+            if byte_range is None:
                 with os.fdopen(os.dup(fd), "rb") as handle:
                     return handle.read()
-            start, stop = request.byte_range
+            start, stop = byte_range
             return _pread_exactly(fd, stop - start, start)
         except OSError as exc:
             raise StorageError(f"cannot read {path}: {exc.strerror}") from exc

@@ -248,16 +248,22 @@ class S3Transport(Transport):
         count_get_attempts(self.client)
 
     def _fetch(self, request: ByteRequest) -> bytes:
-        kwargs: dict[str, Any] = {
-            "Bucket": self.location.bucket,
-            "Key": self.location.key(request.name),
-        }
-        if request.byte_range is not None:
-            start, stop = request.byte_range
-            kwargs["Range"] = f"bytes={start}-{stop - 1}"
+        if request.byte_range is None:
+            return self._get_object(request.name, None)
+        start, stop = request.byte_range
+        return self._get_object(request.name, f"bytes={start}-{stop - 1}")
+
+    def _fetch_suffix(self, name: str, nbytes: int) -> bytes:
+        return self._get_object(name, f"bytes=-{nbytes}")
+
+    def _get_object(self, name: str, byte_range: str | None) -> bytes:
+        """One GetObject of ``name`` (an HTTP ``Range`` header value, or ``None``)."""
+        kwargs: dict[str, Any] = {"Bucket": self.location.bucket, "Key": self.location.key(name)}
+        if byte_range is not None:
+            kwargs["Range"] = byte_range
         with attempts_counted() as attempts:
             try:
-                return self._get_with_reread(kwargs, request)
+                return self._get_with_reread(kwargs, name)
             finally:
                 # The caller counted one request; every further HTTP send is a retry, and a
                 # request that never left (no credentials, say) is not a request.
@@ -265,10 +271,10 @@ class S3Transport(Transport):
                     self.stats.record_unsent()
                 self.stats.record_retries(attempts[0] - 1)
 
-    def _get_with_reread(self, kwargs: dict[str, Any], request: ByteRequest) -> bytes:
+    def _get_with_reread(self, kwargs: dict[str, Any], name: str) -> bytes:
         """GET, reading the object again when its body is cut mid-transfer (botocore retries
         only until the response headers arrive)."""
-        url = self.url(request.name)
+        url = self.url(name)
 
         def once() -> bytes:
             response = self.client.get_object(**kwargs)

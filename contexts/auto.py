@@ -1,0 +1,520 @@
+"""``auto``: the context to import — ``contexts.open(url)``.
+
+It composes the lab's best parts:
+
+* **Cheap open.** boto3 clients are shared by every context of the process that reaches the same
+  endpoint with the same settings and credentials (:mod:`contexts.transport.clients`).
+* **One round trip to the first byte.** The metadata requests (``manifest.json`` and
+  ``context.idx``, both when the layout is not given) go out together with speculative data
+  requests: the first ``head_bytes`` of ``context.txt`` (or the first segment) and its last
+  ``tail_bytes`` (a suffix range, placed once the index gives the size), where RLMs peek first.
+  The layout then opens from those answers (:class:`~contexts.transport.buffered.BufferedTransport`).
+* **Any cold slice in one round trip**: the single-object layout's byte ranges, coalesced and
+  split into ``part_bytes`` parts fetched in parallel.
+* **Progressive load.** Right after open, a loader fetches the rest in ``load_part_bytes``
+  ranges (whole segments for the segments layout) on ``load_workers`` threads, each request
+  yielding to the caller's reads in flight, and swaps in an in-memory copy when all is there
+  and checked. Bytes already loaded answer reads meanwhile. A context over ``max_bytes`` (UTF-8
+  bytes) is not loaded: reads go through a byte-bounded LRU cache with sequential read-ahead
+  (:class:`~contexts.policies.prefetch.PrefetchingContext`).
+* ``grep``, ``text()`` and iteration wait for a load under way (it is the fastest way to
+  everything), then run at memory speed; without a load they read ``PIPELINE_CHUNKS`` chunks
+  per batch.
+* ``close()`` stops the load and joins every thread it started.
+
+Memory: a loaded context holds its text as a ``str`` (1 to 4 bytes per character) plus 8 bytes
+per line; while the load finishes, the fetched bytes and their decoded copy coexist (about three
+times the text at the peak).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import threading
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from typing import Any, Unpack
+
+from contexts.base import Context, LineRange
+from contexts.errors import ContextClosedError, ContextError, IntegrityError, InvalidURLError
+from contexts.layout_context import LayoutContext
+from contexts.layouts.line_index import DEFAULT_COALESCE_BYTES, read_group
+from contexts.layouts.manifest import MANIFEST_NAME
+from contexts.layouts.segments import SegmentsReader, segment_name
+from contexts.layouts.single import INDEX_NAME, TEXT_NAME, SingleObjectReader
+from contexts.lines import CharMap
+from contexts.location import LocalLocation, Location, S3Location
+from contexts.memory import InMemoryContext
+from contexts.policies.prefetch import PrefetchingContext
+from contexts.ram import stored_bytes
+from contexts.s3_context import S3ClientOptions
+from contexts.stats import ContextStats, StatsRecorder
+from contexts.threaded import ThreadedS3Transport
+from contexts.transport.base import ByteRequest, Transport
+from contexts.transport.buffered import BufferedTransport
+from contexts.transport.clients import shared_s3_client
+from contexts.transport.retry import deadline_scope
+from contexts.transport.s3 import S3Options
+from contexts.volume import PooledLocalTransport
+
+MiB = 1024 * 1024
+DEFAULT_MAX_BYTES = 512 * MiB
+"""Largest stored context (UTF-8 bytes) loaded into memory; a laptop holds a few of them."""
+HEAD_BYTES = 1 * MiB
+"""Speculative first read of the text at open: ~10,000 typical lines, ~12 ms at 90 MB/s."""
+TAIL_BYTES = 64 * 1024
+"""Speculative read of the text's end at open (``ctx[-100:]``)."""
+PART_BYTES = 1 * MiB
+"""A cold read is split into parts of this size, fetched in parallel."""
+LOAD_PART_BYTES = 4 * MiB
+"""The background load's range requests."""
+LOAD_WORKERS = 16
+"""Concurrent requests of the background load."""
+DEMAND_FIRST_S = 0.5
+"""How long a load request waits for callers' reads in flight before it goes anyway."""
+PIPELINE_CHUNKS = 4
+"""Chunks per batch of ``grep`` / ``text()`` / iteration on a context that is not loaded."""
+
+
+def _whole_body(transport: Transport, name: str) -> bytes:
+    """One whole-object GET, counted but not timed as a caller's wait."""
+    return transport.fetch_many([ByteRequest(name)])[0]
+
+
+class _LoadStopped(Exception):
+    """The context closed (or fell back) while loading."""
+
+
+class _PrimedLayout(LayoutContext):
+    """A layout context whose transport comes from ``make_transport`` (already primed)."""
+
+    name = "auto-layout"
+    chunk_lines = 50_000
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        layout: str,
+        make_transport: Any,
+    ) -> None:
+        self._make = make_transport
+        super().__init__(url, layout=layout)
+
+    def _make_transport(self, location: Location, stats: StatsRecorder) -> Transport:
+        transport: Transport = self._make(location, stats)
+        return transport
+
+
+class AutoContext(Context):
+    """Open in one round trip, cold slices in one more, everything in memory soon after.
+
+    ``contexts.open("s3://bucket/ctx/")`` or ``AutoContext("s3://bucket/ctx/")``; a directory
+    path reads a Modal Volume or bucket mount. ``wait_loaded()`` blocks until the in-memory copy
+    is in place (``loaded``); ``load_error`` says why a load gave up (reads stay correct, through
+    storage).
+    """
+
+    name = "auto"
+    chunk_lines = 50_000
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        layout: str = "auto",
+        max_workers: int = 64,
+        load_workers: int = LOAD_WORKERS,
+        head_bytes: int = HEAD_BYTES,
+        tail_bytes: int = TAIL_BYTES,
+        part_bytes: int = PART_BYTES,
+        load_part_bytes: int = LOAD_PART_BYTES,
+        **options: Unpack[S3ClientOptions],
+    ) -> None:
+        sizes = {
+            "max_bytes": max_bytes,
+            "max_workers": max_workers,
+            "load_workers": load_workers,
+            "head_bytes": head_bytes,
+            "tail_bytes": tail_bytes,
+            "part_bytes": part_bytes,
+            "load_part_bytes": load_part_bytes,
+        }
+        for option, value in sizes.items():
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{option} must be a positive integer, not {value!r}")
+        if layout not in ("auto", "segments", "single"):
+            raise ValueError(f"layout must be 'auto', 'segments' or 'single', not {layout!r}")
+        super().__init__()
+        self.url = url
+        self.max_bytes = max_bytes
+        self.max_workers = max_workers
+        self.load_workers = load_workers
+        self.head_bytes = head_bytes
+        self.tail_bytes = tail_bytes
+        self.load_part_bytes = load_part_bytes
+        self.load_error: BaseException | None = None
+        """Why the background load gave up, if it did (reads go through storage instead)."""
+        self._options = options
+        self._deadline_s = options.get("deadline_s")
+        self._first_segment_bytes: int | None = None
+        self._layout_name = layout
+        self._stop = threading.Event()
+        self._background = ThreadPoolExecutor(load_workers, thread_name_prefix="auto-load")
+        self._buffer: BufferedTransport | None = None
+        self._first: dict[str, bytes] = {}
+        self._memory: InMemoryContext | None = None
+        self._fallback: PrefetchingContext | None = None
+        self._loader: threading.Thread | None = None
+        self._layout: _PrimedLayout | None = None
+        try:
+            self._layout = _PrimedLayout(url, layout=layout, make_transport=self._primed)
+            reader = self._layout.reader
+            if isinstance(reader, SingleObjectReader):
+                self._layout.reader = reader.configured(
+                    coalesce_bytes=DEFAULT_COALESCE_BYTES, part_bytes=part_bytes
+                )
+            self._hold_first_data()
+            self._start_loading()
+        except BaseException:
+            self._shutdown()
+            raise
+
+    # -- open: one round trip --------------------------------------------------------------------
+
+    def _primed(self, location: Location, stats: StatsRecorder) -> BufferedTransport:
+        """The buffered transport, with the metadata and the speculative reads answered."""
+        buffer = BufferedTransport(self._inner_transport(location, stats))
+        self._buffer = buffer
+        try:
+            self._first_round(buffer)
+        except BaseException:
+            buffer.close()
+            raise
+        return buffer
+
+    def _inner_transport(self, location: Location, stats: StatsRecorder) -> Transport:
+        if isinstance(location, S3Location):
+            pool = self.max_workers + self.load_workers
+            options = S3Options(max_pool_connections=pool, **self._options)
+            client = shared_s3_client(options)
+            return ThreadedS3Transport(location, options, stats, self.max_workers, client)
+        if isinstance(location, LocalLocation):
+            if self._options:
+                raise InvalidURLError(
+                    f"{', '.join(sorted(self._options))} apply to s3:// URLs, not the directory "
+                    f"{self.url!r}; drop them"
+                )
+            return PooledLocalTransport(location, stats, min(self.max_workers, 16))
+        raise InvalidURLError(f"{self.name} reads s3:// URLs and directories, not {self.url!r}")
+
+    def _first_round(self, buffer: BufferedTransport) -> None:
+        """Send the metadata and the speculative data requests together; wait for all."""
+        inner = buffer.inner
+        metadata: list[str] = []
+        data: dict[str, Any] = {}
+        if self._layout_name in ("auto", "segments"):
+            metadata.append(MANIFEST_NAME)
+            data[segment_name(1)] = lambda: _whole_body(inner, segment_name(1))
+        if self._layout_name in ("auto", "single"):
+            metadata.append(INDEX_NAME)
+            head = ByteRequest(TEXT_NAME, (0, self.head_bytes))
+            data["head"] = lambda: inner.fetch_many([head])[0]
+            data["tail"] = lambda: inner.get_suffix(TEXT_NAME, self.tail_bytes)
+        futures: dict[str, Future[bytes]] = {
+            name: self._submit(_whole_body, inner, name) for name in metadata
+        }
+        futures.update({key: self._submit(fetch) for key, fetch in data.items()})
+        with buffer.stats.waiting():
+            wait(futures.values())
+        for key, future in futures.items():
+            error = future.exception()
+            if error is not None and not isinstance(error, ContextError):
+                raise error
+            if key in metadata:
+                buffer.hold_once(key, future.result() if error is None else error)
+            elif error is None:
+                self._first[key] = future.result()
+
+    def _submit(self, fetch: Callable[..., bytes], *args: Any) -> Future[bytes]:
+        """Run ``fetch(*args)`` on a background thread under its own ``deadline_s`` (the
+        speculative reads of open and each load request are reads like any slice)."""
+
+        def run() -> bytes:
+            with deadline_scope(self._deadline_s):
+                return fetch(*args)
+
+        return self._background.submit(contextvars.copy_context().run, run)
+
+    def _hold_first_data(self) -> None:
+        """Keep the speculative bodies whose length (and hash) the metadata confirms."""
+        assert self._layout is not None and self._buffer is not None
+        reader = self._layout.reader
+        first, self._first = self._first, {}
+        if isinstance(reader, SingleObjectReader) and reader.index.object_name == TEXT_NAME:
+            size = reader.index.byte_count
+            head, tail = first.get("head"), first.get("tail")
+            if head is not None and len(head) == min(self.head_bytes, size):
+                self._buffer.hold(TEXT_NAME, 0, head)
+            if tail is not None and len(tail) == min(self.tail_bytes, size):
+                self._buffer.hold(TEXT_NAME, size - len(tail), tail)
+        elif isinstance(reader, SegmentsReader) and reader.manifest.segments:
+            entry = reader.manifest.segments[0]
+            body = first.get(segment_name(1))
+            if body is not None and entry.name == segment_name(1):
+                self._first_segment_bytes = len(body)
+            if (
+                body is not None
+                and entry.name == segment_name(1)
+                and entry.byte_count == len(body)
+                and (entry.sha256 is None or hashlib.sha256(body).hexdigest() == entry.sha256)
+            ):
+                self._buffer.hold_whole(entry.name, body)
+
+    # -- the background load -----------------------------------------------------------------------
+
+    def _start_loading(self) -> None:
+        assert self._layout is not None
+        stored = stored_bytes(self._layout)
+        reader = self._layout.reader
+        if stored is None and self._first_segment_bytes is not None:
+            assert isinstance(reader, SegmentsReader)  # a manifest without sizes: estimate them
+            stored = self._first_segment_bytes * len(reader.manifest.segments)
+        if stored is not None and stored > self.max_bytes:
+            self._fall_back()
+            return
+        self._loader = threading.Thread(target=self._load, name="auto-loader", daemon=True)
+        self._loader.start()
+
+    def _fall_back(self) -> None:
+        assert self._layout is not None
+        self._fallback = PrefetchingContext(self._layout, max_bytes=self.max_bytes)
+
+    def _load(self) -> None:
+        assert self._layout is not None and self._buffer is not None
+        try:
+            reader = self._layout.reader
+            if isinstance(reader, SingleObjectReader):
+                text = self._load_single(reader)
+            else:
+                assert isinstance(reader, SegmentsReader)
+                text = self._load_segments(reader)
+            if text is not None:
+                memory = InMemoryContext(text)
+                if len(memory) != self._layout.reader.line_count:
+                    raise IntegrityError(
+                        f"{self.url}: the loaded text has {len(memory)} lines, its metadata says "
+                        f"{self._layout.reader.line_count}; rewrite it with contexts.write_layout"
+                    )
+                self._memory = memory
+        except (_LoadStopped, ContextClosedError):
+            pass
+        except BaseException as exc:  # reads stay correct through storage
+            if not self._stop.is_set():
+                self.load_error = exc
+        finally:
+            self._buffer.release()
+
+    def _load_single(self, reader: SingleObjectReader) -> str | None:
+        """Every part of the text object; every checkpoint of the index is checked."""
+        count, stride = reader.line_count, reader.index.stride
+        if count == 0:
+            return ""
+        whole = reader.configured(coalesce_bytes=0, part_bytes=self.load_part_bytes)
+        plan = whole.plan(
+            [(start, min(count, start + stride)) for start in range(0, count, stride)]
+        )
+        (group,) = plan.groups  # adjacent spans: one group, its parts the load's requests
+        bodies = list(self._in_order(plan.requests))
+        return read_group(
+            group,
+            bodies,
+            url=self._buffer_url(reader.index.object_name),
+            object_lines=count,
+            terminate=False,
+            fix="rewrite the context with contexts.write_layout(text, url, layout='single')",
+        )
+
+    def _load_segments(self, reader: SegmentsReader) -> str | None:
+        """Every segment, checked as it is assembled; past ``max_bytes`` (a manifest without
+        sizes) the load stops and reads go through the cache."""
+        segments = reader.manifest.segments
+        if not segments:
+            return ""
+        plan = reader.plan([(entry.start_line, entry.stop_line) for entry in segments])
+        bodies = []
+        loaded = 0
+        fetched = self._in_order(plan.requests)
+        for body in fetched:
+            loaded += len(body)
+            if loaded > self.max_bytes:
+                fetched.close()
+                self._fall_back()
+                return None
+            bodies.append(body)
+        return "".join(reader.assemble(plan, bodies))
+
+    def _in_order(self, requests: Sequence[ByteRequest]) -> Generator[bytes, None, None]:
+        """The bodies of ``requests`` in order, at most two per load worker asked ahead (a
+        load that stops early leaves little in flight)."""
+        ahead = 2 * self.load_workers
+        pending: deque[Future[bytes]] = deque()
+        queued = iter(requests)
+        try:
+            for request in queued:
+                pending.append(self._submit(self._load_request, request))
+                if len(pending) >= ahead:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _buffer_url(self, name: str) -> str:
+        assert self._buffer is not None
+        return self._buffer.url(name)
+
+    def _load_request(self, request: ByteRequest) -> bytes:
+        """One load request, after callers' reads in flight; ranges held are not fetched, and a
+        fetched range of the wrong length is fetched again (then the layout's checks decide)."""
+        assert self._buffer is not None
+        buffer = self._buffer
+        if request.byte_range is None:
+            return self._fetch_for_load(request)
+        start, stop = request.byte_range
+        for gap_start, gap_stop in buffer.gaps(request.name, start, stop):
+            gap = ByteRequest(request.name, (gap_start, gap_stop))
+            body = self._fetch_for_load(gap)
+            for _attempt in range(2):
+                if len(body) == gap_stop - gap_start:
+                    break
+                buffer.stats.record_repeats(1)
+                body = self._fetch_for_load(gap)
+            if len(body) != gap_stop - gap_start:
+                return body  # the layout's checks name the error
+            buffer.hold(request.name, gap_start, body)
+        held = buffer.read_held(request.name, start, stop)
+        assert held is not None
+        return held
+
+    def _fetch_for_load(self, request: ByteRequest) -> bytes:
+        assert self._buffer is not None
+        if self._stop.is_set():
+            raise _LoadStopped
+        held = self._buffer.read_held_whole(request.name) if request.byte_range is None else None
+        if held is not None:
+            return held
+        self._buffer.wait_for_demand(DEMAND_FIRST_S)
+        if self._stop.is_set():
+            raise _LoadStopped
+        return self._buffer.inner.fetch_many([request])[0]
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the whole text is in memory."""
+        return self._memory is not None
+
+    def wait_loaded(self, timeout: float | None = None) -> bool:
+        """Wait for the background load to end (``timeout`` seconds at most); whether the text
+        is now in memory."""
+        if self._loader is not None:
+            self._loader.join(timeout)
+        return self._memory is not None
+
+    def _source(self) -> Context:
+        if self._memory is not None:
+            return self._memory
+        if self._fallback is not None:
+            return self._fallback
+        assert self._layout is not None
+        return self._layout
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def _line_count(self) -> int:
+        assert self._layout is not None
+        return self._layout.reader.line_count
+
+    def char_map(self) -> CharMap | None:
+        return self._source().char_map()
+
+    def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
+        self._check_open()
+        return self._source()._read_ranges(ranges)
+
+    def text(self) -> str:
+        self._check_open()
+        self.wait_loaded()
+        if self._memory is not None:
+            return self._memory.text()
+        return super().text()
+
+    def _chunks(self, low: int = 0, high: int | None = None) -> Iterator[tuple[int, str]]:
+        """Chunks from memory once loaded (a load under way is waited for); otherwise
+        ``PIPELINE_CHUNKS`` chunks per batch straight from storage (not through the cache,
+        which a whole scan would only flush)."""
+        self._check_open()
+        self.wait_loaded()
+        if self._memory is not None:
+            yield from self._memory._chunks(low, high)
+            return
+        assert self._layout is not None
+        stop_at = len(self) if high is None else high
+        batch_lines = self.chunk_lines * PIPELINE_CHUNKS
+        for batch_start in range(low, stop_at, batch_lines):
+            batch_stop = min(stop_at, batch_start + batch_lines)
+            starts = range(batch_start, batch_stop, self.chunk_lines)
+            ranges = [(start, min(batch_stop, start + self.chunk_lines)) for start in starts]
+            self._check_open()
+            yield from zip(starts, self._layout._read_ranges(ranges), strict=True)
+
+    @property
+    def stats(self) -> ContextStats:
+        """Every request so far, the background load's included."""
+        if self._fallback is not None:
+            return self._fallback.stats
+        assert self._layout is not None
+        return self._layout.stats
+
+    # -- life cycle --------------------------------------------------------------------------------
+
+    def _close(self) -> None:
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        """Stop the load, join every thread, release the transport (not the shared client)."""
+        self._stop.set()
+        if self._buffer is not None:
+            self._buffer.stop()
+        self._background.shutdown(wait=True, cancel_futures=True)
+        if self._loader is not None:
+            self._loader.join()
+        if self._fallback is not None:
+            self._fallback.close()
+        if self._layout is not None:
+            self._layout.close()
+        elif self._buffer is not None:
+            self._buffer.close()
+        if self._memory is not None:
+            self._memory.close()
+
+    def _describe(self) -> str:
+        if self._layout is None:
+            return self.url
+        if self._memory is not None:
+            state = "in memory"
+        elif self._fallback is not None:
+            state = "through an LRU cache"
+        else:
+            state = "loading" if self.load_error is None else "from storage"
+        reader = self._layout.reader
+        return f"{self.url} ({reader.layout}, {reader.line_count} lines, {state})"
+
+
+__all__ = ["AutoContext"]

@@ -1,0 +1,244 @@
+"""``auto`` / ``contexts.open``: one round trip at open, a load that ends in memory, the cache
+path over budget, shared clients that never cross endpoints or credentials, no thread after
+close. Everything is counted (requests, requests in flight, threads), never timed."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import contexts
+from contexts.auto import AutoContext
+from contexts.policies import PrefetchingContext
+from contexts.transport.base import ByteRequest
+from contexts.transport.buffered import BufferedTransport, HeldBytes
+from contexts.transport.clients import client_key, shared_client_count
+from contexts.transport.s3 import S3Options
+from tests.conftest import S3Env
+from tests.reference import reference_lines, upload_segments
+from tests.servers import DictTransport, latency_server
+
+TEXT = "".join(f"{i:05d} naïve ✓ \u2028 auto line {'x' * (i % 41)}\n" for i in range(3000))
+LINES = reference_lines(TEXT)
+
+
+def auto_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("auto-")]
+
+
+def test_contexts_open_is_the_auto_context(s3: S3Env) -> None:
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, "single", endpoint_url=s3.endpoint_url)
+    with contexts.open(url, endpoint_url=s3.endpoint_url) as ctx:
+        assert isinstance(ctx, AutoContext)
+        assert ctx[:] == TEXT and ctx[-1] == LINES[-1]
+
+
+@pytest.mark.parametrize("layout", ["single", "segments"])
+def test_open_is_one_round_of_requests_in_flight_together(layout: str) -> None:
+    """Metadata and speculative data go out together: at 150 ms a request, all the open's
+    requests are in flight at once, and the first and last lines need none more."""
+    text = TEXT[: 40 * 1000]  # fits the head read, so the load needs nothing more either
+    with latency_server(text, "auto-open", first_byte_ms=150.0, lines_per_segment=10_000) as server:
+        url = "s3://auto-open/ctx/"
+        if layout == "single":
+            contexts.write_layout(text, url, "single", endpoint_url=server.raw_endpoint)
+        server.set_profile(server.profile, seed=server.seed)
+        with contexts.open(url, endpoint_url=server.shaped_endpoint) as ctx:
+            opened = ctx.stats.requests
+            assert opened == 5  # manifest, index, head, tail, first segment: one round
+            assert server.peak_in_flight() == opened
+            lines = reference_lines(text)
+            assert len(ctx) == len(lines)
+            assert ctx[:100] == "".join(lines[:100]) and ctx[-100:] == "".join(lines[-100:])
+            assert ctx.wait_loaded(60)
+            assert ctx.stats.requests == opened
+            assert ctx.text() == text
+
+
+def test_loaded_context_reads_cost_no_request(s3: S3Env) -> None:
+    url = s3.new_url()
+    text = TEXT * 20  # ~2.5 MB: several load requests of 1 MiB
+    contexts.write_layout(text, url, "single", endpoint_url=s3.endpoint_url)
+    with contexts.open(url, endpoint_url=s3.endpoint_url, load_part_bytes=1 << 20) as ctx:
+        assert ctx.wait_loaded(60) and ctx.loaded and ctx.load_error is None
+        before = ctx.stats.requests
+        lines = reference_lines(text)
+        assert ctx[1000:41_000] == "".join(lines[1000:41_000])
+        assert ctx.grep("02999 ") == [(i, lines[i]) for i in range(2999, len(lines), 3000)]
+        assert ctx.text() == text and list(ctx)[-1] == lines[-1]
+        assert ctx.stats.requests == before
+        assert ctx.stats.bytes_fetched >= len(text.encode())
+
+
+@pytest.mark.parametrize("layout", ["single", "segments"])
+def test_over_budget_reads_through_a_bounded_cache(s3: S3Env, layout: str) -> None:
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, layout, lines_per_segment=100, endpoint_url=s3.endpoint_url)
+    budget = len(TEXT.encode()) // 4
+    with contexts.open(url, endpoint_url=s3.endpoint_url, max_bytes=budget) as ctx:
+        assert not ctx.wait_loaded(60)
+        assert isinstance(ctx, AutoContext) and isinstance(ctx._source(), PrefetchingContext)
+        assert ctx[10:2500] == "".join(LINES[10:2500])
+        assert [hit.line_number for hit in ctx.grep("^020")] == list(range(2000, 2100))
+        assert ctx.text() == TEXT
+        assert ctx._source().cached_bytes <= budget  # type: ignore[attr-defined]
+
+
+def test_seed_manifest_without_sizes_loads_or_falls_back_by_what_it_finds(s3: S3Env) -> None:
+    """A seed manifest does not give sizes: the load counts bytes and gives up past the budget."""
+    url = s3.new_url()
+    upload_segments(lambda name, data: s3.put(url, name, data), TEXT, 100)
+    with contexts.open(url, endpoint_url=s3.endpoint_url) as ctx:
+        assert ctx.wait_loaded(60) and ctx[:] == TEXT
+    budget = len(TEXT.encode()) // 3
+    with contexts.open(url, endpoint_url=s3.endpoint_url, max_bytes=budget) as ctx:
+        assert not ctx.wait_loaded(60) and ctx.load_error is None
+        assert isinstance(ctx, AutoContext) and isinstance(ctx._source(), PrefetchingContext)
+        assert ctx[:] == TEXT
+
+
+def test_a_corrupt_object_is_a_named_error_and_the_load_says_why(s3: S3Env) -> None:
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, "single", endpoint_url=s3.endpoint_url)
+    s3.put(url, "context.txt", TEXT.replace("\n", " ", 1) + "\n")  # same size, a line moved
+    with contexts.open(url, endpoint_url=s3.endpoint_url) as ctx:
+        assert not ctx.wait_loaded(60)
+        assert isinstance(ctx.load_error, contexts.IntegrityError)
+        with pytest.raises(contexts.IntegrityError):
+            ctx[0:10]
+
+
+def test_close_during_the_load_leaves_no_thread() -> None:
+    text = TEXT * 30
+    with latency_server(text, "auto-close", first_byte_ms=100.0) as server:
+        url = "s3://auto-close/ctx/"
+        contexts.write_layout(text, url, "single", endpoint_url=server.raw_endpoint)
+        ctx = contexts.open(
+            url, endpoint_url=server.shaped_endpoint, head_bytes=1024, load_part_bytes=64 * 1024
+        )
+        assert isinstance(ctx, AutoContext) and not ctx.loaded
+        assert any(name.startswith("auto-") for name in auto_threads())
+        ctx.close()
+        assert auto_threads() == []
+        assert not ctx.loaded and ctx.load_error is None
+        with pytest.raises(contexts.ContextClosedError):
+            ctx[0]
+
+
+def test_clients_are_shared_and_never_cross_settings_or_credentials(
+    s3: S3Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, "single", endpoint_url=s3.endpoint_url)
+    with contexts.open(url, endpoint_url=s3.endpoint_url):
+        pass
+    count = shared_client_count()
+    for _ in range(3):
+        with contexts.open(url, endpoint_url=s3.endpoint_url) as ctx:
+            assert ctx[0] == LINES[0]
+    assert shared_client_count() == count
+    with contexts.open(url, endpoint_url=s3.endpoint_url, read_timeout_s=3.0) as ctx:
+        assert ctx[0] == LINES[0]
+    assert shared_client_count() == count + 1
+    base = S3Options(endpoint_url=s3.endpoint_url)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "a-secret-never-shown")
+    other = client_key(base)
+    assert "a-secret-never-shown" not in repr(other)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "another-secret")
+    assert client_key(base) != other
+    assert client_key(S3Options(endpoint_url=s3.endpoint_url, deadline_s=5.0)) == client_key(base)
+    assert client_key(S3Options(endpoint_url=s3.endpoint_url, region_name="eu-west-1")) != (
+        client_key(base)
+    )
+
+
+def test_a_directory_loads_too(tmp_path: Path) -> None:
+    contexts.write_layout(TEXT, str(tmp_path), "single")
+    with contexts.open(str(tmp_path)) as ctx:
+        assert ctx.wait_loaded(60) and ctx[:] == TEXT
+    with pytest.raises(contexts.InvalidURLError, match="endpoint_url"):
+        contexts.open(str(tmp_path), endpoint_url="http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"head_bytes": 0}, {"max_bytes": -1}, {"load_workers": True}, {"layout": "columns"}],
+)
+def test_bad_options_are_named(options: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=str(next(iter(options)))):
+        AutoContext("s3://bucket/ctx/", **options)  # type: ignore[arg-type]
+
+
+def test_a_missing_context_is_a_named_error(s3: S3Env) -> None:
+    with pytest.raises(contexts.ManifestNotFoundError, match="write_layout"):
+        contexts.open(s3.new_url(), endpoint_url=s3.endpoint_url)
+    assert auto_threads() == []
+
+
+# -- the parts -----------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    size=st.integers(min_value=1, max_value=60),
+    extents=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 20)), max_size=8),
+    asks=st.lists(st.tuples(st.integers(0, 60), st.integers(0, 20)), min_size=1, max_size=8),
+)
+def test_held_bytes_answer_exactly_what_is_held(
+    size: int, extents: list[tuple[int, int]], asks: list[tuple[int, int]]
+) -> None:
+    data = bytes(range(65, 65 + size))
+    held, covered = HeldBytes(), [False] * size
+    for start, length in extents:
+        start = min(start, size - 1)
+        stop = min(size, start + length)
+        held.add(start, data[start:stop])
+        covered[start:stop] = [True] * (stop - start)
+    assert held.size == sum(covered)
+    for start, length in asks:
+        start, stop = min(start, size), min(size, start + length)
+        answer = held.read(start, stop)
+        if all(covered[start:stop]):
+            assert answer == data[start:stop]
+        else:
+            assert answer is None
+        gaps = held.gaps(start, stop)
+        assert [i for a, b in gaps for i in range(a, b)] == [
+            i for i in range(start, stop) if not covered[i]
+        ]
+
+
+def test_load_requests_wait_for_demand_requests_in_flight() -> None:
+    release = threading.Event()
+    inner = DictTransport({"a": b"0123456789"})
+    fetch = inner._fetch
+    inner._fetch = lambda request: (release.wait(10), fetch(request))[1]  # type: ignore[method-assign]
+    buffer = BufferedTransport(inner)
+    buffer.hold("a", 0, b"0123")
+    assert buffer.get("a", (1, 3)) == b"12" and inner.stats.snapshot().requests == 0
+    demand = threading.Thread(target=buffer.get, args=("a", (5, 9)))
+    demand.start()
+    for _ in range(1000):  # until the demand request is in flight
+        if buffer._demand:
+            break
+        time.sleep(0.01)
+    waited = threading.Event()
+
+    def background() -> None:
+        buffer.wait_for_demand(30.0)
+        waited.set()
+
+    loader = threading.Thread(target=background)
+    loader.start()
+    assert not waited.wait(0.2)  # the demand read is still in flight
+    release.set()
+    demand.join(10)
+    loader.join(10)
+    assert waited.is_set()
+    assert buffer.get_many([ByteRequest("a", (0, 2)), ByteRequest("a", (6, 8))]) == [b"01", b"67"]
