@@ -15,7 +15,7 @@ RecordingContext`` (defined in ``scenarios.record``) wraps a context to record a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from contexts.append import (
     AppendConflictError,
@@ -51,6 +51,9 @@ from contexts.memory import InMemoryContext
 from contexts.registry import REGISTRY, available, context_class, open_context
 from contexts.stats import ContextStats
 from contexts.writer import WrittenLayout, write_layout
+
+if TYPE_CHECKING:
+    from contexts.auto import AutoContext
 
 __all__ = [
     "AccessDeniedError",
@@ -92,11 +95,11 @@ __all__ = [
 ]
 
 
-def open(url: str, **options: Any) -> Context:
+def open(url: str, **options: Any) -> AutoContext:
     """The context to use: :class:`contexts.auto.AutoContext` over ``url`` (``s3://bucket/prefix/``
     or a directory such as a Modal Volume mount). ``options``: ``endpoint_url``,
     ``region_name``, ``max_bytes`` (the in-memory budget) and the rest of ``AutoContext``'s."""
-    return open_context("auto", url, **options)
+    return cast("AutoContext", open_context("auto", url, **options))
 
 
 _LAZY_CLASSES = {spec.class_name: name for name, spec in REGISTRY.items()}

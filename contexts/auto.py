@@ -6,8 +6,10 @@ It composes the lab's best parts:
   endpoint with the same settings and credentials (:mod:`contexts.transport.clients`).
 * **One round trip to the first byte.** The metadata requests (``manifest.json`` and
   ``context.idx``, both when the layout is not given) go out together with speculative data
-  requests: the first ``head_bytes`` of ``context.txt`` (or the first segment) and its last
-  ``tail_bytes`` (a suffix range, placed once the index gives the size), where RLMs peek first.
+  requests: the first ``head_bytes`` of ``context.txt`` in ``part_bytes`` parts (open waits
+  for the first only; a read the others cover waits for them instead of asking again), the first
+  segment, and the text's last ``tail_bytes`` (a suffix range, placed once the index gives the
+  size), where RLMs peek first.
   The layout then opens from those answers (:class:`~contexts.transport.buffered.BufferedTransport`).
 * **Any cold slice in one round trip**: the single-object layout's byte ranges, coalesced and
   split into ``part_bytes`` parts fetched in parallel.
@@ -62,8 +64,10 @@ from contexts.volume import PooledLocalTransport
 MiB = 1024 * 1024
 DEFAULT_MAX_BYTES = 512 * MiB
 """Largest stored context (UTF-8 bytes) loaded into memory; a laptop holds a few of them."""
-HEAD_BYTES = 1 * MiB
-"""Speculative first read of the text at open: ~10,000 typical lines, ~12 ms at 90 MB/s."""
+HEAD_BYTES = 8 * MiB
+"""Speculative read of the text's start at open, in ``part_bytes`` parts fetched in parallel:
+open waits for the first (~10,000 typical lines, ~12 ms at 90 MB/s), reads wait for the rest
+(``ctx[0:50000]`` of a typical text lies inside)."""
 TAIL_BYTES = 64 * 1024
 """Speculative read of the text's end at open (``ctx[-100:]``)."""
 PART_BYTES = 1 * MiB
@@ -155,17 +159,21 @@ class AutoContext(Context):
         self.load_workers = load_workers
         self.head_bytes = head_bytes
         self.tail_bytes = tail_bytes
+        self.part_bytes = part_bytes
         self.load_part_bytes = load_part_bytes
         self.load_error: BaseException | None = None
         """Why the background load gave up, if it did (reads go through storage instead)."""
         self._options = options
         self._deadline_s = options.get("deadline_s")
         self._first_segment_bytes: int | None = None
+        self._text_size: int | None = None
+        self._sized = threading.Event()  # set once open knows the text's size (or never will)
         self._layout_name = layout
         self._stop = threading.Event()
         self._background = ThreadPoolExecutor(load_workers, thread_name_prefix="auto-load")
         self._buffer: BufferedTransport | None = None
-        self._first: dict[str, bytes] = {}
+        self._tail_flight: Future[bytes] | None = None
+        self._segment_flight: Future[bytes] | None = None
         self._memory: InMemoryContext | None = None
         self._fallback: PrefetchingContext | None = None
         self._loader: threading.Thread | None = None
@@ -177,7 +185,7 @@ class AutoContext(Context):
                 self._layout.reader = reader.configured(
                     coalesce_bytes=DEFAULT_COALESCE_BYTES, part_bytes=part_bytes
                 )
-            self._hold_first_data()
+            self._layout_known()
             self._start_loading()
         except BaseException:
             self._shutdown()
@@ -212,32 +220,31 @@ class AutoContext(Context):
         raise InvalidURLError(f"{self.name} reads s3:// URLs and directories, not {self.url!r}")
 
     def _first_round(self, buffer: BufferedTransport) -> None:
-        """Send the metadata and the speculative data requests together; wait for all."""
+        """Send the metadata and the speculative data requests together; wait for the
+        metadata only. The data requests are flights: a read they cover waits for them."""
         inner = buffer.inner
         metadata: list[str] = []
-        data: dict[str, Any] = {}
         if self._layout_name in ("auto", "segments"):
             metadata.append(MANIFEST_NAME)
-            data[segment_name(1)] = lambda: _whole_body(inner, segment_name(1))
         if self._layout_name in ("auto", "single"):
             metadata.append(INDEX_NAME)
-            head = ByteRequest(TEXT_NAME, (0, self.head_bytes))
-            data["head"] = lambda: inner.fetch_many([head])[0]
-            data["tail"] = lambda: inner.get_suffix(TEXT_NAME, self.tail_bytes)
-        futures: dict[str, Future[bytes]] = {
-            name: self._submit(_whole_body, inner, name) for name in metadata
-        }
-        futures.update({key: self._submit(fetch) for key, fetch in data.items()})
+        futures = {name: self._submit(_whole_body, inner, name) for name in metadata}
+        if self._layout_name in ("auto", "segments"):
+            self._segment_flight = self._submit(self._speculative_segment, inner)
+            buffer.expect_whole(segment_name(1), self._segment_flight)
+        if self._layout_name in ("auto", "single"):
+            self._tail_flight = self._submit(self._speculative_tail, inner)
+            for start in range(0, self.head_bytes, self.part_bytes):
+                stop = min(self.head_bytes, start + self.part_bytes)
+                flight = self._submit(self._speculative_part, inner, start, stop)
+                buffer.expect(TEXT_NAME, start, stop, flight)
         with buffer.stats.waiting():
             wait(futures.values())
-        for key, future in futures.items():
+        for name, future in futures.items():
             error = future.exception()
             if error is not None and not isinstance(error, ContextError):
                 raise error
-            if key in metadata:
-                buffer.hold_once(key, future.result() if error is None else error)
-            elif error is None:
-                self._first[key] = future.result()
+            buffer.hold_once(name, future.result() if error is None else error)
 
     def _submit(self, fetch: Callable[..., bytes], *args: Any) -> Future[bytes]:
         """Run ``fetch(*args)`` on a background thread under its own ``deadline_s`` (the
@@ -249,30 +256,56 @@ class AutoContext(Context):
 
         return self._background.submit(contextvars.copy_context().run, run)
 
-    def _hold_first_data(self) -> None:
-        """Keep the speculative bodies whose length (and hash) the metadata confirms."""
+    # Each speculative read fetches, then waits until open knows the layout (and the text's
+    # size), then holds its body if the metadata confirms its length (and hash).
+
+    def _speculative_part(self, inner: Transport, start: int, stop: int) -> bytes:
+        """Bytes ``[start, stop)`` of the text (a part past the end fails or comes back short)."""
+        body = inner.fetch_many([ByteRequest(TEXT_NAME, (start, stop))])[0]
+        self._sized.wait()
+        size = self._text_size
+        if size is not None and start < size and len(body) == min(stop, size) - start:
+            assert self._buffer is not None
+            self._buffer.hold(TEXT_NAME, start, body)
+        return body
+
+    def _speculative_tail(self, inner: Transport) -> bytes:
+        """The text's last ``tail_bytes``, placed once the size is known."""
+        body = inner.get_suffix(TEXT_NAME, self.tail_bytes)
+        self._sized.wait()
+        size = self._text_size
+        if size is not None and len(body) == min(self.tail_bytes, size):
+            assert self._buffer is not None
+            self._buffer.hold(TEXT_NAME, size - len(body), body)
+        return body
+
+    def _speculative_segment(self, inner: Transport) -> bytes:
+        """The first segment of a segments layout."""
+        body = _whole_body(inner, segment_name(1))
+        self._sized.wait()
+        reader = None if self._layout is None else self._layout.reader
+        if isinstance(reader, SegmentsReader) and reader.manifest.segments:
+            entry = reader.manifest.segments[0]
+            if entry.name == segment_name(1):
+                self._first_segment_bytes = len(body)
+                if entry.byte_count == len(body) and (
+                    entry.sha256 is None or hashlib.sha256(body).hexdigest() == entry.sha256
+                ):
+                    assert self._buffer is not None
+                    self._buffer.hold_whole(entry.name, body)
+        return body
+
+    def _layout_known(self) -> None:
+        """Open knows the layout: release the speculative reads; a read of the text's end
+        waits for the tail read still in flight."""
         assert self._layout is not None and self._buffer is not None
         reader = self._layout.reader
-        first, self._first = self._first, {}
         if isinstance(reader, SingleObjectReader) and reader.index.object_name == TEXT_NAME:
-            size = reader.index.byte_count
-            head, tail = first.get("head"), first.get("tail")
-            if head is not None and len(head) == min(self.head_bytes, size):
-                self._buffer.hold(TEXT_NAME, 0, head)
-            if tail is not None and len(tail) == min(self.tail_bytes, size):
-                self._buffer.hold(TEXT_NAME, size - len(tail), tail)
-        elif isinstance(reader, SegmentsReader) and reader.manifest.segments:
-            entry = reader.manifest.segments[0]
-            body = first.get(segment_name(1))
-            if body is not None and entry.name == segment_name(1):
-                self._first_segment_bytes = len(body)
-            if (
-                body is not None
-                and entry.name == segment_name(1)
-                and entry.byte_count == len(body)
-                and (entry.sha256 is None or hashlib.sha256(body).hexdigest() == entry.sha256)
-            ):
-                self._buffer.hold_whole(entry.name, body)
+            size = self._text_size = reader.index.byte_count
+            tail = self._tail_flight
+            if tail is not None and not tail.done() and size > 0:
+                self._buffer.expect(TEXT_NAME, max(0, size - self.tail_bytes), size, tail)
+        self._sized.set()
 
     # -- the background load -----------------------------------------------------------------------
 
@@ -280,9 +313,10 @@ class AutoContext(Context):
         assert self._layout is not None
         stored = stored_bytes(self._layout)
         reader = self._layout.reader
-        if stored is None and self._first_segment_bytes is not None:
-            assert isinstance(reader, SegmentsReader)  # a manifest without sizes: estimate them
-            stored = self._first_segment_bytes * len(reader.manifest.segments)
+        if stored is None and isinstance(reader, SegmentsReader) and self._segment_flight:
+            wait([self._segment_flight])  # a manifest without sizes: estimate from segment 1
+            if self._first_segment_bytes is not None:
+                stored = self._first_segment_bytes * len(reader.manifest.segments)
         if stored is not None and stored > self.max_bytes:
             self._fall_back()
             return
@@ -316,6 +350,9 @@ class AutoContext(Context):
             if not self._stop.is_set():
                 self.load_error = exc
         finally:
+            # After the load no request is left in the background: speculative head parts
+            # past the text's end land too (before the held bytes go).
+            self._buffer.wait_for_flights(TEXT_NAME, 0, 1 << 62)
             self._buffer.release()
 
     def _load_single(self, reader: SingleObjectReader) -> str | None:
@@ -386,6 +423,7 @@ class AutoContext(Context):
         if request.byte_range is None:
             return self._fetch_for_load(request)
         start, stop = request.byte_range
+        buffer.wait_for_flights(request.name, start, stop)
         for gap_start, gap_stop in buffer.gaps(request.name, start, stop):
             gap = ByteRequest(request.name, (gap_start, gap_stop))
             body = self._fetch_for_load(gap)
@@ -421,8 +459,8 @@ class AutoContext(Context):
         return self._memory is not None
 
     def wait_loaded(self, timeout: float | None = None) -> bool:
-        """Wait for the background load to end (``timeout`` seconds at most); whether the text
-        is now in memory."""
+        """Wait for the background load (and every speculative read) to end, ``timeout``
+        seconds at most; whether the text is now in memory."""
         if self._loader is not None:
             self._loader.join(timeout)
         return self._memory is not None
@@ -490,6 +528,7 @@ class AutoContext(Context):
     def _shutdown(self) -> None:
         """Stop the load, join every thread, release the transport (not the shared client)."""
         self._stop.set()
+        self._sized.set()
         if self._buffer is not None:
             self._buffer.stop()
         self._background.shutdown(wait=True, cancel_futures=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
 import pytest
@@ -49,16 +50,17 @@ def test_open_is_one_round_of_requests_in_flight_together(layout: str) -> None:
         if layout == "single":
             contexts.write_layout(text, url, "single", endpoint_url=server.raw_endpoint)
         server.set_profile(server.profile, seed=server.seed)
+        lines = reference_lines(text)
         with contexts.open(url, endpoint_url=server.shaped_endpoint) as ctx:
-            opened = ctx.stats.requests
-            assert opened == 5  # manifest, index, head, tail, first segment: one round
-            assert server.peak_in_flight() == opened
-            lines = reference_lines(text)
             assert len(ctx) == len(lines)
             assert ctx[:100] == "".join(lines[:100]) and ctx[-100:] == "".join(lines[-100:])
-            assert ctx.wait_loaded(60)
-            assert ctx.stats.requests == opened
-            assert ctx.text() == text
+            assert ctx.wait_loaded(60) and ctx.text() == text
+            # manifest, index, first segment, the text's tail and its head in eight 1 MiB
+            # parts (seven past the end of this small text), all in flight together; the
+            # reads and the load needed nothing more
+            assert ctx.stats.requests == 12
+            assert server.fault_counts()["requests"] == 12
+            assert server.peak_in_flight() == 12
 
 
 def test_loaded_context_reads_cost_no_request(s3: S3Env) -> None:
@@ -242,3 +244,26 @@ def test_load_requests_wait_for_demand_requests_in_flight() -> None:
     loader.join(10)
     assert waited.is_set()
     assert buffer.get_many([ByteRequest("a", (0, 2)), ByteRequest("a", (6, 8))]) == [b"01", b"67"]
+
+
+def test_reads_that_flights_cover_wait_for_them_instead_of_asking_again() -> None:
+    inner = DictTransport({"a": b"0123456789"})
+    buffer = BufferedTransport(inner)
+    buffer.hold("a", 0, b"0123")
+    flight: Future[bytes] = Future()
+    buffer.expect("a", 4, 8, flight)
+    answers: list[bytes] = []
+    reader = threading.Thread(target=lambda: answers.append(buffer.get("a", (2, 7))))
+    reader.start()
+    reader.join(0.2)
+    assert reader.is_alive() and answers == []  # waiting for the flight, not fetching
+    buffer.hold("a", 4, b"4567")
+    flight.set_result(b"4567")
+    reader.join(10)
+    assert answers == [b"23456"] and inner.stats.snapshot().requests == 0
+    assert buffer.get("a", (6, 10)) == b"6789"  # past every flight: fetched
+    assert inner.stats.snapshot().requests == 1
+    failed: Future[bytes] = Future()
+    buffer.expect("a", 8, 10, failed)
+    failed.set_exception(contexts.StorageError("cut"))  # a failed flight: the read asks itself
+    assert buffer.get("a", (8, 10)) == b"89"

@@ -7,6 +7,9 @@ Two kinds of held data:
   request they cover, whole or in part of one extent or across adjacent ones, is answered
   without a request. Only right-length bodies are held, so the layout's integrity re-reads
   (which ask again after a short body) never see a held bad body.
+* **flights** (:meth:`BufferedTransport.expect`): a speculative fetch under way that will hold
+  what it verifies. A request that held bytes and flights cover together waits for them instead
+  of asking again.
 * **one-shot answers** (:meth:`BufferedTransport.hold_once`): the outcome of a metadata request
   sent speculatively (a manifest body, or the ``ObjectNotFoundError`` it raised). It answers the
   next request for that object once, so the layout's open reads it without a round trip, and a
@@ -21,7 +24,10 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, wait
+from contextlib import contextmanager
+from typing import Any
 
 from contexts.errors import ContextClosedError, ContextError
 from contexts.transport.base import ByteRequest, Transport
@@ -117,6 +123,8 @@ class BufferedTransport(Transport):
         self._lock = threading.Lock()
         self._held: dict[str, HeldBytes] = {}
         self._once: dict[str, bytes | ContextError] = {}
+        self._flights: dict[str, list[tuple[int, int, Future[Any]]]] = {}
+        self._whole_flights: dict[str, Future[Any]] = {}
         self._demand = 0
         self._demand_done = threading.Condition(self._lock)
 
@@ -136,6 +144,67 @@ class BufferedTransport(Transport):
         """Answer the next whole-object request for ``name`` with ``outcome``, once."""
         with self._lock:
             self._once[name] = outcome
+
+    def expect(self, name: str, start: int, stop: int, flight: Future[Any]) -> None:
+        """``flight`` is fetching ``[start, stop)`` of ``name`` and holds what it verifies."""
+        with self._lock:
+            self._flights.setdefault(name, []).append((start, stop, flight))
+        flight.add_done_callback(lambda _done: self._landed(name, flight))
+
+    def expect_whole(self, name: str, flight: Future[Any]) -> None:
+        """``flight`` is fetching the whole of ``name`` and holds it if it verifies."""
+        with self._lock:
+            self._whole_flights[name] = flight
+        flight.add_done_callback(lambda _done: self._landed(name, flight))
+
+    def _landed(self, name: str, flight: Future[Any]) -> None:
+        with self._lock:
+            if self._whole_flights.get(name) is flight:
+                del self._whole_flights[name]
+            left = [entry for entry in self._flights.get(name, []) if entry[2] is not flight]
+            if left:
+                self._flights[name] = left
+            else:
+                self._flights.pop(name, None)
+
+    def wait_for_flights(self, name: str, start: int, stop: int) -> None:
+        """Wait for every flight that overlaps ``[start, stop)`` of ``name``."""
+        with self._lock:
+            flights = [f for a, b, f in self._flights.get(name, ()) if a < stop and start < b]
+            if name in self._whole_flights:
+                flights.append(self._whole_flights[name])
+        if flights:
+            wait(flights)
+
+    def _covering_flights(self, name: str, start: int, stop: int) -> list[Future[Any]] | None:
+        """The flights to wait for when they and the held bytes cover ``[start, stop)``
+        together, else ``None`` (call with the lock held)."""
+        if name in self._whole_flights:
+            return [self._whole_flights[name]]
+        flights = self._flights.get(name)
+        if not flights:
+            return None
+        held = self._held.get(name)
+        gaps = [(start, stop)] if held is None else held.gaps(start, stop)
+        over = sorted(
+            (entry for entry in flights if entry[0] < stop and start < entry[1]),
+            key=lambda entry: entry[0],
+        )
+        waiting: list[Future[Any]] = []
+        for gap_start, gap_stop in gaps:
+            at = gap_start
+            for flight_start, flight_stop, flight in over:
+                if flight_stop <= at:
+                    continue
+                if flight_start > at:
+                    return None
+                waiting.append(flight)
+                at = flight_stop
+                if at >= gap_stop:
+                    break
+            if at < gap_stop:
+                return None
+        return waiting
 
     def gaps(self, name: str, start: int, stop: int) -> list[Extent]:
         """The parts of ``name``'s ``[start, stop)`` not held."""
@@ -188,18 +257,43 @@ class BufferedTransport(Transport):
             raise ContextClosedError(f"the context reading {self.url()} is closed")
         bodies: list[bytes | None] = [self._answer(request) for request in requests]
         missing = [i for i, body in enumerate(bodies) if body is None]
-        if missing:
-            with self._lock:
-                self._demand += 1
-            try:
+        if not missing:
+            return [body for body in bodies if body is not None]
+        with self._demand_in_flight():
+            flights = self._flights_covering([requests[i] for i in missing])
+            if flights:
+                wait(flights)
+                for i in missing:
+                    bodies[i] = self._answer(requests[i])
+                missing = [i for i in missing if bodies[i] is None]
+            if missing:
                 fetched = self.inner.fetch_many([requests[i] for i in missing])
-            finally:
-                with self._demand_done:
-                    self._demand -= 1
-                    self._demand_done.notify_all()
-            for i, body in zip(missing, fetched, strict=True):
-                bodies[i] = body
+                for i, body in zip(missing, fetched, strict=True):
+                    bodies[i] = body
         return [body for body in bodies if body is not None]
+
+    def _flights_covering(self, requests: Sequence[ByteRequest]) -> set[Future[Any]]:
+        """Flights that answer some of ``requests`` once they land."""
+        found: set[Future[Any]] = set()
+        with self._lock:
+            for request in requests:
+                if request.byte_range is not None:
+                    found.update(self._covering_flights(request.name, *request.byte_range) or ())
+                elif request.name in self._whole_flights:
+                    found.add(self._whole_flights[request.name])
+        return found
+
+    @contextmanager
+    def _demand_in_flight(self) -> Iterator[None]:
+        """Count a caller's read in flight (background work yields to it)."""
+        with self._lock:
+            self._demand += 1
+        try:
+            yield
+        finally:
+            with self._demand_done:
+                self._demand -= 1
+                self._demand_done.notify_all()
 
     def _answer(self, request: ByteRequest) -> bytes | None:
         """What is held for ``request``; raises a held one-shot error."""
