@@ -33,13 +33,14 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import re
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any, Unpack
 
-from contexts.base import Context, LineRange
+from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import ContextClosedError, ContextError, IntegrityError, InvalidURLError
 from contexts.layout_context import LayoutContext
 from contexts.layouts.line_index import DEFAULT_COALESCE_BYTES, read_group
@@ -492,6 +493,15 @@ class AutoContext(Context):
         if self._memory is not None:
             return self._memory.text()
         return super().text()
+
+    def grep(
+        self, pattern: str | re.Pattern[str], flags: int = 0, *, max_hits: int | None = None
+    ) -> list[GrepHit]:
+        self._check_open()
+        self.wait_loaded()
+        if self._memory is not None:
+            return self._memory.grep(pattern, flags, max_hits=max_hits)
+        return super().grep(pattern, flags, max_hits=max_hits)
 
     def _chunks(self, low: int = 0, high: int | None = None) -> Iterator[tuple[int, str]]:
         """Chunks from memory once loaded (a load under way is waited for); otherwise

@@ -8,6 +8,7 @@ ordinary characters, so :meth:`str.splitlines` is *not* this definition.
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
 
@@ -112,3 +113,28 @@ class IndexedText:
                 return cut_lines(self.text, start, stop, self.total)
             self._starts = line_starts(self.text)
         return self.text[self._starts[start] : self._starts[stop]]
+
+
+_REGEX_SYNTAX = frozenset(".^$*+?{}[]\\|()\n")
+
+
+def plain_literal(pattern: object, flags: int) -> str | None:
+    """``pattern`` itself when ``re.search(pattern, line)`` means "``pattern`` occurs in
+    ``line``" (a ``str`` without regex syntax or ``"\\n"``, no flags), else ``None``."""
+    if flags or not isinstance(pattern, str) or not pattern:
+        return None
+    return None if _REGEX_SYNTAX.intersection(pattern) else pattern
+
+
+def lines_containing(
+    text: str, starts: Sequence[int], literal: str, max_hits: int | None = None
+) -> list[int]:
+    """Numbers of the lines of ``text`` (line ``i`` starts at ``starts[i]``) that contain
+    ``literal`` (no ``"\\n"`` in it), ascending, at most ``max_hits``: one ``str.find`` pass."""
+    found: list[int] = []
+    at = text.find(literal)
+    while at != -1 and (max_hits is None or len(found) < max_hits):
+        line = bisect_right(starts, at) - 1
+        found.append(line)
+        at = text.find(literal, starts[line + 1])  # the next line: one hit per line
+    return found

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Self
 
-from contexts.base import Context, LineRange
-from contexts.lines import CharMap, line_starts
+from contexts.base import Context, GrepHit, LineRange
+from contexts.lines import CharMap, line_starts, lines_containing, plain_literal
 
 
 class InMemoryContext(Context):
@@ -46,6 +47,20 @@ class InMemoryContext(Context):
     def text(self) -> str:
         self._check_open()
         return self._text
+
+    def grep(
+        self, pattern: str | re.Pattern[str], flags: int = 0, *, max_hits: int | None = None
+    ) -> list[GrepHit]:
+        """As :meth:`Context.grep`; a plain string (no regex syntax) is found with one
+        ``str.find`` pass over the text instead of a search per line."""
+        literal = plain_literal(pattern, flags)
+        if literal is None:
+            return super().grep(pattern, flags, max_hits=max_hits)
+        self._check_open()
+        starts, text = self._starts, self._text
+        limit = None if max_hits is None else max(1, max_hits)  # as Context.grep counts
+        numbers = lines_containing(text, starts, literal, limit)
+        return [GrepHit(n, text[starts[n] : starts[n + 1]]) for n in numbers]
 
     def _describe(self) -> str:
         return f"{self._line_count()} lines"
