@@ -33,10 +33,9 @@ import contexts
 from bench.network import S3Server
 from bench.network.aws_env import use_local_aws_env
 from bench.network.buckets import ensure_bucket
-from contexts.auto import LOAD_PART_BYTES, AutoContext
+from contexts.auto import LOAD_PART_BYTES, AutoContext, loaded_context
 from contexts.layouts.line_index import parse_index, plan_spans, read_group
 from contexts.layouts.single import INDEX_NAME, TEXT_NAME
-from contexts.memory import InMemoryContext
 from scenarios.corpus import generate_corpus
 
 BUCKET = "ctxlab-load-rate"
@@ -81,7 +80,7 @@ def cpu_after_bytes(data: bytes, index_data: bytes, url: str) -> float:
     (group,), _ = plan_spans(spans, coalesce_bytes=0, part_bytes=LOAD_PART_BYTES)
     bodies = [data[a:b] for a, b in group.parts]
     text = read_group(group, bodies, url=url, object_lines=count, terminate=False, fix="")
-    InMemoryContext(text)
+    loaded_context(text, index)
     return time.perf_counter() - started
 
 

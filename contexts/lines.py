@@ -115,15 +115,28 @@ class IndexedText:
         return self.text[self._starts[start] : self._starts[stop]]
 
 
-_REGEX_SYNTAX = frozenset(".^$*+?{}[]\\|()\n")
+_REGEX_SYNTAX = frozenset(".^$*+?{}[]|()")
 
 
 def plain_literal(pattern: object, flags: int) -> str | None:
-    """``pattern`` itself when ``re.search(pattern, line)`` means "``pattern`` occurs in
-    ``line``" (a ``str`` without regex syntax or ``"\\n"``, no flags), else ``None``."""
+    """The string ``pattern`` matches when ``re.search(pattern, line)`` only asks whether that
+    string occurs in ``line``: no flags, no regex syntax (``re.escape``'s escapes of punctuation
+    are fine), no ``"\\n"``; else ``None``."""
     if flags or not isinstance(pattern, str) or not pattern:
         return None
-    return None if _REGEX_SYNTAX.intersection(pattern) else pattern
+    literal: list[str] = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == "\\":
+            char = next(chars, "a")  # a trailing backslash is an error: not a literal
+            if char.isascii() and char.isalnum():
+                return None  # a class (\d), an escape (\t) or a back-reference
+        elif char in _REGEX_SYNTAX:
+            return None
+        if char == "\n":
+            return None
+        literal.append(char)
+    return "".join(literal)
 
 
 def lines_containing(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import re
+from array import array
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,21 +45,43 @@ def test_splitlines_separators_are_not_line_ends() -> None:
 
 @settings(max_examples=300, deadline=None)
 @given(
-    text=st.text(alphabet="ab\n\u2028é", max_size=60),
-    literal=st.text(alphabet="ab\u2028é", min_size=1, max_size=3),
+    text=st.text(alphabet="ab-.\n\u2028é", max_size=60),
+    literal=st.text(alphabet="ab-.\u2028é", min_size=1, max_size=3),
     max_hits=st.none() | st.integers(min_value=0, max_value=4),
+    stride=st.integers(min_value=1, max_value=4),
 )
 def test_a_plain_string_grep_is_the_per_line_search(
-    text: str, literal: str, max_hits: int | None
+    text: str, literal: str, max_hits: int | None, stride: int
 ) -> None:
-    """The in-memory context finds plain strings with one str.find pass: same hits as the
-    reference's search of every line."""
+    """In-memory texts find plain strings (and re.escape'd ones) with one str.find pass: the
+    same hits as the reference's search of every line."""
     from contexts import InMemoryContext
+    from contexts.loaded import CheckpointedText
 
     lines = reference_lines(text)
-    expected = [(i, line) for i, line in enumerate(lines) if literal in line]
+    pattern = re.escape(literal)
+    expected = [(i, line) for i, line in enumerate(lines) if re.search(pattern, line)]
     if max_hits is not None:
         expected = expected[: max(1, max_hits)]
-    assert InMemoryContext(text).grep(literal, max_hits=max_hits) == expected
-    assert plain_literal(literal, 0) == literal
-    assert plain_literal("a.b", 0) is None and plain_literal("ab", re.IGNORECASE) is None
+    chars = array("q", [len("".join(lines[:k])) for k in range(0, len(lines), stride)])
+    chars.append(len(text))
+    checkpointed = CheckpointedText(text, len(lines), stride, chars)
+    for ctx in (InMemoryContext(text), checkpointed):
+        assert ctx.grep(pattern, max_hits=max_hits) == expected
+        assert ctx.grep(pattern + "|zz", max_hits=max_hits) == expected  # a regex: per line
+    assert checkpointed[:] == text and list(checkpointed) == lines
+    assert plain_literal(pattern, 0) == literal
+    for regex in ("a.b", r"\d", "a\\", "(?i)a", "a\nb"):
+        assert plain_literal(regex, 0) is None
+    assert plain_literal("ab", re.IGNORECASE) is None
+
+
+def test_checkpoints_that_do_not_match_the_text_are_an_integrity_error() -> None:
+    from contexts.errors import IntegrityError
+    from contexts.loaded import CheckpointedText
+
+    text = "a\nbb\nc\n"
+    assert CheckpointedText(text, 3, 2, array("q", [0, 5, 7]))[1:3] == "bb\nc\n"
+    for chars in ([0, 4, 7], [0, 5, 8], [0, 7]):
+        with pytest.raises(IntegrityError):
+            CheckpointedText(text, 3, 2, array("q", chars))

@@ -9,13 +9,14 @@ with a bench run:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
+import contexts
 from bench.oracle import LineListOracle
-from contexts import InMemoryContext
+from contexts import Context, InMemoryContext
 from contexts.layouts.line_index import build_index
 from contexts.lines import IndexedText, line_starts, split_lines
 from contexts.policies import CachedContext
@@ -67,3 +68,28 @@ def test_line_splitting(benchmark: Benchmark, corpus: tuple[str, LineListOracle]
 def test_indexed_cut(benchmark: Benchmark, corpus: tuple[str, LineListOracle]) -> None:
     indexed = IndexedText(corpus[0], LINES)
     assert benchmark(indexed.cut, 40_000, 40_100) == corpus[1].read(40_000, 40_100)
+
+
+@pytest.fixture(scope="module")
+def loaded_auto(
+    corpus: tuple[str, LineListOracle], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Context]:
+    """``contexts.open`` of the corpus in a directory, loaded into memory."""
+    root = str(tmp_path_factory.mktemp("auto"))
+    contexts.write_layout(corpus[0], root, "single")
+    with contexts.open(root) as ctx:
+        assert ctx.wait_loaded(60)
+        yield ctx
+
+
+@pytest.mark.parametrize("size", [100, 50_000])
+def test_loaded_auto_slice(
+    benchmark: Benchmark, loaded_auto: Context, corpus: tuple[str, LineListOracle], size: int
+) -> None:
+    """The warm path of ``contexts.open``: a string slice (the issue asks <= 50 us for 100
+    lines, <= 5 ms for 50,000)."""
+    start = 23_456
+    requests = loaded_auto.stats.requests
+    answer = benchmark(lambda: loaded_auto[start : start + size])
+    assert answer == corpus[1].read(start, start + size)
+    assert loaded_auto.stats.requests == requests
