@@ -33,8 +33,8 @@ import contexts
 from bench.network import S3Server
 from bench.network.aws_env import use_local_aws_env
 from bench.network.buckets import ensure_bucket
-from contexts.auto import LOAD_PART_BYTES, AutoContext, loaded_context
-from contexts.layouts.line_index import parse_index, plan_spans, read_group
+from contexts.auto import AutoContext, loaded_context
+from contexts.layouts.line_index import parse_index
 from contexts.layouts.single import INDEX_NAME, TEXT_NAME
 from scenarios.corpus import generate_corpus
 
@@ -72,15 +72,10 @@ def ceiling_read(client: Any, key: str, size: int, parallel: int) -> float:
 
 
 def cpu_after_bytes(data: bytes, index_data: bytes, url: str) -> float:
-    """Seconds of the checks, decoding and line offsets auto runs on the fetched bytes."""
+    """Seconds of the checks and decoding auto runs on the fetched bytes."""
     index = parse_index(index_data, url=url)
-    count, stride = index.line_count, index.stride
     started = time.perf_counter()
-    spans = [index.span(a, min(count, a + stride)) for a in range(0, count, stride)]
-    (group,), _ = plan_spans(spans, coalesce_bytes=0, part_bytes=LOAD_PART_BYTES)
-    bodies = [data[a:b] for a, b in group.parts]
-    text = read_group(group, bodies, url=url, object_lines=count, terminate=False, fix="")
-    loaded_context(text, index)
+    loaded_context(data, index, url)
     return time.perf_counter() - started
 
 

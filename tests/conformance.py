@@ -88,7 +88,7 @@ class ContextTests:
     reads_per_thread: ClassVar[int] = 40
     """Random slices each of the eight threads of the thread-safety test reads."""
     speculative_requests: ClassVar[int] = 0
-    """Requests a context may send after open without being asked (``auto``'s head parts)."""
+    """Requests a context may send at open and not wait for (``auto``'s speculative reads)."""
 
     # -- fixtures ------------------------------------------------------------------------------
 

@@ -42,10 +42,12 @@ def test_contexts_open_is_the_auto_context(s3: S3Env) -> None:
 
 @pytest.mark.parametrize("layout", ["single", "segments"])
 def test_open_is_one_round_of_requests_in_flight_together(layout: str) -> None:
-    """Metadata and speculative data go out together: at 150 ms a request, all the open's
+    """Metadata and speculative data go out together: at 1 s a request, all the open's
     requests are in flight at once, and the first and last lines need none more."""
     text = TEXT[: 40 * 1000]  # fits the head read, so the load needs nothing more either
-    with latency_server(text, "auto-open", first_byte_ms=150.0, lines_per_segment=10_000) as server:
+    with latency_server(
+        text, "auto-open", first_byte_ms=1000.0, lines_per_segment=10_000
+    ) as server:
         url = "s3://auto-open/ctx/"
         if layout == "single":
             contexts.write_layout(text, url, "single", endpoint_url=server.raw_endpoint)
@@ -118,7 +120,9 @@ def test_a_corrupt_object_is_a_named_error_and_the_load_says_why(s3: S3Env) -> N
 
 def test_close_during_the_load_leaves_no_thread() -> None:
     text = TEXT * 30
-    with latency_server(text, "auto-close", first_byte_ms=100.0) as server:
+    with latency_server(
+        text, "auto-close", first_byte_ms=100.0, lines_per_segment=50_000
+    ) as server:
         url = "s3://auto-close/ctx/"
         contexts.write_layout(text, url, "single", endpoint_url=server.raw_endpoint)
         ctx = contexts.open(

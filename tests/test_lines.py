@@ -65,8 +65,22 @@ def test_a_plain_string_grep_is_the_per_line_search(
         expected = expected[: max(1, max_hits)]
     chars = array("q", [len("".join(lines[:k])) for k in range(0, len(lines), stride)])
     chars.append(len(text))
-    checkpointed = CheckpointedText(text, len(lines), stride, chars)
-    for ctx in (InMemoryContext(text), checkpointed):
+    checkpointed = CheckpointedText.from_text(text, len(lines), stride, chars, block_checkpoints=2)
+    offsets = array("q", [len("".join(lines[:k]).encode()) for k in range(0, len(lines), stride)])
+    offsets.append(len(text.encode()))
+    decoded = CheckpointedText.from_bytes(
+        text.encode(),
+        line_count=len(lines),
+        stride=stride,
+        byte_offsets=offsets,
+        chars=chars,
+        url="test",
+        block_checkpoints=2,
+    )
+    for a in range(len(lines) + 1):
+        for b in range(a, len(lines) + 1):
+            assert checkpointed[a:b] == decoded[a:b] == "".join(lines[a:b])
+    for ctx in (InMemoryContext(text), checkpointed, decoded):
         assert ctx.grep(pattern, max_hits=max_hits) == expected
         assert ctx.grep(pattern + "|zz", max_hits=max_hits) == expected  # a regex: per line
     assert checkpointed[:] == text and list(checkpointed) == lines
@@ -81,7 +95,7 @@ def test_checkpoints_that_do_not_match_the_text_are_an_integrity_error() -> None
     from contexts.loaded import CheckpointedText
 
     text = "a\nbb\nc\n"
-    assert CheckpointedText(text, 3, 2, array("q", [0, 5, 7]))[1:3] == "bb\nc\n"
+    assert CheckpointedText.from_text(text, 3, 2, array("q", [0, 5, 7]))[1:3] == "bb\nc\n"
     for chars in ([0, 4, 7], [0, 5, 8], [0, 7]):
         with pytest.raises(IntegrityError):
-            CheckpointedText(text, 3, 2, array("q", chars))
+            CheckpointedText.from_text(text, 3, 2, array("q", chars))
