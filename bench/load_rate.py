@@ -33,9 +33,10 @@ import contexts
 from bench.network import S3Server
 from bench.network.aws_env import use_local_aws_env
 from bench.network.buckets import ensure_bucket
-from contexts.auto import AutoContext, loaded_context
+from contexts.auto import AutoContext
 from contexts.layouts.line_index import parse_index
 from contexts.layouts.single import INDEX_NAME, TEXT_NAME
+from contexts.loaded import loaded_context
 from scenarios.corpus import generate_corpus
 
 BUCKET = "ctxlab-load-rate"

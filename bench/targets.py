@@ -28,7 +28,7 @@ from bench.lower_bound import op_line_ranges
 from bench.network import NetworkProfile
 from bench.runner import BenchConfig, BenchTarget, Corpus, TargetKind, cells_of
 from contexts import registry
-from contexts.auto import LOAD_PART_BYTES
+from contexts.auto import HEAD_BYTES, LOAD_PART_BYTES, PART_BYTES
 from contexts.errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -296,9 +296,11 @@ def estimate(config: BenchConfig) -> Estimate:
         if name == "s3-ram":  # preloads everything at open
             requests += segments
             bytes_down += int(lines * per_line)
-        elif name == "auto":  # four speculative reads at open, then loads it all in ranges
-            requests += 4 + math.ceil(lines * per_line / LOAD_PART_BYTES)
-            bytes_down += int(lines * per_line)
+        elif name == "auto":  # the other metadata, segment 1, tail and head parts at open,
+            size = int(lines * per_line)  # then the rest of the text in load ranges
+            requests += 3 + HEAD_BYTES // PART_BYTES
+            requests += math.ceil(max(0, size - HEAD_BYTES) / LOAD_PART_BYTES)
+            bytes_down += size
         for first, stop in (span for op in trace.ops for span in op_line_ranges(op, lines)):
             if layout == "segments":
                 touched = (stop - 1) // per_segment - first // per_segment + 1

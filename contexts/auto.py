@@ -6,11 +6,11 @@ It composes the lab's best parts:
   endpoint with the same settings and credentials (:mod:`contexts.transport.clients`).
 * **One round trip to the first byte.** The metadata requests (``manifest.json`` and
   ``context.idx``, both when the layout is not given) go out together with speculative data
-  requests: the first ``head_bytes`` of ``context.txt`` in ``part_bytes`` parts (open waits
-  for the first only; a read the others cover waits for them instead of asking again), the first
+  requests: the first ``head_bytes`` of ``context.txt`` in ``part_bytes`` parts, the first
   segment, and the text's last ``tail_bytes`` (a suffix range, placed once the index gives the
-  size), where RLMs peek first.
-  The layout then opens from those answers (:class:`~contexts.transport.buffered.BufferedTransport`).
+  size), where RLMs peek first. Open waits for the metadata only and the layout opens from
+  those answers; a read the speculative requests cover waits for them instead of asking again
+  (:class:`~contexts.transport.buffered.BufferedTransport`).
 * **Any cold slice in one round trip**: the single-object layout's byte ranges, coalesced and
   split into ``part_bytes`` parts fetched in parallel.
 * **Progressive load.** Right after open, a loader fetches the rest in ``load_part_bytes``
@@ -24,9 +24,9 @@ It composes the lab's best parts:
   per batch.
 * ``close()`` stops the load and joins every thread it started.
 
-Memory: a loaded context holds its text as a ``str`` (1 to 4 bytes per character) plus 8 bytes
-per line; while the load finishes, the fetched bytes and their decoded copy coexist (about three
-times the text at the peak).
+Memory: a loaded context holds its text as blocks of 4,096 lines, each a ``str`` of 1 to 4 bytes
+per character (:class:`~contexts.loaded.CheckpointedText`); while the load finishes, the fetched
+parts, their joined bytes and the decoded blocks coexist.
 """
 
 from __future__ import annotations
@@ -43,17 +43,12 @@ from typing import Any, Unpack
 from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import ContextClosedError, ContextError, IntegrityError, InvalidURLError
 from contexts.layout_context import LayoutContext
-from contexts.layouts.line_index import (
-    DEFAULT_COALESCE_BYTES,
-    LineIndex,
-    plan_spans,
-    read_group,
-)
+from contexts.layouts.line_index import DEFAULT_COALESCE_BYTES
 from contexts.layouts.manifest import MANIFEST_NAME
 from contexts.layouts.segments import SegmentsReader, segment_name
 from contexts.layouts.single import INDEX_NAME, TEXT_NAME, SingleObjectReader
 from contexts.lines import CharMap
-from contexts.loaded import CheckpointedText
+from contexts.loaded import loaded_context
 from contexts.location import LocalLocation, Location, S3Location
 from contexts.memory import InMemoryContext
 from contexts.policies.prefetch import PrefetchingContext
@@ -89,35 +84,13 @@ PIPELINE_CHUNKS = 4
 """Chunks per batch of ``grep`` / ``text()`` / iteration on a context that is not loaded."""
 
 
-def loaded_context(data: bytes, index: LineIndex, url: str) -> Context:
-    """The text object ``data`` as an in-memory context, checked against its index: blocks
-    located by the index's character offsets (version 2; no per-line offsets to compute, ~1 s
-    for 1,000,000 lines), else the offset of every line."""
-    if index.char_checkpoints is not None:
-        return CheckpointedText.from_bytes(
-            data,
-            line_count=index.line_count,
-            stride=index.stride,
-            byte_offsets=index.checkpoints,
-            chars=index.char_checkpoints,
-            url=url,
-        )
-    count, stride = index.line_count, index.stride
-    spans = [index.span(first, min(count, first + stride)) for first in range(0, count, stride)]
-    (group,), _ = plan_spans(spans, coalesce_bytes=0, part_bytes=None)
-    fix = "rewrite the context with contexts.write_layout(text, url, layout='single')"
-    return InMemoryContext(
-        read_group(group, [data], url=url, object_lines=count, terminate=False, fix=fix)
-    )
-
-
 def _whole_body(transport: Transport, name: str) -> bytes:
     """One whole-object GET, counted but not timed as a caller's wait."""
     return transport.fetch_many([ByteRequest(name)])[0]
 
 
 class _LoadStopped(Exception):
-    """The context closed (or fell back) while loading."""
+    """The context closed while loading."""
 
 
 class _PrimedLayout(LayoutContext):
@@ -131,14 +104,13 @@ class _PrimedLayout(LayoutContext):
         url: str,
         *,
         layout: str,
-        make_transport: Any,
+        make_transport: Callable[[Location, StatsRecorder], Transport],
     ) -> None:
         self._make = make_transport
         super().__init__(url, layout=layout)
 
     def _make_transport(self, location: Location, stats: StatsRecorder) -> Transport:
-        transport: Transport = self._make(location, stats)
-        return transport
+        return self._make(location, stats)
 
 
 class AutoContext(Context):
@@ -382,7 +354,7 @@ class AutoContext(Context):
         finally:
             # After the load no request is left in the background: speculative head parts
             # past the text's end land too (before the held bytes go).
-            self._buffer.wait_for_flights(TEXT_NAME, 0, 1 << 62)
+            self._buffer.wait_for_flights(TEXT_NAME)
             self._buffer.release()
 
     def _load_single(self, reader: SingleObjectReader) -> Context:
@@ -440,7 +412,7 @@ class AutoContext(Context):
         assert self._buffer is not None
         buffer = self._buffer
         if request.byte_range is None:
-            buffer.wait_for_flights(request.name, 0, 1 << 62)  # the first segment, read at open
+            buffer.wait_for_flights(request.name)  # the first segment, read at open
             return self._fetch_for_load(request)
         start, stop = request.byte_range
         buffer.wait_for_flights(request.name, start, stop)
@@ -479,8 +451,8 @@ class AutoContext(Context):
         return self._memory is not None
 
     def wait_loaded(self, timeout: float | None = None) -> bool:
-        """Wait for the background load (and every speculative read) to end, ``timeout``
-        seconds at most; whether the text is now in memory."""
+        """Wait for the background load to end (it ends after every speculative read has),
+        ``timeout`` seconds at most; whether the text is now in memory."""
         if self._loader is not None:
             self._loader.join(timeout)
         return self._memory is not None

@@ -1,4 +1,5 @@
-"""``CheckpointedText``: a whole text in memory as blocks of lines, located by the offsets of a line index.
+"""``CheckpointedText``: a whole text in memory as blocks of lines, located by the offsets of a line index;
+``loaded_context``: a fetched text object as such a context, checked against its index.
 
 A version-2 line index records the byte and character offset of every ``stride``-th line. With
 them a loaded text needs no per-line offsets (computing them splits the whole text: about a
@@ -21,11 +22,13 @@ from collections.abc import Sequence
 
 from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import IntegrityError
+from contexts.layouts.line_index import LineIndex, plan_spans, read_group
+from contexts.layouts.single import REWRITE_SINGLE
 from contexts.lines import NEWLINE, CharMap, plain_literal
+from contexts.memory import InMemoryContext
 
 BLOCK_CHECKPOINTS = 256
 """Checkpoints per block: 4,096 lines at the index's default stride of 16."""
-_REWRITE = "rewrite the context with contexts.write_layout(text, url, layout='single')"
 
 
 def _expected_lines(checkpoint: int, stride: int, line_count: int) -> int:
@@ -74,7 +77,7 @@ class CheckpointedText(Context):
         if len(byte_offsets) != checkpoints + 1 or byte_offsets[-1] != len(data):
             raise IntegrityError(
                 f"{url} holds {len(data):,} bytes where its index says {byte_offsets[-1]:,}; "
-                f"{_REWRITE}"
+                f"{REWRITE_SINGLE}"
             )
         for j in range(checkpoints):
             start, stop = byte_offsets[j], byte_offsets[j + 1]
@@ -85,7 +88,7 @@ class CheckpointedText(Context):
                 raise IntegrityError(
                     f"{url}: bytes {start}-{stop - 1} do not hold lines {j * stride}-"
                     f"{j * stride + _expected_lines(j, stride, line_count) - 1} as its index "
-                    f"says; {_REWRITE}"
+                    f"says; {REWRITE_SINGLE}"
                 )
         blocks = []
         for first in range(0, checkpoints, block_checkpoints):
@@ -96,7 +99,7 @@ class CheckpointedText(Context):
             except UnicodeDecodeError as exc:
                 raise IntegrityError(
                     f"{url} is not valid UTF-8 at byte {start + exc.start} ({exc.reason}); "
-                    f"{_REWRITE}"
+                    f"{REWRITE_SINGLE}"
                 ) from None
         return cls._checked(blocks or [""], line_count, stride, chars, block_checkpoints, url)
 
@@ -114,7 +117,7 @@ class CheckpointedText(Context):
         if len(chars) != checkpoints + 1 or chars[-1] != len(text):
             raise IntegrityError(
                 f"the text ({len(text):,} characters) does not match its index's character "
-                f"offsets; {_REWRITE}"
+                f"offsets; {REWRITE_SINGLE}"
             )
         blocks = [
             text[chars[first] : chars[min(checkpoints, first + block_checkpoints)]]
@@ -135,7 +138,7 @@ class CheckpointedText(Context):
         """Check every character checkpoint against the blocks."""
         checkpoints = -(-line_count // stride)
         if len(chars) != checkpoints + 1:
-            raise IntegrityError(f"{url}: its index's character offsets are cut; {_REWRITE}")
+            raise IntegrityError(f"{url}: its index's character offsets are cut; {REWRITE_SINGLE}")
         for number, block in enumerate(blocks):
             first = number * block_checkpoints
             last = min(checkpoints, first + block_checkpoints)
@@ -143,7 +146,7 @@ class CheckpointedText(Context):
             if len(block) != chars[last] - base:
                 raise IntegrityError(
                     f"{url}: lines {first * stride}- hold {len(block):,} characters where its "
-                    f"index says {chars[last] - base:,}; {_REWRITE}"
+                    f"index says {chars[last] - base:,}; {REWRITE_SINGLE}"
                 )
             for j in range(first, last):
                 start, stop = chars[j] - base, chars[j + 1] - base
@@ -155,7 +158,7 @@ class CheckpointedText(Context):
                 ):
                     raise IntegrityError(
                         f"{url}: line {j * stride} is not where its index's character offsets "
-                        f"put it; {_REWRITE}"
+                        f"put it; {REWRITE_SINGLE}"
                     )
         return cls(blocks, line_count, stride, chars, block_checkpoints)
 
@@ -225,3 +228,24 @@ class CheckpointedText(Context):
 
     def _describe(self) -> str:
         return f"{self._count} lines in {len(self._blocks)} blocks"
+
+
+def loaded_context(data: bytes, index: LineIndex, url: str) -> Context:
+    """The text object ``data`` as an in-memory context, checked against its index: blocks
+    located by the index's character offsets (version 2; no per-line offsets to compute, ~1 s
+    for 1,000,000 lines), else the offset of every line."""
+    if index.char_checkpoints is not None:
+        return CheckpointedText.from_bytes(
+            data,
+            line_count=index.line_count,
+            stride=index.stride,
+            byte_offsets=index.checkpoints,
+            chars=index.char_checkpoints,
+            url=url,
+        )
+    count, stride = index.line_count, index.stride
+    spans = [index.span(first, min(count, first + stride)) for first in range(0, count, stride)]
+    (group,), _ = plan_spans(spans, coalesce_bytes=0, part_bytes=None)
+    return InMemoryContext(
+        read_group(group, [data], url=url, object_lines=count, terminate=False, fix=REWRITE_SINGLE)
+    )

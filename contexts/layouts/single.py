@@ -23,7 +23,8 @@ from contexts.transport.base import ByteRequest, Transport
 TEXT_NAME = "context.txt"
 INDEX_NAME = "context.idx"
 DEFAULT_STRIDE = 16
-_REWRITE = "rewrite the context with contexts.write_layout(text, url, layout='single')"
+REWRITE_SINGLE = "rewrite the context with contexts.write_layout(text, url, layout='single')"
+"""What to do about a text object that disagrees with its index (ends every such error)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ class SingleObjectReader:
                 url=url,
                 object_lines=self.index.line_count,
                 terminate=False,
-                fix=_REWRITE,
+                fix=REWRITE_SINGLE,
             )
             texts.append(IndexedText(text, group.last_line - group.first_line))
             at += count

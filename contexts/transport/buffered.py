@@ -1,6 +1,6 @@
 """``BufferedTransport``: a transport that answers from bytes already fetched, else asks its inner one.
 
-Two kinds of held data:
+Three kinds of held data:
 
 * **verified bytes** (:meth:`BufferedTransport.hold`): extents of an object whose length was
   checked against the layout's metadata (a speculative first read, a background load). Any
@@ -167,8 +167,11 @@ class BufferedTransport(Transport):
             else:
                 self._flights.pop(name, None)
 
-    def wait_for_flights(self, name: str, start: int, stop: int) -> None:
-        """Wait for every flight that overlaps ``[start, stop)`` of ``name``."""
+    def wait_for_flights(self, name: str, start: int = 0, stop: int | None = None) -> None:
+        """Wait for every flight that overlaps ``[start, stop)`` of ``name`` (``stop=None``: to
+        its end)."""
+        if stop is None:
+            stop = 1 << 62
         with self._lock:
             flights = [f for a, b, f in self._flights.get(name, ()) if a < stop and start < b]
             if name in self._whole_flights:
@@ -223,11 +226,6 @@ class BufferedTransport(Transport):
         with self._lock:
             held = self._held.get(name)
             return None if held is None else held.whole
-
-    def held_bytes(self) -> int:
-        """Bytes held in all (for tests and memory accounting)."""
-        with self._lock:
-            return sum(held.size for held in self._held.values())
 
     def release(self) -> None:
         """Forget everything held (the data now lives elsewhere, or is no longer wanted)."""
