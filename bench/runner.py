@@ -4,6 +4,7 @@ every answer is checked against the in-memory oracle."""
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import threading
 import time
@@ -27,6 +28,7 @@ from bench.oracle import LineListOracle, iteration_digest
 from bench.reliability import record_error, record_faults
 from bench.results import CellResult, OpRecord, RunResults, run_metadata
 from contexts import Context, ContextError, InMemoryContext, registry
+from contexts.metadata_cache import CACHE_ENV
 from scenarios import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace, get_scenario
 from scenarios.corpus import describe_corpus, generate_corpus
 from scenarios.library import Scenario
@@ -615,16 +617,17 @@ def run_bench(
     path = config.out / "results.json"
     began = time.perf_counter()
     try:
-        with target.open(config) as opened:
+        with cold_opens(), target.open(config) as opened:
             if resume is None:
                 results.meta.update(opened.run_meta())
             else:  # the cells of this part are bound by this part's own measurement
                 results.meta.setdefault("resumed_ceilings_bytes_per_s", []).append(
                     opened.ceiling_bytes_per_s
                 )
-            for cell_key in planned:
-                if cell_key in done:
-                    continue
+            todo = [cell_key for cell_key in planned if cell_key not in done]
+            if todo:
+                results.meta["warm_up_s"] = round(warm_up(opened, config, todo), 3)
+            for cell_key in todo:
                 on_cell_start(cell_key)
                 cell = run_cell(opened, config, *cell_key)
                 results.cells.append(cell)
@@ -640,6 +643,44 @@ def run_bench(
     results.meta["wall_s"] = round(results.meta.get("wall_s", 0.0) + wall, 3)
     results.write(path)
     return results
+
+
+@contextmanager
+def cold_opens() -> Iterator[None]:
+    """Every cell opens cold: no open reuses metadata cached by an earlier cell (auto's
+    metadata cache is off while the bench runs)."""
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = "off"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[CACHE_ENV]
+        else:
+            os.environ[CACHE_ENV] = previous
+
+
+def warm_up(
+    target: BenchTarget, config: BenchConfig, cells: list[tuple[str, str, str, int]]
+) -> float:
+    """Open and read each context of ``cells`` once, untimed, before the first cell: a process's
+    one-time costs (lazy imports, botocore's models, a shared client) would otherwise land on
+    whichever context's cell runs first. Seconds spent; a context that fails here fails (and
+    says why) in its own cells."""
+    started = time.perf_counter()
+    lines = min(cell[3] for cell in cells)
+    for name in dict.fromkeys(cell[0] for cell in cells):
+        try:
+            ctx = target.open(name, lines, config.segment_lines)
+        except Exception:
+            continue
+        try:
+            ctx[0:1]
+        except Exception:
+            pass
+        finally:
+            ctx.close()
+    return time.perf_counter() - started
 
 
 def _fits_some_size(scenario: Scenario, sizes: tuple[int, ...]) -> None:

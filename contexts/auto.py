@@ -11,10 +11,14 @@ It composes the lab's best parts:
   size), where RLMs peek first. Open waits for the metadata only and the layout opens from
   those answers; a read the speculative requests cover waits for them instead of asking again
   (:class:`~contexts.transport.buffered.BufferedTransport`).
+* **Reopen.** The metadata requests are conditional GETs against a local cache of each object
+  and its ETag (:mod:`contexts.metadata_cache`): an object that did not change answers
+  ``304 Not Modified`` without its body; a changed one replaces the entry; a damaged entry is
+  dropped and fetched again.
 * **Any cold slice in one round trip**: the single-object layout's byte ranges, coalesced and
   split into ``part_bytes`` parts fetched in parallel.
-* **Progressive load.** Right after open, a loader fetches the rest in ``load_part_bytes``
-  ranges (whole segments for the segments layout) on ``load_workers`` threads, each request
+* **Progressive load.** Right after open, a loader fetches the rest in ``load_workers`` parallel
+  ranges (none under ``load_part_bytes``) (whole segments for the segments layout) on ``load_workers`` threads, each request
   yielding to the caller's reads in flight, and swaps in an in-memory copy when all is there
   and checked. Bytes already loaded answer reads meanwhile. A context over ``max_bytes`` (UTF-8
   bytes) is not loaded: reads go through a byte-bounded LRU cache with sequential read-ahead
@@ -24,15 +28,20 @@ It composes the lab's best parts:
   per batch.
 * ``close()`` stops the load and joins every thread it started.
 
-Memory: a loaded context holds its text as blocks of 4,096 lines, each a ``str`` of 1 to 4 bytes
-per character (:class:`~contexts.loaded.CheckpointedText`); while the load finishes, the fetched
-parts, their joined bytes and the decoded blocks coexist.
+Memory: a loaded context holds its text as blocks of 4,096 lines (:class:`~contexts.loaded.
+CheckpointedText`): at first the fetched bytes, checked line by line as they arrive, which is
+when ``wait_loaded()`` returns; then each block as a ``str`` of 1 to 4 bytes per character,
+decoded by the first read that needs it or by the loader, which goes on decoding after the load
+while the caller thinks (a block's bytes are dropped once it is decoded). A block that does not
+decode fails its read with ``IntegrityError`` and the context reads through storage from then
+on (``load_error`` says why).
 """
 
 from __future__ import annotations
 
 import contextvars
 import hashlib
+import os
 import re
 import threading
 from collections import deque
@@ -48,9 +57,10 @@ from contexts.layouts.manifest import MANIFEST_NAME
 from contexts.layouts.segments import SegmentsReader, segment_name
 from contexts.layouts.single import INDEX_NAME, TEXT_NAME, SingleObjectReader
 from contexts.lines import CharMap
-from contexts.loaded import loaded_context
+from contexts.loaded import CheckpointedText, loaded_context
 from contexts.location import LocalLocation, Location, S3Location
 from contexts.memory import InMemoryContext
+from contexts.metadata_cache import cache_from_option
 from contexts.policies.prefetch import PrefetchingContext
 from contexts.ram import stored_bytes
 from contexts.s3_context import S3ClientOptions
@@ -75,7 +85,9 @@ TAIL_BYTES = 64 * 1024
 PART_BYTES = 1 * MiB
 """A cold read is split into parts of this size, fetched in parallel."""
 LOAD_PART_BYTES = 4 * MiB
-"""The background load's range requests."""
+"""The background load's smallest range request: it asks for the text in ``load_workers``
+parts at once, none smaller than this: one wave, so the costs paid per request (the client's
+CPU, a server that reads more than the range asked for) are paid once per worker."""
 LOAD_WORKERS = 16
 """Concurrent requests of the background load."""
 DEMAND_FIRST_S = 0.5
@@ -137,6 +149,7 @@ class AutoContext(Context):
         tail_bytes: int = TAIL_BYTES,
         part_bytes: int = PART_BYTES,
         load_part_bytes: int = LOAD_PART_BYTES,
+        metadata_cache: bool | str | os.PathLike[str] = True,
         **options: Unpack[S3ClientOptions],
     ) -> None:
         sizes = {
@@ -153,8 +166,13 @@ class AutoContext(Context):
                 raise ValueError(f"{option} must be a positive integer, not {value!r}")
         if layout not in ("auto", "segments", "single"):
             raise ValueError(f"layout must be 'auto', 'segments' or 'single', not {layout!r}")
+        cache = cache_from_option(metadata_cache)
         super().__init__()
         self.url = url
+        self.metadata_cache = cache
+        """Where reopens find the metadata (``None``: no cache)."""
+        self.metadata_revalidated: list[str] = []
+        """Metadata objects this open took from the cache (their ETags still matched)."""
         self.max_bytes = max_bytes
         self.max_workers = max_workers
         self.load_workers = load_workers
@@ -171,6 +189,7 @@ class AutoContext(Context):
         self._sized = threading.Event()  # set once open knows the text's size (or never will)
         self._layout_name = layout
         self._stop = threading.Event()
+        self._load_ended = threading.Event()
         self._background = ThreadPoolExecutor(load_workers, thread_name_prefix="auto-load")
         self._buffer: BufferedTransport | None = None
         self._tail_flight: Future[bytes] | None = None
@@ -229,7 +248,7 @@ class AutoContext(Context):
             metadata.append(MANIFEST_NAME)
         if self._layout_name in ("auto", "single"):
             metadata.append(INDEX_NAME)
-        futures = {name: self._submit(_whole_body, inner, name) for name in metadata}
+        futures = {name: self._submit(self._metadata_body, inner, name) for name in metadata}
         if self._layout_name in ("auto", "segments"):
             self._segment_flight = self._submit(self._speculative_segment, inner)
             buffer.expect_whole(segment_name(1), self._segment_flight)
@@ -246,6 +265,27 @@ class AutoContext(Context):
             if error is not None and not isinstance(error, ContextError):
                 raise error
             buffer.hold_once(name, future.result() if error is None else error)
+
+    def _metadata_body(self, inner: Transport, name: str) -> bytes:
+        """``name`` from the metadata cache if its ETag still matches, else fetched (and
+        cached); one request either way."""
+        cache = self.metadata_cache if isinstance(inner.location, S3Location) else None
+        if cache is None:
+            return _whole_body(inner, name)
+        key = f"{self._options.get('endpoint_url') or 'AWS S3'} {inner.url(name)}"
+        cached = cache.get(key)
+        try:
+            answer = inner.fetch_revalidated(name, None if cached is None else cached.etag)
+        except ContextError:
+            cache.discard(key)  # gone, or unreadable: a later open must not trust the entry
+            raise
+        if answer.body is None:
+            assert cached is not None
+            self.metadata_revalidated.append(name)
+            return cached.body
+        if answer.etag:
+            cache.put(key, answer.etag, answer.body)
+        return answer.body
 
     def _submit(self, fetch: Callable[..., bytes], *args: Any) -> Future[bytes]:
         """Run ``fetch(*args)`` on a background thread under its own ``deadline_s`` (the
@@ -329,6 +369,21 @@ class AutoContext(Context):
         self._fallback = PrefetchingContext(self._layout, max_bytes=self.max_bytes)
 
     def _load(self) -> None:
+        """Load, say so (``wait_loaded``), then decode what is still bytes while the caller
+        thinks (a read decodes the blocks it needs itself)."""
+        try:
+            self._load_into_memory()
+        finally:
+            self._load_ended.set()
+        memory = self._memory
+        if isinstance(memory, CheckpointedText):
+            try:
+                memory.decode_all(self._stop)
+            except IntegrityError as exc:  # bytes that came wrong: read through storage instead
+                self._memory = None
+                self.load_error = exc
+
+    def _load_into_memory(self) -> None:
         assert self._layout is not None and self._buffer is not None
         try:
             reader = self._layout.reader
@@ -358,13 +413,13 @@ class AutoContext(Context):
             self._buffer.release()
 
     def _load_single(self, reader: SingleObjectReader) -> Context:
-        """Every part of the text object, then the in-memory context, checked."""
+        """The text object in ``load_workers`` parts at once (none under ``load_part_bytes``),
+        decoded and checked as they arrive in order."""
         index = reader.index
         size, name = index.byte_count, index.object_name
-        parts = range(0, size, self.load_part_bytes)
-        requests = [ByteRequest(name, (at, min(size, at + self.load_part_bytes))) for at in parts]
-        data = b"".join(self._in_order(requests))
-        return loaded_context(data, index, self._buffer_url(name))
+        step = max(self.load_part_bytes, -(-size // self.load_workers))
+        requests = [ByteRequest(name, (at, min(size, at + step))) for at in range(0, size, step)]
+        return loaded_context(self._in_order(requests), index, self._buffer_url(name))
 
     def _load_segments(self, reader: SegmentsReader) -> str | None:
         """Every segment, checked as it is assembled; past ``max_bytes`` (a manifest without
@@ -454,12 +509,13 @@ class AutoContext(Context):
         """Wait for the background load to end (it ends after every speculative read has),
         ``timeout`` seconds at most; whether the text is now in memory."""
         if self._loader is not None:
-            self._loader.join(timeout)
+            self._load_ended.wait(timeout)
         return self._memory is not None
 
     def _source(self) -> Context:
-        if self._memory is not None:
-            return self._memory
+        memory = self._memory
+        if memory is not None:
+            return memory
         if self._fallback is not None:
             return self._fallback
         assert self._layout is not None
@@ -481,8 +537,9 @@ class AutoContext(Context):
     def text(self) -> str:
         self._check_open()
         self.wait_loaded()
-        if self._memory is not None:
-            return self._memory.text()
+        memory = self._memory
+        if memory is not None:
+            return memory.text()
         return super().text()
 
     def grep(
@@ -490,8 +547,9 @@ class AutoContext(Context):
     ) -> list[GrepHit]:
         self._check_open()
         self.wait_loaded()
-        if self._memory is not None:
-            return self._memory.grep(pattern, flags, max_hits=max_hits)
+        memory = self._memory
+        if memory is not None:
+            return memory.grep(pattern, flags, max_hits=max_hits)
         return super().grep(pattern, flags, max_hits=max_hits)
 
     def _chunks(self, low: int = 0, high: int | None = None) -> Iterator[tuple[int, str]]:
@@ -500,8 +558,9 @@ class AutoContext(Context):
         which a whole scan would only flush)."""
         self._check_open()
         self.wait_loaded()
-        if self._memory is not None:
-            yield from self._memory._chunks(low, high)
+        memory = self._memory
+        if memory is not None:
+            yield from memory._chunks(low, high)
             return
         assert self._layout is not None
         stop_at = len(self) if high is None else high

@@ -1,5 +1,6 @@
-"""``CheckpointedText``: a whole text in memory as blocks of lines, located by the offsets of a line index;
-``loaded_context``: a fetched text object as such a context, checked against its index.
+"""``CheckpointedText``: a whole text in memory as blocks of lines, located by the offsets of a
+line index; ``TextAssembler`` builds one from bytes fed in order; ``loaded_context``: a fetched
+text object as such a context, checked against its index.
 
 A version-2 line index records the byte and character offset of every ``stride``-th line. With
 them a loaded text needs no per-line offsets (computing them splits the whole text: about a
@@ -8,17 +9,23 @@ second for 1,000,000 lines): a line's offset is its checkpoint plus at most ``st
 own ``str``: a block of ASCII stays one byte per character (and decodes at memory speed) even
 when another block holds an emoji, which would make one whole ``str`` four bytes per character.
 
-Every offset the blocks rely on is checked when they are built: each checkpoint starts right
-after a ``"\\n"``, each holds ``stride`` lines (bytes and characters), each block's length in
-characters matches, and the bytes are UTF-8.
+Every offset the blocks rely on is checked: in bytes as the text is assembled (each checkpoint
+starts right after a ``"\\n"`` and holds ``stride`` lines), then in characters when a block is
+decoded (the bytes are UTF-8, the block's length and each character checkpoint match). A text
+assembled from bytes keeps each block as bytes until a read needs it or :meth:`decode_all`
+runs: decoding costs about as much as the transfer, and a load need not wait for it.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 from array import array
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Iterable, Sequence
+from itertools import repeat
+from operator import sub
 
 from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import IntegrityError
@@ -27,6 +34,8 @@ from contexts.layouts.single import REWRITE_SINGLE
 from contexts.lines import NEWLINE, CharMap, plain_literal
 from contexts.memory import InMemoryContext
 
+RawBlock = bytes | memoryview
+"""A block's UTF-8 bytes, not yet decoded."""
 BLOCK_CHECKPOINTS = 256
 """Checkpoints per block: 4,096 lines at the index's default stride of 16."""
 
@@ -35,73 +44,97 @@ def _expected_lines(checkpoint: int, stride: int, line_count: int) -> int:
     return min(stride, line_count - checkpoint * stride)
 
 
+def _first_misplaced(
+    text: bytes | str,
+    starts: Sequence[int],
+    stops: Sequence[int],
+    first: int,
+    line_count: int,
+    stride: int,
+) -> int | None:
+    """The first checkpoint (numbered from ``first``) whose range ``text[start:stop]`` does not
+    hold its lines: ``stride`` of them (fewer in the last), each but an unterminated last
+    ending in a newline; ``None`` when all do. The counts run in C (``map``), not per line."""
+    newline: bytes | str = b"\n" if isinstance(text, bytes) else NEWLINE
+    counts = list(map(text.count, repeat(newline), starts, stops))  # type: ignore[arg-type]
+    expected = [stride] * len(counts)
+    checkpoints = -(-line_count // stride)
+    final = first + len(counts) == checkpoints
+    if final and counts:
+        start, stop = starts[-1], stops[-1]
+        terminated = stop > start and text[stop - 1 : stop] == newline
+        expected[-1] = _expected_lines(checkpoints - 1, stride, line_count) - (not terminated)
+    if counts != expected:
+        return first + next(
+            i for i, (a, b) in enumerate(zip(counts, expected, strict=True)) if a != b
+        )
+    inner_ends = stops[:-1] if final else stops
+    ends = list(map(text.__getitem__, map(sub, inner_ends, repeat(1))))
+    want = 10 if isinstance(text, bytes) else NEWLINE
+    if ends.count(want) != len(ends):
+        return first + next(i for i, end in enumerate(ends) if end != want) + 1
+    return None
+
+
+def _check_block_chars(
+    block: str,
+    first: int,
+    last: int,
+    line_count: int,
+    stride: int,
+    chars: Sequence[int],
+    url: str,
+) -> None:
+    """Block ``block`` holds checkpoints ``first`` to ``last`` where ``chars`` puts them."""
+    base = chars[first]
+    if len(block) != chars[last] - base:
+        raise IntegrityError(
+            f"{url}: lines {first * stride}- hold {len(block):,} characters where its "
+            f"index says {chars[last] - base:,}; {REWRITE_SINGLE}"
+        )
+    starts = list(map(sub, chars[first:last], repeat(base)))
+    stops = list(map(sub, chars[first + 1 : last + 1], repeat(base)))
+    bad = _first_misplaced(block, starts, stops, first, line_count, stride)
+    if bad is not None:
+        raise IntegrityError(
+            f"{url}: line {bad * stride} is not where its index's character offsets put it; "
+            f"{REWRITE_SINGLE}"
+        )
+
+
 class CheckpointedText(Context):
     """Lines in ``blocks`` (block ``k`` holds checkpoints ``k * block_checkpoints`` onwards),
     located by ``chars``: the character offset of line ``j * stride`` for each ``j``, then the
-    text's length. Build it with :meth:`from_bytes` or :meth:`from_text`, which check it."""
+    text's length. Build it with :meth:`from_text` or a :class:`TextAssembler`, which check it.
+
+    A block may still be UTF-8 bytes (``None`` in ``blocks``, its bytes in ``raw``, already
+    checked line by line): the first read that needs it decodes it and checks it against
+    ``chars`` (:meth:`decode_all` decodes the rest ahead of reads, e.g. while the caller
+    thinks). Decoding is idempotent, so threads reading at once are safe.
+    """
 
     name = "memory"
     chunk_lines = 50_000
 
     def __init__(
         self,
-        blocks: Sequence[str],
+        blocks: Sequence[str | None],
         line_count: int,
         stride: int,
         chars: Sequence[int],
         block_checkpoints: int,
+        raw: Sequence[RawBlock | None] | None = None,
+        url: str = "text",
     ) -> None:
         super().__init__()
         self._blocks = list(blocks)
+        self._raw: list[RawBlock | None] = [None] * len(self._blocks) if raw is None else list(raw)
         self._count = line_count
         self._stride = stride
         self._chars = chars
         self._per_block = block_checkpoints
         self._block_lines = stride * block_checkpoints
-
-    @classmethod
-    def from_bytes(
-        cls,
-        data: bytes,
-        *,
-        line_count: int,
-        stride: int,
-        byte_offsets: Sequence[int],
-        chars: Sequence[int],
-        url: str,
-        block_checkpoints: int = BLOCK_CHECKPOINTS,
-    ) -> CheckpointedText:
-        """Decode and check ``data`` block by block against the index's byte and character
-        offsets (``IntegrityError`` naming where they disagree)."""
-        checkpoints = -(-line_count // stride)
-        if len(byte_offsets) != checkpoints + 1 or byte_offsets[-1] != len(data):
-            raise IntegrityError(
-                f"{url} holds {len(data):,} bytes where its index says {byte_offsets[-1]:,}; "
-                f"{REWRITE_SINGLE}"
-            )
-        for j in range(checkpoints):
-            start, stop = byte_offsets[j], byte_offsets[j + 1]
-            found = data.count(b"\n", start, stop)
-            if j == checkpoints - 1 and not data.endswith(b"\n"):
-                found += 1
-            if found != _expected_lines(j, stride, line_count) or (start and data[start - 1] != 10):
-                raise IntegrityError(
-                    f"{url}: bytes {start}-{stop - 1} do not hold lines {j * stride}-"
-                    f"{j * stride + _expected_lines(j, stride, line_count) - 1} as its index "
-                    f"says; {REWRITE_SINGLE}"
-                )
-        blocks = []
-        for first in range(0, checkpoints, block_checkpoints):
-            last = min(checkpoints, first + block_checkpoints)
-            start, stop = byte_offsets[first], byte_offsets[last]
-            try:
-                blocks.append(str(memoryview(data)[start:stop], "utf-8"))
-            except UnicodeDecodeError as exc:
-                raise IntegrityError(
-                    f"{url} is not valid UTF-8 at byte {start + exc.start} ({exc.reason}); "
-                    f"{REWRITE_SINGLE}"
-                ) from None
-        return cls._checked(blocks or [""], line_count, stride, chars, block_checkpoints, url)
+        self._url = url
 
     @classmethod
     def from_text(
@@ -142,25 +175,50 @@ class CheckpointedText(Context):
         for number, block in enumerate(blocks):
             first = number * block_checkpoints
             last = min(checkpoints, first + block_checkpoints)
-            base = chars[first]
-            if len(block) != chars[last] - base:
-                raise IntegrityError(
-                    f"{url}: lines {first * stride}- hold {len(block):,} characters where its "
-                    f"index says {chars[last] - base:,}; {REWRITE_SINGLE}"
-                )
-            for j in range(first, last):
-                start, stop = chars[j] - base, chars[j + 1] - base
-                found = block.count(NEWLINE, start, stop)
-                if j == checkpoints - 1 and not block.endswith(NEWLINE):
-                    found += 1
-                if found != _expected_lines(j, stride, line_count) or (
-                    start and block[start - 1] != NEWLINE
-                ):
-                    raise IntegrityError(
-                        f"{url}: line {j * stride} is not where its index's character offsets "
-                        f"put it; {REWRITE_SINGLE}"
-                    )
+            _check_block_chars(block, first, last, line_count, stride, chars, url)
         return cls(blocks, line_count, stride, chars, block_checkpoints)
+
+    # -- blocks ----------------------------------------------------------------------------------
+
+    def _block(self, number: int) -> str:
+        """Block ``number`` as text, decoded (and checked) on first use."""
+        text = self._blocks[number]
+        return text if text is not None else self._decode(number)
+
+    def _decode(self, number: int) -> str:
+        raw = self._raw[number]
+        if raw is None:  # another thread decoded it meanwhile
+            text = self._blocks[number]
+            assert text is not None
+            return text
+        first = number * self._per_block
+        checkpoints = -(-self._count // self._stride)
+        try:
+            text = str(raw, "utf-8")
+        except UnicodeDecodeError as exc:
+            start = self._chars[first]
+            raise IntegrityError(
+                f"{self._url}: lines {first * self._stride}- (from character {start:,}) are not "
+                f"valid UTF-8 ({exc.reason}); {REWRITE_SINGLE}"
+            ) from None
+        last = min(checkpoints, first + self._per_block)
+        _check_block_chars(text, first, last, self._count, self._stride, self._chars, self._url)
+        self._blocks[number] = text
+        self._raw[number] = None
+        return text
+
+    def decode_all(self, stop: threading.Event | None = None) -> None:
+        """Decode every block still in bytes (until ``stop`` is set); ``IntegrityError`` for
+        the first that does not match the index."""
+        for number in range(len(self._blocks)):
+            if stop is not None and stop.is_set():
+                return
+            self._block(number)
+
+    @property
+    def undecoded_blocks(self) -> int:
+        """How many blocks are still bytes."""
+        return sum(block is None for block in self._blocks)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -170,30 +228,33 @@ class CheckpointedText(Context):
     def _locate(self, line: int) -> tuple[int, int]:
         """``(block, offset in it)`` where line ``line`` starts (``line_count``: the end)."""
         if line >= self._count:
-            return len(self._blocks) - 1, len(self._blocks[-1])
+            last = len(self._blocks) - 1
+            return last, self._chars[-1] - self._chars[last * self._per_block]
         block = line // self._block_lines
         checkpoint, rest = divmod(line, self._stride)
-        text = self._blocks[block]
         at = self._chars[checkpoint] - self._chars[block * self._per_block]
-        for _ in range(rest):
-            at = text.index(NEWLINE, at) + 1
+        if rest:
+            text = self._block(block)
+            for _ in range(rest):
+                at = text.index(NEWLINE, at) + 1
         return block, at
 
     def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
-        blocks, results = self._blocks, []
+        block, results = self._block, []
         for start, stop in ranges:
             first, at = self._locate(start)
             last, end = self._locate(stop)
             if first == last:
-                results.append(blocks[first][at:end])
+                results.append(block(first)[at:end] if end > at else "")
             else:
-                pieces = [blocks[first][at:], *blocks[first + 1 : last], blocks[last][:end]]
+                middle = map(block, range(first + 1, last))
+                pieces = [block(first)[at:], *middle, block(last)[:end] if end else ""]
                 results.append("".join(pieces))
         return results
 
     def text(self) -> str:
         self._check_open()
-        return "".join(self._blocks)
+        return "".join(map(self._block, range(len(self._blocks))))
 
     def char_map(self) -> CharMap:
         lines = array("q", range(0, self._count, self._stride))
@@ -210,7 +271,8 @@ class CheckpointedText(Context):
         self._check_open()
         limit = None if max_hits is None else max(1, max_hits)  # as Context.grep counts
         hits: list[GrepHit] = []
-        for number, text in enumerate(self._blocks):
+        for number in range(len(self._blocks)):
+            text = self._block(number)
             first = number * self._per_block
             base = self._chars[first]
             at = text.find(literal)
@@ -230,19 +292,116 @@ class CheckpointedText(Context):
         return f"{self._count} lines in {len(self._blocks)} blocks"
 
 
-def loaded_context(data: bytes, index: LineIndex, url: str) -> Context:
-    """The text object ``data`` as an in-memory context, checked against its index: blocks
-    located by the index's character offsets (version 2; no per-line offsets to compute, ~1 s
-    for 1,000,000 lines), else the offset of every line."""
+class TextAssembler:
+    """A :class:`CheckpointedText` built from a text object's bytes fed in order: each block is
+    checked line by line as soon as its bytes are in, so a load checks while the rest of the
+    text is still on the way (decoding comes later). :meth:`finish` checks that every byte
+    came, and no more."""
+
+    def __init__(
+        self,
+        *,
+        line_count: int,
+        stride: int,
+        byte_offsets: Sequence[int],
+        chars: Sequence[int],
+        url: str,
+        block_checkpoints: int = BLOCK_CHECKPOINTS,
+    ) -> None:
+        self._count = line_count
+        self._stride = stride
+        self._offsets = byte_offsets
+        self._chars = chars
+        self._url = url
+        self._per_block = block_checkpoints
+        self._checkpoints = -(-line_count // stride)
+        if len(byte_offsets) != self._checkpoints + 1 or len(chars) != self._checkpoints + 1:
+            raise IntegrityError(f"{url}: its index's offsets are cut; {REWRITE_SINGLE}")
+        self._raw: list[RawBlock] = []  # each block's bytes, checked line by line
+        self._next = 0  # the first checkpoint of the next block to build
+        self._pieces: deque[tuple[int, bytes]] = deque()  # (text offset, bytes) not yet built
+        self._received = 0
+
+    def feed(self, piece: bytes) -> None:
+        """The next ``piece`` of the text's bytes."""
+        if piece:
+            self._pieces.append((self._received, piece))
+            self._received += len(piece)
+        while self._next < self._checkpoints and self._block_end(self._next) <= self._received:
+            first = self._next
+            last = min(self._checkpoints, first + self._per_block)
+            self._raw.append(self._block(first, last))
+            self._next = last
+            start = self._offsets[last]
+            while self._pieces and self._pieces[0][0] + len(self._pieces[0][1]) <= start:
+                self._pieces.popleft()
+
+    def _block_end(self, first: int) -> int:
+        return self._offsets[min(self._checkpoints, first + self._per_block)]
+
+    def _bytes_from(self, start: int, stop: int) -> tuple[bytes, int]:
+        """A buffer holding text bytes ``[start, stop)`` and the text offset it starts at: the
+        piece itself when one holds them all (no copy), else just those bytes joined."""
+        at, piece = self._pieces[0]
+        if stop <= at + len(piece):
+            return piece, at
+        parts = []
+        for at, piece in self._pieces:
+            if at >= stop:
+                break
+            parts.append(memoryview(piece)[max(0, start - at) : stop - at])
+        return b"".join(parts), start
+
+    def _block(self, first: int, last: int) -> memoryview:
+        """The bytes of checkpoints ``first`` to ``last``, checked line by line (decoding and
+        the character checks come when the block is first read, or in ``decode_all``)."""
+        offsets, url = self._offsets, self._url
+        data, base = self._bytes_from(offsets[first], offsets[last])
+        starts = list(map(sub, offsets[first:last], repeat(base)))
+        stops = list(map(sub, offsets[first + 1 : last + 1], repeat(base)))
+        bad = _first_misplaced(data, starts, stops, first, self._count, self._stride)
+        if bad is not None:
+            lines = _expected_lines(bad, self._stride, self._count)
+            raise IntegrityError(
+                f"{url}: bytes {offsets[bad]}-{offsets[bad + 1] - 1} do not hold lines "
+                f"{bad * self._stride}-{bad * self._stride + lines - 1} as its index says; "
+                f"{REWRITE_SINGLE}"
+            )
+        return memoryview(data)[starts[0] : stops[-1]]
+
+    def finish(self) -> CheckpointedText:
+        """The text, once every byte has been fed."""
+        size = self._offsets[-1]
+        if self._received != size or self._next < self._checkpoints:
+            raise IntegrityError(
+                f"{self._url} holds {self._received:,} bytes where its index says {size:,}; "
+                f"{REWRITE_SINGLE}"
+            )
+        if not self._raw:
+            return CheckpointedText([""], self._count, self._stride, self._chars, self._per_block)
+        blocks = [None] * len(self._raw)
+        return CheckpointedText(
+            blocks, self._count, self._stride, self._chars, self._per_block, self._raw, self._url
+        )
+
+
+def loaded_context(pieces: Iterable[bytes], index: LineIndex, url: str) -> Context:
+    """The text object, its bytes given in order as ``pieces``, as an in-memory context checked
+    against its index: with the index's character offsets (version 2), blocks decoded and checked
+    as their pieces come (no per-line offsets to compute, ~1 s for 1,000,000 lines); else the
+    offset of every line, once all bytes are in."""
     if index.char_checkpoints is not None:
-        return CheckpointedText.from_bytes(
-            data,
+        assembler = TextAssembler(
             line_count=index.line_count,
             stride=index.stride,
             byte_offsets=index.checkpoints,
             chars=index.char_checkpoints,
             url=url,
         )
+        for piece in pieces:
+            assembler.feed(piece)
+        return assembler.finish()
+    data = b"".join(pieces)
     count, stride = index.line_count, index.stride
     spans = [index.span(first, min(count, first + stride)) for first in range(0, count, stride)]
     (group,), _ = plan_spans(spans, coalesce_bytes=0, part_bytes=None)

@@ -41,7 +41,8 @@ class SilentServer:
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_aws_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Dummy credentials; never the developer's own config, never instance metadata."""
+    """Dummy credentials; never the developer's own config, never instance metadata; auto's
+    metadata cache in the session's own directory."""
     empty = tmp_path_factory.mktemp("aws") / "empty"
     empty.write_text("")
     patch = pytest.MonkeyPatch()
@@ -52,6 +53,7 @@ def isolated_aws_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterat
     patch.setenv("AWS_CONFIG_FILE", str(empty))
     patch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(empty))
     patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    patch.setenv("CTXLAB_METADATA_CACHE", str(tmp_path_factory.mktemp("metadata-cache")))
     yield
     patch.undo()
 

@@ -18,7 +18,7 @@ from contexts.auto import AutoContext
 from contexts.policies import PrefetchingContext
 from contexts.transport.base import ByteRequest
 from contexts.transport.buffered import BufferedTransport, HeldBytes
-from contexts.transport.clients import client_key, shared_client_count
+from contexts.transport.clients import client_key, shared_client_count, shared_s3_client
 from contexts.transport.s3 import S3Options
 from tests.conftest import S3Env
 from tests.reference import reference_lines, upload_segments
@@ -118,6 +118,27 @@ def test_a_corrupt_object_is_a_named_error_and_the_load_says_why(s3: S3Env) -> N
             ctx[0:10]
 
 
+def test_bytes_that_are_not_utf8_are_a_named_error_when_read_and_the_load_says_why(
+    s3: S3Env,
+) -> None:
+    """Lines check out in bytes at load; a block that does not decode fails on first read (or
+    in the decoding that follows the load), and reads then go through storage."""
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, "single", endpoint_url=s3.endpoint_url)
+    data = TEXT.encode()
+    at = data.index("ï".encode())
+    s3.put(url, "context.txt", data[:at] + b"\xff\xfe" + data[at + 2 :])  # same size and lines
+    with contexts.open(url, endpoint_url=s3.endpoint_url) as ctx:
+        assert isinstance(ctx, AutoContext)
+        ctx.wait_loaded(60)
+        with pytest.raises(contexts.IntegrityError):
+            ctx[0:10]
+        assert ctx._loader is not None
+        ctx._loader.join(60)
+        assert not ctx.loaded and isinstance(ctx.load_error, contexts.IntegrityError)
+        assert ctx[2000:2002] == "".join(LINES[2000:2002])  # through storage: intact there
+
+
 def test_close_during_the_load_leaves_no_thread() -> None:
     text = TEXT * 30
     with latency_server(
@@ -158,6 +179,10 @@ def test_clients_are_shared_and_never_cross_settings_or_credentials(
     assert "a-secret-never-shown" not in repr(other)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "another-secret")
     assert client_key(base) != other
+    for access_key in ("first-key", "second-key"):  # a new environment: a new session too
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", access_key)
+        signer = shared_s3_client(base)._request_signer
+        assert signer._credentials.access_key == access_key
     assert client_key(S3Options(endpoint_url=s3.endpoint_url, deadline_s=5.0)) == client_key(base)
     assert client_key(S3Options(endpoint_url=s3.endpoint_url, region_name="eu-west-1")) != (
         client_key(base)
@@ -271,3 +296,55 @@ def test_reads_that_flights_cover_wait_for_them_instead_of_asking_again() -> Non
     buffer.expect("a", 8, 10, failed)
     failed.set_exception(contexts.StorageError("cut"))  # a failed flight: the read asks itself
     assert buffer.get("a", (8, 10)) == b"89"
+
+
+def test_a_reopen_takes_unchanged_metadata_from_the_cache_and_never_trusts_a_stale_or_damaged_entry(
+    s3: S3Env, tmp_path: Path
+) -> None:
+    """The index is revalidated by its ETag in the first round trip (a 304 carries no body); a
+    rewritten context or a damaged entry is fetched again, and every answer is the text."""
+    url = s3.new_url()
+    cache_dir = tmp_path / "metadata"
+    contexts.write_layout(TEXT, url, "single", endpoint_url=s3.endpoint_url)
+
+    def opened(**options: object) -> tuple[list[str], int, str]:
+        with contexts.open(url, endpoint_url=s3.endpoint_url, **options) as ctx:  # type: ignore[arg-type]
+            assert isinstance(ctx, AutoContext)
+            assert ctx.wait_loaded(60)
+            return list(ctx.metadata_revalidated), ctx.stats.bytes_fetched, ctx[:]
+
+    first, fetched, text = opened(metadata_cache=str(cache_dir))
+    assert first == [] and text == TEXT
+    entries = list(cache_dir.iterdir())
+    assert len(entries) == 1  # the index (the manifest of this layout does not exist)
+    again, refetched, text = opened(metadata_cache=str(cache_dir))
+    assert again == ["context.idx"] and text == TEXT
+    assert refetched < fetched  # the index's body did not come again
+    assert opened(metadata_cache=False)[0] == []
+
+    entries[0].write_bytes(entries[0].read_bytes()[:-1] + b"?")  # damaged: digest fails
+    damaged, _, text = opened(metadata_cache=str(cache_dir))
+    assert damaged == [] and text == TEXT
+    assert opened(metadata_cache=str(cache_dir))[0] == ["context.idx"]  # repaired
+
+    changed = TEXT.replace("auto line", "new line")
+    contexts.write_layout(changed, url, "single", endpoint_url=s3.endpoint_url)
+    stale, _, text = opened(metadata_cache=str(cache_dir))
+    assert stale == [] and text == changed
+    with pytest.raises(TypeError, match="metadata_cache"):
+        contexts.open(url, endpoint_url=s3.endpoint_url, metadata_cache=3)  # type: ignore[arg-type]
+
+
+def test_the_metadata_cache_is_keyed_by_endpoint_and_url(tmp_path: Path) -> None:
+    from contexts.metadata_cache import MetadataCache
+
+    cache = MetadataCache(tmp_path / "never-made-yet")
+    assert cache.get("a") is None
+    cache.put("a", '"etag-1"', b"body")
+    entry = cache.get("a")
+    assert entry is not None and entry.body == b"body" and entry.etag == '"etag-1"'
+    assert cache.get("b") is None
+    for damage in (b"", b"not json\nbody", b'{"key": "a"}\nbody'):
+        cache.put("a", '"etag-1"', b"body")
+        next(cache.directory.iterdir()).write_bytes(damage)
+        assert cache.get("a") is None and list(cache.directory.iterdir()) == []

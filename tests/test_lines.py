@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contexts.lines import count_lines, cut_lines, line_starts, plain_literal, split_lines
+from contexts.loaded import CheckpointedText, TextAssembler
 from tests.reference import reference_lines
 from tests.strategies import nasty_texts
 
@@ -56,7 +57,6 @@ def test_a_plain_string_grep_is_the_per_line_search(
     """In-memory texts find plain strings (and re.escape'd ones) with one str.find pass: the
     same hits as the reference's search of every line."""
     from contexts import InMemoryContext
-    from contexts.loaded import CheckpointedText
 
     lines = reference_lines(text)
     pattern = re.escape(literal)
@@ -68,15 +68,7 @@ def test_a_plain_string_grep_is_the_per_line_search(
     checkpointed = CheckpointedText.from_text(text, len(lines), stride, chars, block_checkpoints=2)
     offsets = array("q", [len("".join(lines[:k]).encode()) for k in range(0, len(lines), stride)])
     offsets.append(len(text.encode()))
-    decoded = CheckpointedText.from_bytes(
-        text.encode(),
-        line_count=len(lines),
-        stride=stride,
-        byte_offsets=offsets,
-        chars=chars,
-        url="test",
-        block_checkpoints=2,
-    )
+    decoded = assemble([text.encode()], len(lines), stride, 2, offsets, chars)
     for a in range(len(lines) + 1):
         for b in range(a, len(lines) + 1):
             assert checkpointed[a:b] == decoded[a:b] == "".join(lines[a:b])
@@ -99,3 +91,81 @@ def test_checkpoints_that_do_not_match_the_text_are_an_integrity_error() -> None
     for chars in ([0, 4, 7], [0, 5, 8], [0, 7]):
         with pytest.raises(IntegrityError):
             CheckpointedText.from_text(text, 3, 2, array("q", chars))
+
+
+def assemble(
+    pieces: list[bytes],
+    line_count: int,
+    stride: int,
+    per_block: int,
+    offsets: array[int],
+    chars: array[int],
+) -> CheckpointedText:
+    """The text of ``pieces`` through a :class:`TextAssembler`."""
+    assembler = TextAssembler(
+        line_count=line_count,
+        stride=stride,
+        byte_offsets=offsets,
+        chars=chars,
+        url="test",
+        block_checkpoints=per_block,
+    )
+    for piece in pieces:
+        assembler.feed(piece)
+    return assembler.finish()
+
+
+def _checkpoints(lines: list[str], stride: int, *, encode: bool) -> array[int]:
+    sizes = [len(line.encode()) if encode else len(line) for line in lines]
+    offsets = array("q", [sum(sizes[:k]) for k in range(0, len(lines), stride)])
+    offsets.append(sum(sizes))
+    return offsets
+
+
+@settings(max_examples=200, deadline=None)
+@given(nasty_texts(), st.integers(1, 4), st.integers(1, 3), st.data())
+def test_a_text_assembled_from_pieces_in_any_cuts_reads_like_the_text(
+    text: str, stride: int, per_block: int, data: st.DataObject
+) -> None:
+    """Bytes fed in any pieces (cuts inside multibyte characters and lines included) give the
+    text, checked block by block; a shifted checkpoint or a missing byte is an IntegrityError."""
+    from contexts.errors import IntegrityError
+
+    lines = reference_lines(text)
+    raw = text.encode()
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(raw)), max_size=6)))
+    pieces = [raw[a:b] for a, b in itertools.pairwise([0, *cuts, len(raw)])]
+    offsets = _checkpoints(lines, stride, encode=True)
+    chars = _checkpoints(lines, stride, encode=False)
+
+    def finished(feed: list[bytes], offsets: array[int], chars: array[int]) -> CheckpointedText:
+        return assemble(feed, len(lines), stride, per_block, offsets, chars)
+
+    def assembled(feed: list[bytes], offsets: array[int], chars: array[int]) -> str:
+        return finished(feed, offsets, chars)[:]
+
+    assert assembled(pieces, offsets, chars) == text
+    loaded = finished([raw], offsets, chars)
+    blocks = loaded.undecoded_blocks
+    if lines:  # a read decodes the blocks it needs, no more
+        assert loaded[0:1] == lines[0] and loaded.undecoded_blocks == blocks - 1
+    loaded.decode_all()
+    assert loaded.undecoded_blocks == 0 and loaded[:] == text
+    if raw:
+        with pytest.raises(IntegrityError):
+            assembled([raw[:-1]], offsets, chars)
+        with pytest.raises(IntegrityError):
+            assembled([raw, b"\n"], offsets, chars)
+    inner = list(range(1, len(offsets) - 1))
+    if inner:
+        j = data.draw(st.sampled_from(inner))
+        for shifted, which in ((offsets, "bytes"), (chars, "chars")):
+            moved = array("q", shifted)
+            moved[j] += data.draw(st.sampled_from([-1, 1]))
+            if moved[j] <= moved[j - 1] or moved[j] >= moved[j + 1]:
+                continue  # the index parser refuses offsets out of order
+            with pytest.raises(IntegrityError):
+                if which == "bytes":
+                    assembled(pieces, moved, chars)
+                else:
+                    assembled(pieces, offsets, moved)

@@ -79,6 +79,7 @@ def loaded_auto(
     contexts.write_layout(corpus[0], root, "single")
     with contexts.open(root) as ctx:
         assert ctx.wait_loaded(60)
+        assert ctx.text() == corpus[0]  # every block decoded: reads are warm
         yield ctx
 
 

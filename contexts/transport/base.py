@@ -21,6 +21,16 @@ class ByteRequest:
     """Half-open ``(start, stop)`` byte range, or ``None`` for the whole object."""
 
 
+@dataclass(frozen=True)
+class Revalidated:
+    """The answer of :meth:`Transport.fetch_revalidated`."""
+
+    body: bytes | None
+    """The object, or ``None``: it still has the ETag asked about."""
+    etag: str | None
+    """Its ETag (``None`` where the storage has none)."""
+
+
 class Transport(ABC):
     """Fetches bytes for a context and counts every request in the context's stats.
 
@@ -57,6 +67,22 @@ class Transport(ABC):
         if nbytes < 1:
             raise ValueError(f"nbytes must be at least 1, not {nbytes}")
         return self._counted(lambda: self._fetch_suffix(name, nbytes))
+
+    def fetch_revalidated(self, name: str, etag: str | None) -> Revalidated:
+        """The whole object ``name`` and its ETag, in one request: with ``etag``, a conditional
+        GET whose body is ``None`` when the object still has that ETag (counted, not timed as a
+        caller's wait). Transports without ETags read the object (``etag`` ``None``)."""
+        answer: list[Revalidated] = []
+
+        def fetch() -> bytes:
+            answer.append(self._fetch_revalidated(name, etag))
+            return answer[0].body or b""
+
+        self._counted(fetch)
+        return answer[0]
+
+    def _fetch_revalidated(self, name: str, etag: str | None) -> Revalidated:
+        return Revalidated(self._fetch(ByteRequest(name)), None)
 
     def _fetch_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
         return [self._fetch_counted(request) for request in requests]

@@ -24,7 +24,7 @@ from contexts.errors import (
 from contexts.location import S3Location
 from contexts.stats import StatsRecorder
 from contexts.transport.attempts import attempts_counted, count_get_attempts
-from contexts.transport.base import ByteRequest, Transport
+from contexts.transport.base import ByteRequest, Revalidated, Transport
 from contexts.transport.retry import BodyCut, RetryPolicy
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
@@ -130,10 +130,11 @@ def drop_expect_continue(request: Any, **_: Any) -> None:
     request.headers.pop("Expect", None)
 
 
-def make_s3_client(options: S3Options) -> Any:
+def make_s3_client(options: S3Options, session: boto3.session.Session | None = None) -> Any:
     """A boto3 S3 client with timeouts, retries and pool size from ``options`` (PUTs sent
-    without ``Expect: 100-continue``: see :func:`drop_expect_continue`)."""
-    session = make_session(options)
+    without ``Expect: 100-continue``: see :func:`drop_expect_continue`), made by ``session``
+    (a new one for ``options.profile_name`` when not given)."""
+    session = session if session is not None else make_session(options)
     config = Config(
         connect_timeout=options.connect_timeout_s,
         read_timeout=options.read_timeout_s,
@@ -232,6 +233,11 @@ def translate_error(exc: Exception, *, url: str, options: S3Options) -> ContextE
     raise exc
 
 
+def _http_status(exc: bce.ClientError) -> int | None:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return status if isinstance(status, int) else None
+
+
 class S3Transport(Transport):
     """GETs with one shared boto3 client; the base class runs a batch one request at a time."""
 
@@ -256,11 +262,20 @@ class S3Transport(Transport):
     def _fetch_suffix(self, name: str, nbytes: int) -> bytes:
         return self._get_object(name, f"bytes=-{nbytes}")
 
+    def _fetch_revalidated(self, name: str, etag: str | None) -> Revalidated:
+        kwargs: dict[str, Any] = {} if etag is None else {"IfNoneMatch": etag}
+        return self._get_tagged(name, kwargs)
+
     def _get_object(self, name: str, byte_range: str | None) -> bytes:
         """One GetObject of ``name`` (an HTTP ``Range`` header value, or ``None``)."""
-        kwargs: dict[str, Any] = {"Bucket": self.location.bucket, "Key": self.location.key(name)}
-        if byte_range is not None:
-            kwargs["Range"] = byte_range
+        kwargs: dict[str, Any] = {} if byte_range is None else {"Range": byte_range}
+        body = self._get_tagged(name, kwargs).body
+        assert body is not None  # only a conditional GET answers "not modified"
+        return body
+
+    def _get_tagged(self, name: str, extra: dict[str, Any]) -> Revalidated:
+        """One GetObject of ``name`` with ``extra`` arguments (``Range``, ``IfNoneMatch``)."""
+        kwargs = {"Bucket": self.location.bucket, "Key": self.location.key(name), **extra}
         with attempts_counted() as attempts:
             try:
                 return self._get_with_reread(kwargs, name)
@@ -271,19 +286,24 @@ class S3Transport(Transport):
                     self.stats.record_unsent()
                 self.stats.record_retries(attempts[0] - 1)
 
-    def _get_with_reread(self, kwargs: dict[str, Any], name: str) -> bytes:
+    def _get_with_reread(self, kwargs: dict[str, Any], name: str) -> Revalidated:
         """GET, reading the object again when its body is cut mid-transfer (botocore retries
         only until the response headers arrive)."""
         url = self.url(name)
 
-        def once() -> bytes:
-            response = self.client.get_object(**kwargs)
+        def once() -> Revalidated:
+            try:
+                response = self.client.get_object(**kwargs)
+            except bce.ClientError as exc:
+                if _http_status(exc) == 304:  # If-None-Match: the object still has that ETag
+                    return Revalidated(None, kwargs["IfNoneMatch"])
+                raise
             with response["Body"] as body:
                 try:
                     data: bytes = body.read()
                 except _CUT_BODY as exc:
                     raise BodyCut(exc) from exc
-            return data
+            return Revalidated(data, response.get("ETag"))
 
         def classify(exc: Exception) -> tuple[ContextError, bool]:
             return translate_error(exc, url=url, options=self.options), isinstance(exc, BodyCut)

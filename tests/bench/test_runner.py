@@ -274,3 +274,24 @@ def test_results_readers_tolerate_added_and_missing_fields(tmp_path: Path) -> No
     assert json.loads((tmp_path / "again.json").read_text())["cells"][0]["energy_joules"] == {
         "cpu": 2
     }
+
+
+def test_warm_up_opens_and_reads_each_context_once_on_the_smallest_corpus(tmp_path: Path) -> None:
+    """Before the first cell, one untimed open and read per context (a process's one-time
+    costs land on no cell); a context that fails to open there does not stop the others."""
+    from bench.runner import warm_up
+
+    opened: list[tuple[str, int]] = []
+
+    class Target:
+        def open(self, name: str, lines: int, segment_lines: int) -> contexts.Context:
+            opened.append((name, lines))
+            if name == "broken":
+                raise contexts.StorageError("down")
+            return contexts.InMemoryContext("a\nb\n")
+
+    names = ("broken", "memory", "s3-ram")
+    config = BenchConfig(names, ("peek",), ("seed",), (1000, 200), tmp_path)
+    cells = [(name, "peek", "seed", lines) for lines in (1000, 200) for name in names]
+    assert warm_up(Target(), config, cells) >= 0  # type: ignore[arg-type]
+    assert opened == [("broken", 200), ("memory", 200), ("s3-ram", 200)]
