@@ -28,7 +28,14 @@ from bench.lower_bound import op_line_ranges
 from bench.network import NetworkProfile
 from bench.runner import BenchConfig, BenchTarget, Corpus, TargetKind, cells_of
 from contexts import registry
-from contexts.auto import HEAD_BYTES, LOAD_PART_BYTES, PART_BYTES
+from contexts.auto import (
+    HEAD_BYTES,
+    LOAD_PART_BYTES,
+    LOAD_WORKERS,
+    PART_BYTES,
+    head_parts,
+    load_parts,
+)
 from contexts.errors import (
     AccessDeniedError,
     BucketNotFoundError,
@@ -298,8 +305,9 @@ def estimate(config: BenchConfig) -> Estimate:
             bytes_down += int(lines * per_line)
         elif name == "auto":  # the other metadata, segment 1, tail and head parts at open,
             size = int(lines * per_line)  # then the rest of the text in load ranges
-            requests += 3 + HEAD_BYTES // PART_BYTES
-            requests += math.ceil(max(0, size - HEAD_BYTES) / LOAD_PART_BYTES)
+            requests += 3 + len(head_parts(HEAD_BYTES, PART_BYTES))
+            loads = load_parts(size, LOAD_PART_BYTES, LOAD_WORKERS)
+            requests += sum(1 for _start, stop in loads if stop > HEAD_BYTES)
             bytes_down += size
         for first, stop in (span for op in trace.ops for span in op_line_ranges(op, lines)):
             if layout == "segments":

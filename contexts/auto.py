@@ -41,9 +41,11 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import itertools
 import os
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -69,6 +71,7 @@ from contexts.threaded import ThreadedS3Transport
 from contexts.transport.base import ByteRequest, Transport
 from contexts.transport.buffered import BufferedTransport
 from contexts.transport.clients import shared_s3_client
+from contexts.transport.hedge import HedgePolicy, first_success
 from contexts.transport.retry import deadline_scope
 from contexts.transport.s3 import S3Options
 from contexts.volume import PooledLocalTransport
@@ -80,6 +83,9 @@ HEAD_BYTES = 8 * MiB
 """Speculative read of the text's start at open, in ``part_bytes`` parts fetched in parallel:
 open waits for the first (~10,000 typical lines, ~12 ms at 90 MB/s), reads wait for the rest
 (``ctx[0:50000]`` of a typical text lies inside)."""
+FIRST_PART_BYTES = 64 * 1024
+"""The head's first part, small so that it lands first (``ctx[:100]`` of a typical text lies
+inside); the rest of the head follows in ``part_bytes`` parts."""
 TAIL_BYTES = 64 * 1024
 """Speculative read of the text's end at open (``ctx[-100:]``)."""
 PART_BYTES = 1 * MiB
@@ -94,6 +100,20 @@ DEMAND_FIRST_S = 0.5
 """How long a load request waits for callers' reads in flight before it goes anyway."""
 PIPELINE_CHUNKS = 4
 """Chunks per batch of ``grep`` / ``text()`` / iteration on a context that is not loaded."""
+
+
+def head_parts(head_bytes: int, part_bytes: int) -> list[tuple[int, int]]:
+    """The speculative reads of the text's start at open: ``FIRST_PART_BYTES``, then
+    ``part_bytes`` parts up to ``head_bytes``."""
+    first = min(head_bytes, FIRST_PART_BYTES)
+    return list(itertools.pairwise([0, *range(first, head_bytes, part_bytes), head_bytes]))
+
+
+def load_parts(size: int, load_part_bytes: int, load_workers: int) -> list[tuple[int, int]]:
+    """The load's ranges of a ``size``-byte text: ``load_workers`` at once, none under
+    ``load_part_bytes`` (what the head reads hold already is not fetched again)."""
+    step = max(load_part_bytes, -(-size // load_workers))
+    return [(at, min(size, at + step)) for at in range(0, size, step)]
 
 
 def _whole_body(transport: Transport, name: str) -> bytes:
@@ -191,6 +211,9 @@ class AutoContext(Context):
         self._stop = threading.Event()
         self._load_ended = threading.Event()
         self._background = ThreadPoolExecutor(load_workers, thread_name_prefix="auto-load")
+        self._demand_pool = ThreadPoolExecutor(max_workers, thread_name_prefix="auto-demand")
+        self.hedge = HedgePolicy()
+        """When a slow request of this context is sent once more (``hedge.copies``: how often)."""
         self._buffer: BufferedTransport | None = None
         self._tail_flight: Future[bytes] | None = None
         self._segment_flight: Future[bytes] | None = None
@@ -215,7 +238,8 @@ class AutoContext(Context):
 
     def _primed(self, location: Location, stats: StatsRecorder) -> BufferedTransport:
         """The buffered transport, with the metadata and the speculative reads answered."""
-        buffer = BufferedTransport(self._inner_transport(location, stats))
+        inner = self._inner_transport(location, stats)
+        buffer = BufferedTransport(inner, hedge=self.hedge, pool=self._demand_pool)
         self._buffer = buffer
         try:
             self._first_round(buffer)
@@ -254,34 +278,46 @@ class AutoContext(Context):
             buffer.expect_whole(segment_name(1), self._segment_flight)
         if self._layout_name in ("auto", "single"):
             self._tail_flight = self._submit(self._speculative_tail, inner)
-            for start in range(0, self.head_bytes, self.part_bytes):
-                stop = min(self.head_bytes, start + self.part_bytes)
+            for start, stop in head_parts(self.head_bytes, self.part_bytes):
                 flight = self._submit(self._speculative_part, inner, start, stop)
                 buffer.expect(TEXT_NAME, start, stop, flight)
         with buffer.stats.waiting():
-            wait(futures.values())
-        for name, future in futures.items():
-            error = future.exception()
-            if error is not None and not isinstance(error, ContextError):
-                raise error
-            buffer.hold_once(name, future.result() if error is None else error)
+            wait(futures.values(), timeout=self.hedge.delay())
+            copies = {  # a metadata request slower than the hedge delay goes once more
+                name: [future, self._submit(self._metadata_body, inner, name)]
+                for name, future in futures.items()
+                if not future.done()
+            }
+            for _copy in copies:
+                self.hedge.copied()
+                buffer.stats.record_repeats(1)
+            for name, future in futures.items():
+                try:
+                    outcome: bytes | ContextError = first_success(copies.get(name, [future]))
+                except ContextError as error:
+                    outcome = error
+                buffer.hold_once(name, outcome)
 
     def _metadata_body(self, inner: Transport, name: str) -> bytes:
         """``name`` from the metadata cache if its ETag still matches, else fetched (and
         cached); one request either way."""
         cache = self.metadata_cache if isinstance(inner.location, S3Location) else None
         if cache is None:
-            return _whole_body(inner, name)
+            return self.hedge.timed(lambda: _whole_body(inner, name))
         key = f"{self._options.get('endpoint_url') or 'AWS S3'} {inner.url(name)}"
         cached = cache.get(key)
+        etag = None if cached is None else cached.etag
+        started = time.monotonic()
         try:
-            answer = inner.fetch_revalidated(name, None if cached is None else cached.etag)
+            answer = inner.fetch_revalidated(name, etag)
         except ContextError:
             cache.discard(key)  # gone, or unreadable: a later open must not trust the entry
             raise
+        self.hedge.observe(time.monotonic() - started, len(answer.body or b""))
         if answer.body is None:
             assert cached is not None
-            self.metadata_revalidated.append(name)
+            if name not in self.metadata_revalidated:  # (a hedged copy answers it too)
+                self.metadata_revalidated.append(name)
             return cached.body
         if answer.etag:
             cache.put(key, answer.etag, answer.body)
@@ -302,7 +338,8 @@ class AutoContext(Context):
 
     def _speculative_part(self, inner: Transport, start: int, stop: int) -> bytes:
         """Bytes ``[start, stop)`` of the text (a part past the end fails or comes back short)."""
-        body = inner.fetch_many([ByteRequest(TEXT_NAME, (start, stop))])[0]
+        request = ByteRequest(TEXT_NAME, (start, stop))
+        body = self.hedge.timed(lambda: inner.fetch_many([request])[0])
         self._sized.wait()
         size = self._text_size
         if size is not None and start < size and len(body) == min(stop, size) - start:
@@ -312,7 +349,7 @@ class AutoContext(Context):
 
     def _speculative_tail(self, inner: Transport) -> bytes:
         """The text's last ``tail_bytes``, placed once the size is known."""
-        body = inner.get_suffix(TEXT_NAME, self.tail_bytes)
+        body = self.hedge.timed(lambda: inner.get_suffix(TEXT_NAME, self.tail_bytes))
         self._sized.wait()
         size = self._text_size
         if size is not None and len(body) == min(self.tail_bytes, size):
@@ -322,7 +359,7 @@ class AutoContext(Context):
 
     def _speculative_segment(self, inner: Transport) -> bytes:
         """The first segment of a segments layout."""
-        body = _whole_body(inner, segment_name(1))
+        body = self.hedge.timed(lambda: _whole_body(inner, segment_name(1)))
         self._sized.wait()
         reader = None if self._layout is None else self._layout.reader
         if isinstance(reader, SegmentsReader) and reader.manifest.segments:
@@ -361,6 +398,8 @@ class AutoContext(Context):
         if stored is not None and stored > self.max_bytes:
             self._fall_back()
             return
+        assert self._buffer is not None
+        self._buffer.hold_demand = isinstance(reader, SingleObjectReader)
         self._loader = threading.Thread(target=self._load, name="auto-loader", daemon=True)
         self._loader.start()
 
@@ -417,8 +456,8 @@ class AutoContext(Context):
         decoded and checked as they arrive in order."""
         index = reader.index
         size, name = index.byte_count, index.object_name
-        step = max(self.load_part_bytes, -(-size // self.load_workers))
-        requests = [ByteRequest(name, (at, min(size, at + step))) for at in range(0, size, step)]
+        parts = load_parts(size, self.load_part_bytes, self.load_workers)
+        requests = [ByteRequest(name, part) for part in parts]
         return loaded_context(self._in_order(requests), index, self._buffer_url(name))
 
     def _load_segments(self, reader: SegmentsReader) -> str | None:
@@ -471,7 +510,10 @@ class AutoContext(Context):
             return self._fetch_for_load(request)
         start, stop = request.byte_range
         buffer.wait_for_flights(request.name, start, stop)
-        for gap_start, gap_stop in buffer.gaps(request.name, start, stop):
+        gaps = buffer.gaps(request.name, start, stop)
+        if len(gaps) > 1:  # callers' reads held pieces inside: one request still, from the
+            gaps = [(gaps[0][0], gaps[-1][1])]  # first gap to the last (held bytes are kept)
+        for gap_start, gap_stop in gaps:
             gap = ByteRequest(request.name, (gap_start, gap_stop))
             body = self._fetch_for_load(gap)
             for _attempt in range(2):
@@ -591,6 +633,7 @@ class AutoContext(Context):
         self._sized.set()
         if self._buffer is not None:
             self._buffer.stop()
+        self._demand_pool.shutdown(wait=True, cancel_futures=True)
         self._background.shutdown(wait=True, cancel_futures=True)
         if self._loader is not None:
             self._loader.join()
@@ -616,4 +659,4 @@ class AutoContext(Context):
         return f"{self.url} ({reader.layout}, {reader.line_count} lines, {state})"
 
 
-__all__ = ["AutoContext"]
+__all__ = ["AutoContext", "head_parts", "load_parts"]

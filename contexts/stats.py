@@ -17,7 +17,8 @@ class ContextStats:
     """Storage requests issued: every GET attempt, including the manifest or index, failed
     attempts and the client library's own retries."""
     retries: int = 0
-    """Of :attr:`requests`, the repeated attempts (client retries and re-reads of cut bodies)."""
+    """Of :attr:`requests`, the repeated attempts (client retries, re-reads of cut bodies and
+    hedged copies of slow requests)."""
     bytes_fetched: int = 0
     """Body bytes received from storage."""
     cache_hits: int = 0

@@ -57,12 +57,12 @@ def test_open_is_one_round_of_requests_in_flight_together(layout: str) -> None:
             assert len(ctx) == len(lines)
             assert ctx[:100] == "".join(lines[:100]) and ctx[-100:] == "".join(lines[-100:])
             assert ctx.wait_loaded(60) and ctx.text() == text
-            # manifest, index, first segment, the text's tail and its head in eight 1 MiB
-            # parts (seven past the end of this small text), all in flight together; the
-            # reads and the load needed nothing more
-            assert ctx.stats.requests == 12
-            assert server.fault_counts()["requests"] == 12
-            assert server.peak_in_flight() == 12
+            # manifest, index, first segment, the text's tail and its head in nine parts (64
+            # KiB, then 1 MiB each; eight past the end of this small text), all in flight
+            # together; the reads and the load needed nothing more
+            assert ctx.stats.requests == 13
+            assert server.fault_counts()["requests"] == 13
+            assert server.peak_in_flight() == 13
 
 
 def test_loaded_context_reads_cost_no_request(s3: S3Env) -> None:
@@ -246,19 +246,24 @@ def test_held_bytes_answer_exactly_what_is_held(
 
 
 def test_load_requests_wait_for_demand_requests_in_flight() -> None:
-    release = threading.Event()
+    """The load waits for the callers' reads in flight when it asks, not for reads that start
+    later (a caller reading without pause would starve it)."""
+    releases = {(5, 9): threading.Event(), (1, 2): threading.Event()}
     inner = DictTransport({"a": b"0123456789"})
     fetch = inner._fetch
-    inner._fetch = lambda request: (release.wait(10), fetch(request))[1]  # type: ignore[method-assign]
+    inner._fetch = lambda request: (releases[request.byte_range].wait(10), fetch(request))[1]  # type: ignore[method-assign,index]
     buffer = BufferedTransport(inner)
-    buffer.hold("a", 0, b"0123")
-    assert buffer.get("a", (1, 3)) == b"12" and inner.stats.snapshot().requests == 0
-    demand = threading.Thread(target=buffer.get, args=("a", (5, 9)))
-    demand.start()
-    for _ in range(1000):  # until the demand request is in flight
-        if buffer._demand:
-            break
-        time.sleep(0.01)
+    buffer.hold("a", 0, b"0")
+
+    def in_flight(count: int) -> None:
+        for _ in range(1000):
+            if len(buffer._demand) == count:
+                return
+            time.sleep(0.01)
+
+    first = threading.Thread(target=buffer.get, args=("a", (5, 9)))
+    first.start()
+    in_flight(1)
     waited = threading.Event()
 
     def background() -> None:
@@ -268,10 +273,16 @@ def test_load_requests_wait_for_demand_requests_in_flight() -> None:
     loader = threading.Thread(target=background)
     loader.start()
     assert not waited.wait(0.2)  # the demand read is still in flight
-    release.set()
-    demand.join(10)
+    later = threading.Thread(target=buffer.get, args=("a", (1, 2)))
+    later.start()
+    in_flight(2)
+    releases[5, 9].set()
+    first.join(10)
     loader.join(10)
-    assert waited.is_set()
+    assert waited.is_set() and later.is_alive()  # the later read did not hold the load up
+    releases[1, 2].set()
+    later.join(10)
+    buffer.hold("a", 1, b"123456789")
     assert buffer.get_many([ByteRequest("a", (0, 2)), ByteRequest("a", (6, 8))]) == [b"01", b"67"]
 
 

@@ -17,20 +17,24 @@ Three kinds of held data:
 
 Demand requests in flight are counted, so background work can yield to them
 (:meth:`BufferedTransport.wait_for_demand`): a caller's read never queues behind read-ahead.
+With a hedge policy, a caller's request slower than its delay is sent once more (flights are
+not: the machine is busiest while they run, and a copy would only add to it).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, wait
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any
 
 from contexts.errors import ContextClosedError, ContextError
 from contexts.transport.base import ByteRequest, Transport
+from contexts.transport.hedge import HedgePolicy, hedged
 
 Extent = tuple[int, int]
 """A half-open byte range ``(start, stop)``."""
@@ -116,16 +120,30 @@ class HeldBytes:
 class BufferedTransport(Transport):
     """Answers from held bytes first, then from ``inner`` (which counts every request)."""
 
-    def __init__(self, inner: Transport) -> None:
+    def __init__(
+        self,
+        inner: Transport,
+        *,
+        hedge: HedgePolicy | None = None,
+        pool: ThreadPoolExecutor | None = None,
+    ) -> None:
+        """With ``hedge`` and ``pool``, callers' requests run on ``pool``, each copied once if
+        it is slower than the policy's delay (:mod:`contexts.transport.hedge`)."""
         super().__init__(inner.location, inner.stats)
         self.inner = inner
+        self._hedge = hedge if pool is not None else None
+        self._pool = pool
+        self.hold_demand = False
+        """Hold the byte ranges callers fetch too (while a load runs: a read of the same lines
+        again, or the load, needs no request)."""
         self.deadline_s = inner.deadline_s
         self._lock = threading.Lock()
         self._held: dict[str, HeldBytes] = {}
         self._once: dict[str, bytes | ContextError] = {}
         self._flights: dict[str, list[tuple[int, int, Future[Any]]]] = {}
         self._whole_flights: dict[str, Future[Any]] = {}
-        self._demand = 0
+        self._demand: set[int] = set()  # tickets of callers' reads in flight
+        self._tickets = itertools.count()
         self._demand_done = threading.Condition(self._lock)
 
     # -- what is held ------------------------------------------------------------------------------
@@ -236,10 +254,13 @@ class BufferedTransport(Transport):
     # -- priority ------------------------------------------------------------------------------
 
     def wait_for_demand(self, timeout_s: float) -> None:
-        """Block background work while callers' requests are in flight, at most ``timeout_s``."""
+        """Block background work until the callers' reads in flight now have ended, at most
+        ``timeout_s`` (reads that start meanwhile do not hold it up: a caller reading without
+        pause would otherwise starve the load)."""
         deadline = time.monotonic() + timeout_s
         with self._demand_done:
-            while self._demand and not self.stopped:
+            before = next(self._tickets)
+            while not self.stopped and any(ticket < before for ticket in self._demand):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return
@@ -265,10 +286,38 @@ class BufferedTransport(Transport):
                     bodies[i] = self._answer(requests[i])
                 missing = [i for i in missing if bodies[i] is None]
             if missing:
-                fetched = self.inner.fetch_many([requests[i] for i in missing])
+                fetched = self._fetch_inner([requests[i] for i in missing])
                 for i, body in zip(missing, fetched, strict=True):
                     bodies[i] = body
+                    byte_range = requests[i].byte_range
+                    if (
+                        self.hold_demand
+                        and byte_range
+                        and len(body) == byte_range[1] - byte_range[0]
+                    ):
+                        self.hold(requests[i].name, byte_range[0], body)
         return [body for body in bodies if body is not None]
+
+    def _fetch_inner(self, requests: Sequence[ByteRequest]) -> list[bytes]:
+        """Callers' requests from storage: hedged on the pool, else the inner transport's way."""
+        hedge, pool = self._hedge, self._pool
+        if hedge is None or pool is None:
+            return self.inner.fetch_many(requests)
+
+        def task(request: ByteRequest) -> Callable[[], bytes]:
+            return lambda: hedge.timed(lambda: self.inner.fetch_many([request])[0])
+
+        try:
+            tasks = [task(request) for request in requests]
+            sizes = [
+                None if r.byte_range is None else r.byte_range[1] - r.byte_range[0]
+                for r in requests
+            ]
+            return hedged(tasks, pool, hedge, sizes, lambda: self.stats.record_repeats(1))
+        except RuntimeError:  # the pool refused: the context closed meanwhile
+            if self.stopped:
+                raise ContextClosedError(f"the context reading {self.url()} is closed") from None
+            raise
 
     def _flights_covering(self, requests: Sequence[ByteRequest]) -> set[Future[Any]]:
         """Flights that answer some of ``requests`` once they land."""
@@ -285,12 +334,13 @@ class BufferedTransport(Transport):
     def _demand_in_flight(self) -> Iterator[None]:
         """Count a caller's read in flight (background work yields to it)."""
         with self._lock:
-            self._demand += 1
+            ticket = next(self._tickets)
+            self._demand.add(ticket)
         try:
             yield
         finally:
             with self._demand_done:
-                self._demand -= 1
+                self._demand.discard(ticket)
                 self._demand_done.notify_all()
 
     def _answer(self, request: ByteRequest) -> bytes | None:

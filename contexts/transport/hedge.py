@@ -1,0 +1,164 @@
+"""Hedged requests: a request still unanswered after a delay is sent again, and the first answer
+wins. AWS's advice for latency-sensitive S3 reads is to retry the slowest requests: a GET's
+latency has a long tail (the lab's ``s3-standard`` profile: p50 20 ms, p99 150 ms), and the one
+slow request of a round is what an RLM's step waits for.
+
+:class:`HedgePolicy` learns the delay from the requests it sees (a multiple of what a request of
+that size takes: about the 90th percentile of a lognormal latency tail); :func:`hedged` runs a
+batch with it.
+A copy is one more request (counted like any other, and as a repeat in ``stats.retries``); the
+slower copy runs to its end in the background and its answer is dropped.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
+from typing import TypeVar
+
+T = TypeVar("T")
+
+HEDGE_MULTIPLE = 3.0
+"""A copy goes out after this many times the recent median request time."""
+LARGE_BYTES = 256 * 1024
+"""Requests this large are timed for the transfer rate, smaller ones for the latency."""
+HEDGE_MIN_S = 0.05
+HEDGE_MAX_S = 2.0
+HEDGE_INITIAL_RATE = 50e6
+"""Bytes per second assumed of a large request before one has been timed (S3 gives ~90 MB/s
+per connection)."""
+HEDGE_INITIAL_S = 2.0
+"""The delay before any request has been timed (an open: only a stalled request is copied)."""
+
+
+class HedgePolicy:
+    """When to send a request's copy: ``multiple`` x what a request of its size is expected to
+    take. The expectation is learned from the last ``window`` requests: the median time of the
+    small ones (under ``LARGE_BYTES``) as the latency, within ``[min_s, max_s]``, plus the size
+    at the median rate of the large ones. Before any small request is timed the latency part
+    is ``initial_s``; before any large one the rate is ``initial_rate``. A request of unknown
+    size waits ``max_s`` (only a stalled transfer is copied). Thread-safe."""
+
+    def __init__(
+        self,
+        *,
+        multiple: float = HEDGE_MULTIPLE,
+        min_s: float = HEDGE_MIN_S,
+        max_s: float = HEDGE_MAX_S,
+        initial_s: float = HEDGE_INITIAL_S,
+        initial_rate: float = HEDGE_INITIAL_RATE,
+        window: int = 64,
+    ) -> None:
+        if not 0 < min_s <= max_s or multiple <= 0 or initial_s <= 0:
+            raise ValueError("hedge delays must be positive, with min_s <= max_s")
+        self.multiple = multiple
+        self.min_s = min_s
+        self.max_s = max_s
+        self.initial_s = initial_s
+        self.initial_rate = initial_rate
+        self._small: deque[float] = deque(maxlen=window)
+        self._rates: deque[float] = deque(maxlen=window)
+        self._lock = threading.Lock()
+        self.copies = 0
+        """Copies sent so far."""
+
+    def delay(self, nbytes: int | None = 0) -> float:
+        """Seconds to wait for a request of ``nbytes`` (``None``: unknown) before its copy."""
+        with self._lock:
+            latency = statistics.median(self._small) if self._small else None
+            rate = statistics.median(self._rates) if self._rates else None
+        base = self.initial_s if latency is None else self.multiple * latency
+        base = min(self.max_s, max(self.min_s, base))
+        if nbytes is not None and nbytes < LARGE_BYTES:
+            return base
+        if nbytes is None:
+            return self.max_s
+        return base + self.multiple * nbytes / (rate or self.initial_rate)
+
+    def observe(self, seconds: float, nbytes: int) -> None:
+        """A request of ``nbytes`` took ``seconds``."""
+        with self._lock:
+            if nbytes < LARGE_BYTES:
+                self._small.append(seconds)
+            elif seconds > 0:
+                self._rates.append(nbytes / seconds)
+
+    def timed(self, fetch: Callable[[], bytes]) -> bytes:
+        """``fetch()``, its time and size observed."""
+        started = time.monotonic()
+        body = fetch()
+        self.observe(time.monotonic() - started, len(body))
+        return body
+
+    def copied(self) -> None:
+        """Count a copy sent."""
+        with self._lock:
+            self.copies += 1
+
+
+def first_success(futures: Sequence[Future[T]]) -> T:
+    """The first answer among copies of one request; if all fail, the first failure."""
+    error: BaseException | None = None
+    for future in as_completed(futures):
+        failure = future.exception()
+        if failure is None:
+            return future.result()
+        error = error or failure
+    assert error is not None
+    raise error
+
+
+def hedged(
+    tasks: Sequence[Callable[[], T]],
+    pool: ThreadPoolExecutor,
+    policy: HedgePolicy,
+    sizes: Sequence[int | None],
+    on_copy: Callable[[], None] = lambda: None,
+) -> list[T]:
+    """Run each of ``tasks`` (one request each, of ``sizes`` bytes; ``None``: unknown) on
+    ``pool``; a task running longer than ``policy.delay(size)`` is started once more (one still
+    queued is not: it is not slow; each copy calls ``on_copy``), and the first answer of each
+    wins. Each run sees the caller's context variables (its deadline)."""
+    starts: list[float | None] = [None] * len(tasks)
+
+    def run(number: int) -> T:
+        starts[number] = time.monotonic()
+        return tasks[number]()
+
+    def submit(fn: Callable[..., T], *args: object) -> Future[T]:
+        return pool.submit(contextvars.copy_context().run, fn, *args)
+
+    first = [submit(run, number) for number in range(len(tasks))]
+    copies: dict[int, Future[T]] = {}
+    while True:
+        now = time.monotonic()
+        waiting: list[Future[T]] = []
+        due: list[float] = []
+        for number, future in enumerate(first):
+            if future.done() or number in copies:
+                continue
+            started, delay = starts[number], policy.delay(sizes[number])  # learns meanwhile
+            if started is not None and now - started >= delay:
+                copies[number] = submit(tasks[number])
+                policy.copied()
+                on_copy()
+                continue
+            waiting.append(future)
+            if started is not None:
+                due.append(started + delay - now)
+        if not waiting:
+            break
+        timeout = min(due) if due else policy.min_s
+        wait(waiting, timeout=max(0.001, timeout), return_when=FIRST_COMPLETED)
+    return [
+        first_success([future, copies[number]]) if number in copies else future.result()
+        for number, future in enumerate(first)
+    ]
+
+
+__all__ = ["HedgePolicy", "first_success", "hedged"]

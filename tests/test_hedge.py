@@ -1,0 +1,140 @@
+"""Hedged requests: a request slower than the policy's delay is sent once more and the first
+answer wins. The slow requests here block on an
+event the test releases only after the read returned, so a read that waited for them could not
+return at all (the timeout fails it): nothing is timed."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from contexts.errors import StorageError
+from contexts.transport.base import ByteRequest
+from contexts.transport.buffered import BufferedTransport
+from contexts.transport.hedge import HedgePolicy, first_success, hedged
+from tests.servers import DictTransport
+
+DATA = bytes(range(256)) * 4
+
+
+class FirstCallHangs(DictTransport):
+    """Each range's first GET blocks until ``release`` is set; later ones answer at once."""
+
+    def __init__(self) -> None:
+        super().__init__({"obj": DATA})
+        self.release = threading.Event()
+        self._seen: set[tuple[int, int] | None] = set()
+        self._seen_lock = threading.Lock()
+
+    def _fetch(self, request: ByteRequest) -> bytes:
+        with self._seen_lock:
+            first = request.byte_range not in self._seen
+            self._seen.add(request.byte_range)
+        if first:
+            self.release.wait(60)
+        return super()._fetch(request)
+
+
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    executor = ThreadPoolExecutor(8)
+    yield executor
+    executor.shutdown(wait=True, cancel_futures=True)
+
+
+def quick_policy() -> HedgePolicy:
+    return HedgePolicy(min_s=0.01, initial_s=0.01)
+
+
+def test_the_delay_is_a_multiple_of_what_a_request_of_that_size_takes() -> None:
+    """Small requests give the latency, large ones the rate (an assumed one before any is
+    timed); an unknown size waits the longest delay (only a stalled transfer is copied)."""
+    policy = HedgePolicy(
+        multiple=4.0, min_s=0.05, max_s=2.0, initial_s=0.5, initial_rate=1e6, window=3
+    )
+    assert policy.delay() == 0.5 and policy.delay(None) == 2.0
+    assert policy.delay(1_000_000) == pytest.approx(0.5 + 4.0)
+    for seconds in (0.02, 0.03, 0.5):
+        policy.observe(seconds, 1000)
+    assert policy.delay(1000) == pytest.approx(0.12)  # 4 x the median, 30 ms
+    policy.observe(0.1, 10_000_000)  # 100 MB/s
+    assert policy.delay(1_000_000) == pytest.approx(0.12 + 4 * 0.01)
+    assert policy.delay(None) == 2.0
+    for seconds in (0.001, 0.001, 0.001):  # the window forgets the older times
+        policy.observe(seconds, 10)
+    assert policy.delay() == 0.05
+    for seconds in (5.0, 5.0, 5.0):
+        policy.observe(seconds, 10)
+    assert policy.delay() == 2.0
+    with pytest.raises(ValueError):
+        HedgePolicy(min_s=0.0)
+
+
+@pytest.mark.timeout(60)
+def test_a_slow_request_is_copied_and_the_copy_answers(pool: ThreadPoolExecutor) -> None:
+    inner = FirstCallHangs()
+    buffer = BufferedTransport(inner, hedge=quick_policy(), pool=pool)
+    requests = [ByteRequest("obj", (0, 100)), ByteRequest("obj", (500, 1000))]
+    try:
+        assert buffer.get_many(requests) == [DATA[0:100], DATA[500:1000]]
+        assert not inner.release.is_set()  # both first GETs still hang: the copies answered
+        assert (
+            inner.gets["obj"] == inner.stats.snapshot().requests == 2
+        )  # copies; two first GETs hang
+        assert buffer._hedge is not None and buffer._hedge.copies == 2
+    finally:
+        inner.release.set()
+
+
+def test_a_read_waits_for_its_flight_instead_of_asking_again(
+    pool: ThreadPoolExecutor,
+) -> None:
+    inner = DictTransport({"obj": DATA})
+    buffer = BufferedTransport(inner, hedge=quick_policy(), pool=pool)
+    landing: Future[bytes] = Future()
+    buffer.expect("obj", 0, len(DATA), landing)
+
+    def land() -> None:
+        buffer.hold("obj", 0, DATA)
+        landing.set_result(DATA)
+
+    threading.Timer(0.05, land).start()
+    assert buffer.get_many([ByteRequest("obj", (10, 20))]) == [DATA[10:20]]
+    assert inner.gets["obj"] == 0  # answered by the flight, no request of its own
+
+
+@pytest.mark.timeout(60)
+def test_a_queued_request_is_not_copied_and_failures_still_raise() -> None:
+    """On one worker the second task waits in the queue behind the first: it is not slow, so
+    only the first (running past the delay) is copied."""
+    release = threading.Event()
+    calls: list[str] = []
+
+    def slow_once() -> str:
+        calls.append("a")
+        if calls.count("a") == 1:
+            release.wait(60)
+        return "a"
+
+    def quick() -> str:
+        calls.append("b")
+        return "b"
+
+    policy = HedgePolicy(min_s=0.5, initial_s=0.5)
+    with ThreadPoolExecutor(1) as one:
+        threading.Timer(1.0, release.set).start()
+        assert hedged([slow_once, quick], one, policy, [0, 0]) == ["a", "b"]
+    assert policy.copies == 1 and calls.count("b") == 1
+
+    def fails() -> str:
+        raise StorageError("down")
+
+    with ThreadPoolExecutor(2) as two:
+        with pytest.raises(StorageError):
+            hedged([fails], two, policy, [0])
+        failed: Future[str] = two.submit(fails)
+        answered: Future[str] = two.submit(quick)
+        assert first_success([failed, answered]) == "b"
