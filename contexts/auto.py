@@ -515,20 +515,26 @@ class AutoContext(Context):
             gaps = [(gaps[0][0], gaps[-1][1])]  # first gap to the last (held bytes are kept)
         for gap_start, gap_stop in gaps:
             gap = ByteRequest(request.name, (gap_start, gap_stop))
-            body = self._fetch_for_load(gap)
-            for _attempt in range(2):
-                if len(body) == gap_stop - gap_start:
-                    break
-                buffer.stats.record_repeats(1)
-                body = self._fetch_for_load(gap)
-            if len(body) != gap_stop - gap_start:
-                return body  # the layout's checks name the error
-            buffer.hold(request.name, gap_start, body)
+            landed: Future[bytes] = Future()  # a caller's read may wait for this part
+            try:
+                body = self._fetch_for_load(gap, landed)
+                for _attempt in range(2):
+                    if len(body) == gap_stop - gap_start:
+                        break
+                    buffer.stats.record_repeats(1)
+                    body = self._fetch_for_load(gap)
+                if len(body) != gap_stop - gap_start:
+                    return body  # the layout's checks name the error
+                buffer.hold(request.name, gap_start, body)
+            finally:
+                landed.set_result(b"")
         held = buffer.read_held(request.name, start, stop)
         assert held is not None
         return held
 
-    def _fetch_for_load(self, request: ByteRequest) -> bytes:
+    def _fetch_for_load(self, request: ByteRequest, landed: Future[bytes] | None = None) -> bytes:
+        """One load request after the callers' reads in flight; with ``landed``, the range is a
+        flight from when it is sent (resolved by the caller once the bytes are held)."""
         assert self._buffer is not None
         if self._stop.is_set():
             raise _LoadStopped
@@ -538,6 +544,10 @@ class AutoContext(Context):
         self._buffer.wait_for_demand(DEMAND_FIRST_S)
         if self._stop.is_set():
             raise _LoadStopped
+        if landed is not None and request.byte_range is not None:
+            start, stop = request.byte_range
+            eta = time.monotonic() + self.hedge.expected(stop - start)
+            self._buffer.expect(request.name, start, stop, landed, eta)
         return self._buffer.inner.fetch_many([request])[0]
 
     # -- state ---------------------------------------------------------------------------------

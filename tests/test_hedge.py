@@ -138,3 +138,34 @@ def test_a_queued_request_is_not_copied_and_failures_still_raise() -> None:
         failed: Future[str] = two.submit(fails)
         answered: Future[str] = two.submit(quick)
         assert first_success([failed, answered]) == "b"
+
+
+@pytest.mark.timeout(60)
+def test_a_read_waits_for_a_flight_with_an_eta_only_when_it_should_land_first(
+    pool: ThreadPoolExecutor,
+) -> None:
+    """A load part expected to land long after the read's own request would asks storage at
+    once; one expected sooner is waited for (and costs no request)."""
+    import time
+
+    inner = DictTransport({"obj": DATA})
+    buffer = BufferedTransport(inner, hedge=quick_policy(), pool=pool)
+    late: Future[bytes] = Future()
+    buffer.expect("obj", 0, 512, late, eta=time.monotonic() + 3600)
+    assert buffer.get_many([ByteRequest("obj", (10, 20))]) == [DATA[10:20]]
+    assert inner.gets["obj"] == 1
+    late.set_result(b"")
+
+    soon: Future[bytes] = Future()
+    buffer.expect("obj", 512, 1024, soon, eta=time.monotonic())
+
+    def land() -> None:
+        buffer.hold("obj", 512, DATA[512:1024])
+        soon.set_result(b"")
+
+    threading.Timer(0.01, land).start()
+    policy = buffer._hedge
+    assert policy is not None
+    policy.observe(30.0, 10)  # a request of the read's own would take 30 s: waiting pays
+    assert buffer.get_many([ByteRequest("obj", (600, 700))]) == [DATA[600:700]]
+    assert inner.gets["obj"] == 1

@@ -142,6 +142,7 @@ class BufferedTransport(Transport):
         self._once: dict[str, bytes | ContextError] = {}
         self._flights: dict[str, list[tuple[int, int, Future[Any]]]] = {}
         self._whole_flights: dict[str, Future[Any]] = {}
+        self._etas: dict[Future[Any], float] = {}  # when a flight is expected to land
         self._demand: set[int] = set()  # tickets of callers' reads in flight
         self._tickets = itertools.count()
         self._demand_done = threading.Condition(self._lock)
@@ -163,10 +164,17 @@ class BufferedTransport(Transport):
         with self._lock:
             self._once[name] = outcome
 
-    def expect(self, name: str, start: int, stop: int, flight: Future[Any]) -> None:
-        """``flight`` is fetching ``[start, stop)`` of ``name`` and holds what it verifies."""
+    def expect(
+        self, name: str, start: int, stop: int, flight: Future[Any], eta: float | None = None
+    ) -> None:
+        """``flight`` is fetching ``[start, stop)`` of ``name`` and holds what it verifies.
+        With ``eta`` (a ``time.monotonic()`` value) and a hedge policy, a read waits for it only
+        when it should land before a request of the read's own would, and no longer than that
+        request should take."""
         with self._lock:
             self._flights.setdefault(name, []).append((start, stop, flight))
+            if eta is not None:
+                self._etas[flight] = eta
         flight.add_done_callback(lambda _done: self._landed(name, flight))
 
     def expect_whole(self, name: str, flight: Future[Any]) -> None:
@@ -177,6 +185,7 @@ class BufferedTransport(Transport):
 
     def _landed(self, name: str, flight: Future[Any]) -> None:
         with self._lock:
+            self._etas.pop(flight, None)
             if self._whole_flights.get(name) is flight:
                 del self._whole_flights[name]
             left = [entry for entry in self._flights.get(name, []) if entry[2] is not flight]
@@ -281,7 +290,7 @@ class BufferedTransport(Transport):
         with self._demand_in_flight():
             flights = self._flights_covering([requests[i] for i in missing])
             if flights:
-                wait(flights)
+                wait(flights, timeout=self._flight_wait_s(flights, [requests[i] for i in missing]))
                 for i in missing:
                     bodies[i] = self._answer(requests[i])
                 missing = [i for i in missing if bodies[i] is None]
@@ -297,6 +306,20 @@ class BufferedTransport(Transport):
                     ):
                         self.hold(requests[i].name, byte_range[0], body)
         return [body for body in bodies if body is not None]
+
+    def _flight_wait_s(
+        self, flights: set[Future[Any]], requests: Sequence[ByteRequest]
+    ) -> float | None:
+        """How long a read waits for ``flights`` before it asks storage itself: for flights
+        with an ``eta``, as long as its own requests should take (0 when the flights should
+        land later than that); ``None`` (until they land) for the others."""
+        with self._lock:
+            etas = [self._etas[flight] for flight in flights if flight in self._etas]
+        if not etas or self._hedge is None or len(etas) < len(flights):
+            return None
+        sizes = [0 if r.byte_range is None else r.byte_range[1] - r.byte_range[0] for r in requests]
+        own = self._hedge.expected(max(sizes))
+        return own if max(etas) <= time.monotonic() + own else 0.0
 
     def _fetch_inner(self, requests: Sequence[ByteRequest]) -> list[bytes]:
         """Callers' requests from storage: hedged on the pool, else the inner transport's way."""

@@ -80,6 +80,14 @@ class HedgePolicy:
             return self.max_s
         return base + self.multiple * nbytes / (rate or self.initial_rate)
 
+    def expected(self, nbytes: int) -> float:
+        """Seconds a request of ``nbytes`` is expected to take (the median latency, or
+        ``min_s`` before one is known, plus the size at the median rate)."""
+        with self._lock:
+            latency = statistics.median(self._small) if self._small else self.min_s
+            rate = statistics.median(self._rates) if self._rates else self.initial_rate
+        return latency + nbytes / rate
+
     def observe(self, seconds: float, nbytes: int) -> None:
         """A request of ``nbytes`` took ``seconds``."""
         with self._lock:
