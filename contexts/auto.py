@@ -18,7 +18,7 @@ It composes the lab's best parts:
 * **Any cold slice in one round trip**: the single-object layout's byte ranges, coalesced and
   split into ``part_bytes`` parts fetched in parallel.
 * **Progressive load.** Right after open, a loader fetches the rest in ``load_workers`` parallel
-  ranges (none under ``load_part_bytes``) (whole segments for the segments layout) on ``load_workers`` threads, each request
+  ranges, none under ``load_part_bytes`` (whole segments for the segments layout), each request
   yielding to the caller's reads in flight, and swaps in an in-memory copy when all is there
   and checked. Bytes already loaded answer reads meanwhile. A context over ``max_bytes`` (UTF-8
   bytes) is not loaded: reads go through a byte-bounded LRU cache with sequential read-ahead
@@ -80,9 +80,9 @@ MiB = 1024 * 1024
 DEFAULT_MAX_BYTES = 512 * MiB
 """Largest stored context (UTF-8 bytes) loaded into memory; a laptop holds a few of them."""
 HEAD_BYTES = 8 * MiB
-"""Speculative read of the text's start at open, in ``part_bytes`` parts fetched in parallel:
-open waits for the first (~10,000 typical lines, ~12 ms at 90 MB/s), reads wait for the rest
-(``ctx[0:50000]`` of a typical text lies inside)."""
+"""Speculative read of the text's start at open, in parts fetched in parallel (see
+``FIRST_PART_BYTES``): reads they cover wait for them (``ctx[0:50000]`` of a typical text lies
+inside)."""
 FIRST_PART_BYTES = 64 * 1024
 """The head's first part, small so that it lands first (``ctx[:100]`` of a typical text lies
 inside); the rest of the head follows in ``part_bytes`` parts."""
@@ -501,8 +501,9 @@ class AutoContext(Context):
         return self._buffer.url(name)
 
     def _load_request(self, request: ByteRequest) -> bytes:
-        """One load request, after callers' reads in flight; ranges held are not fetched, and a
-        fetched range of the wrong length is fetched again (then the layout's checks decide)."""
+        """One load request, after callers' reads in flight: the range from its first byte not
+        held to its last (a range held whole is not fetched); a fetched range of the wrong length
+        is fetched again (then the layout's checks decide)."""
         assert self._buffer is not None
         buffer = self._buffer
         if request.byte_range is None:
@@ -511,19 +512,18 @@ class AutoContext(Context):
         start, stop = request.byte_range
         buffer.wait_for_flights(request.name, start, stop)
         gaps = buffer.gaps(request.name, start, stop)
-        if len(gaps) > 1:  # callers' reads held pieces inside: one request still, from the
-            gaps = [(gaps[0][0], gaps[-1][1])]  # first gap to the last (held bytes are kept)
-        for gap_start, gap_stop in gaps:
+        if gaps:  # one request from the first gap to the last (callers' reads held pieces
+            gap_start, gap_stop = gaps[0][0], gaps[-1][1]  # inside; held bytes are kept)
             gap = ByteRequest(request.name, (gap_start, gap_stop))
             landed: Future[bytes] = Future()  # a caller's read may wait for this part
             try:
                 body = self._fetch_for_load(gap, landed)
                 for _attempt in range(2):
-                    if len(body) == gap_stop - gap_start:
+                    if len(body) == gap.nbytes:
                         break
                     buffer.stats.record_repeats(1)
                     body = self._fetch_for_load(gap)
-                if len(body) != gap_stop - gap_start:
+                if len(body) != gap.nbytes:
                     return body  # the layout's checks name the error
                 buffer.hold(request.name, gap_start, body)
             finally:

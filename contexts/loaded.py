@@ -29,7 +29,7 @@ from operator import sub
 
 from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import IntegrityError
-from contexts.layouts.line_index import LineIndex, plan_spans, read_group
+from contexts.layouts.line_index import LineIndex, checkpoint_count, plan_spans, read_group
 from contexts.layouts.single import REWRITE_SINGLE
 from contexts.lines import NEWLINE, CharMap, plain_literal
 from contexts.memory import InMemoryContext
@@ -58,7 +58,7 @@ def _first_misplaced(
     newline: bytes | str = b"\n" if isinstance(text, bytes) else NEWLINE
     counts = list(map(text.count, repeat(newline), starts, stops))  # type: ignore[arg-type]
     expected = [stride] * len(counts)
-    checkpoints = -(-line_count // stride)
+    checkpoints = checkpoint_count(line_count, stride)
     final = first + len(counts) == checkpoints
     if final and counts:
         start, stop = starts[-1], stops[-1]
@@ -146,7 +146,7 @@ class CheckpointedText(Context):
         block_checkpoints: int = BLOCK_CHECKPOINTS,
     ) -> CheckpointedText:
         """Cut ``text`` into blocks at its character checkpoints, checked."""
-        checkpoints = -(-line_count // stride)
+        checkpoints = checkpoint_count(line_count, stride)
         if len(chars) != checkpoints + 1 or chars[-1] != len(text):
             raise IntegrityError(
                 f"the text ({len(text):,} characters) does not match its index's character "
@@ -169,7 +169,7 @@ class CheckpointedText(Context):
         url: str,
     ) -> CheckpointedText:
         """Check every character checkpoint against the blocks."""
-        checkpoints = -(-line_count // stride)
+        checkpoints = checkpoint_count(line_count, stride)
         if len(chars) != checkpoints + 1:
             raise IntegrityError(f"{url}: its index's character offsets are cut; {REWRITE_SINGLE}")
         for number, block in enumerate(blocks):
@@ -192,7 +192,7 @@ class CheckpointedText(Context):
             assert text is not None
             return text
         first = number * self._per_block
-        checkpoints = -(-self._count // self._stride)
+        checkpoints = checkpoint_count(self._count, self._stride)
         try:
             text = str(raw, "utf-8")
         except UnicodeDecodeError as exc:
@@ -314,7 +314,7 @@ class TextAssembler:
         self._chars = chars
         self._url = url
         self._per_block = block_checkpoints
-        self._checkpoints = -(-line_count // stride)
+        self._checkpoints = checkpoint_count(line_count, stride)
         if len(byte_offsets) != self._checkpoints + 1 or len(chars) != self._checkpoints + 1:
             raise IntegrityError(f"{url}: its index's offsets are cut; {REWRITE_SINGLE}")
         self._raw: list[RawBlock] = []  # each block's bytes, checked line by line

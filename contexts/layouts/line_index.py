@@ -146,6 +146,12 @@ def build_index(
     return LineIndex(object_name, line_count, line_byte_starts[-1], stride, checkpoints, chars)
 
 
+def checkpoint_count(line_count: int, stride: int) -> int:
+    """Checkpoints of an index of ``line_count`` lines at ``stride`` (one per ``stride`` lines,
+    the last possibly shorter)."""
+    return -(-line_count // stride)
+
+
 def _sampled(starts: array[int], stride: int) -> array[int]:
     """Every ``stride``-th line start, then the final sentinel."""
     sampled = array("q", starts[0 : len(starts) - 1 : stride])
@@ -202,7 +208,7 @@ def parse_index(data: bytes, *, url: str) -> LineIndex:
         checkpoints = array("q", accumulate(deltas))
     except (ValueError, KeyError, TypeError, zlib.error, OverflowError, UnsafePathError) as exc:
         raise IndexFormatError(f"line index {url} is unreadable: {exc}; {_FIX}") from None
-    expected = -(-line_count // stride) + 1
+    expected = checkpoint_count(line_count, stride) + 1
     if len(checkpoints) != expected:
         raise IndexFormatError(
             f"line index {url} has {len(checkpoints)} offsets but {line_count} lines at stride "

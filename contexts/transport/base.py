@@ -20,6 +20,11 @@ class ByteRequest:
     byte_range: tuple[int, int] | None = None
     """Half-open ``(start, stop)`` byte range, or ``None`` for the whole object."""
 
+    @property
+    def nbytes(self) -> int | None:
+        """Bytes the range asks for (``None`` for a whole object, whose size is not known)."""
+        return None if self.byte_range is None else self.byte_range[1] - self.byte_range[0]
+
 
 @dataclass(frozen=True)
 class Revalidated:

@@ -298,13 +298,9 @@ class BufferedTransport(Transport):
                 fetched = self._fetch_inner([requests[i] for i in missing])
                 for i, body in zip(missing, fetched, strict=True):
                     bodies[i] = body
-                    byte_range = requests[i].byte_range
-                    if (
-                        self.hold_demand
-                        and byte_range
-                        and len(body) == byte_range[1] - byte_range[0]
-                    ):
-                        self.hold(requests[i].name, byte_range[0], body)
+                    request = requests[i]
+                    if self.hold_demand and request.byte_range and len(body) == request.nbytes:
+                        self.hold(request.name, request.byte_range[0], body)
         return [body for body in bodies if body is not None]
 
     def _flight_wait_s(
@@ -317,8 +313,7 @@ class BufferedTransport(Transport):
             etas = [self._etas[flight] for flight in flights if flight in self._etas]
         if not etas or self._hedge is None or len(etas) < len(flights):
             return None
-        sizes = [0 if r.byte_range is None else r.byte_range[1] - r.byte_range[0] for r in requests]
-        own = self._hedge.expected(max(sizes))
+        own = self._hedge.expected(max(request.nbytes or 0 for request in requests))
         return own if max(etas) <= time.monotonic() + own else 0.0
 
     def _fetch_inner(self, requests: Sequence[ByteRequest]) -> list[bytes]:
@@ -332,10 +327,7 @@ class BufferedTransport(Transport):
 
         try:
             tasks = [task(request) for request in requests]
-            sizes = [
-                None if r.byte_range is None else r.byte_range[1] - r.byte_range[0]
-                for r in requests
-            ]
+            sizes = [request.nbytes for request in requests]
             return hedged(tasks, pool, hedge, sizes, lambda: self.stats.record_repeats(1))
         except RuntimeError:  # the pool refused: the context closed meanwhile
             if self.stopped:
