@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+import zlib
+from array import array
 from pathlib import Path
 
 import pytest
@@ -248,6 +250,35 @@ def test_line_index_version_2_round_trips_and_refuses_impossible_offsets() -> No
     forged["version"] = 3
     with pytest.raises(IndexFormatError, match="knows versions 1 and 2"):
         parse_index(json.dumps(forged).encode() + b"\n" + payload, url="mem://t.idx")
+
+
+@pytest.mark.parametrize(
+    ("extra", "valid"), [(3, True), (4, True), (5, False), (6, False), (9, False)]
+)
+def test_line_index_refuses_a_block_with_more_bytes_than_utf8_needs(
+    extra: int, valid: bool
+) -> None:
+    """A block whose bytes beyond one per character leave fewer characters than a quarter of
+    its bytes (or none) is named; 4-byte characters exactly at the bound are fine."""
+    text = "ab\ncd\nef\n\U0001f600\n"  # blocks of stride 2: 6 bytes, 3 bytes, 5 bytes
+    data = text.encode()
+    index = build_index(
+        line_starts(data), object_name="t.txt", stride=2, line_char_starts=line_starts(text)
+    )
+    assert parse_index(index.to_bytes(), url="mem://t.idx") == index
+    header, payload = index.to_bytes().split(b"\n", 1)
+    table = array("Q")
+    table.frombytes(zlib.decompress(payload))
+    blocks = len(table) // 2
+    table[blocks + 1] = extra  # the first block (6 bytes) with 6 - extra characters
+    header_fields = json.loads(header)
+    header_fields["char_count"] = len(text) - extra
+    forged = json.dumps(header_fields).encode() + b"\n" + zlib.compress(table.tobytes())
+    if valid:  # 6 - extra characters (2 or more) can take 6 bytes of UTF-8
+        assert parse_index(forged, url="mem://t.idx").char_count == len(text) - extra
+    else:
+        with pytest.raises(IndexFormatError, match="UTF-8 cannot encode in 6 bytes"):
+            parse_index(forged, url="mem://t.idx")
 
 
 def test_threads_share_one_view() -> None:
