@@ -41,6 +41,7 @@ from contexts.layouts.line_index import parse_index
 from contexts.layouts.single import INDEX_NAME, TEXT_NAME
 from contexts.loaded import CheckpointedText, loaded_context
 from contexts.metadata_cache import CACHE_ENV
+from contexts.ranges import split
 from scenarios.corpus import generate_corpus
 
 BUCKET = "ctxlab-load-rate"
@@ -62,8 +63,7 @@ class Repeat:
 
 def ceiling_read(client: Any, key: str, size: int, parallel: int) -> float:
     """Seconds to read the object as ``parallel`` equal range GETs at once."""
-    step = -(-size // parallel)
-    ranges = [(start, min(size, start + step)) for start in range(0, size, step)]
+    ranges = split(0, size, -(-size // parallel))
 
     def get(bounds: tuple[int, int]) -> int:
         start, stop = bounds

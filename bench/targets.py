@@ -44,8 +44,8 @@ from contexts.errors import (
     InvalidURLError,
     StorageError,
 )
-from contexts.layouts.line_index import DEFAULT_PART_BYTES
 from contexts.location import S3Location, parse_location
+from contexts.ranges import DEFAULT_PART_BYTES
 from contexts.transport.s3 import S3Options, make_s3_client, make_session, translate_error
 from scenarios import get_scenario
 from scenarios.corpus import generate_corpus

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
-import itertools
 import os
 import re
 import threading
@@ -54,7 +53,6 @@ from typing import Any, Unpack
 from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import ContextClosedError, ContextError, IntegrityError, InvalidURLError
 from contexts.layout_context import LayoutContext
-from contexts.layouts.line_index import DEFAULT_COALESCE_BYTES
 from contexts.layouts.manifest import MANIFEST_NAME
 from contexts.layouts.segments import SegmentsReader, segment_name
 from contexts.layouts.single import INDEX_NAME, TEXT_NAME, SingleObjectReader
@@ -65,6 +63,7 @@ from contexts.memory import InMemoryContext
 from contexts.metadata_cache import cache_from_option
 from contexts.policies.prefetch import PrefetchingContext
 from contexts.ram import stored_bytes
+from contexts.ranges import DEFAULT_COALESCE_BYTES, split
 from contexts.s3_context import S3ClientOptions
 from contexts.stats import ContextStats, StatsRecorder
 from contexts.threaded import ThreadedS3Transport
@@ -106,14 +105,15 @@ def head_parts(head_bytes: int, part_bytes: int) -> list[tuple[int, int]]:
     """The speculative reads of the text's start at open: ``FIRST_PART_BYTES``, then
     ``part_bytes`` parts up to ``head_bytes``."""
     first = min(head_bytes, FIRST_PART_BYTES)
-    return list(itertools.pairwise([0, *range(first, head_bytes, part_bytes), head_bytes]))
+    rest = split(first, head_bytes, part_bytes) if head_bytes > first else ()
+    return [(0, first), *rest]
 
 
 def load_parts(size: int, load_part_bytes: int, load_workers: int) -> list[tuple[int, int]]:
     """The load's ranges of a ``size``-byte text: ``load_workers`` at once, none under
     ``load_part_bytes`` (what the head reads hold already is not fetched again)."""
     step = max(load_part_bytes, -(-size // load_workers))
-    return [(at, min(size, at + step)) for at in range(0, size, step)]
+    return list(split(0, size, step)) if size else []
 
 
 def _whole_body(transport: Transport, name: str) -> bytes:
@@ -399,7 +399,9 @@ class AutoContext(Context):
             self._fall_back()
             return
         assert self._buffer is not None
-        self._buffer.hold_demand = isinstance(reader, SingleObjectReader)
+        if isinstance(reader, SingleObjectReader):  # callers' reads are held, and read on
+            self._buffer.hold_demand = True
+            self._buffer.read_ahead(reader.index.object_name, reader.index.byte_count)
         self._loader = threading.Thread(target=self._load, name="auto-loader", daemon=True)
         self._loader.start()
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Unpack
 
-from contexts.layouts.line_index import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES, check_sizes
 from contexts.layouts.single import SingleObjectReader
+from contexts.ranges import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES, check_sizes
 from contexts.s3_context import S3ClientOptions
 from contexts.threaded import ThreadedS3Context
 

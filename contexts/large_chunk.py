@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Unpack
 
-from contexts.layouts.line_index import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES, check_sizes
 from contexts.layouts.segments import DEFAULT_PARTIAL_MAX_FRACTION, SegmentsReader
+from contexts.ranges import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES, check_sizes
 from contexts.s3_context import S3ClientOptions
 from contexts.threaded import ThreadedS3Context
 from contexts.writer import WrittenLayout, write_layout

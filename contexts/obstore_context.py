@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Unpack
 
 from contexts.location import S3Location
+from contexts.ranges import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES
 from contexts.s3_context import S3ConnectionOptions, S3LayoutContext
 from contexts.stats import StatsRecorder
 from contexts.transport.base import Transport
-from contexts.transport.obstore import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES, ObstoreTransport
+from contexts.transport.obstore import ObstoreTransport
 
 
 class ObstoreContext(S3LayoutContext):

@@ -12,7 +12,6 @@ import math
 import os
 import random
 import re
-import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ import contexts
 from contexts import Context, ContextClosedError, ContextStats, StrView, registry
 from tests.reference import reference_lines, seed_joined_text, upload_segments, upload_single
 from tests.strategies import index_keys, nasty_texts, slice_keys
+from tests.threads import run_in_threads
 
 conformance_settings = settings(
     max_examples=20,
@@ -344,12 +344,7 @@ class ContextTests:
                 if built.ctx[a:b] != "".join(lines[a:b]):
                     failures.append(f"[{a}:{b}]")
 
-        threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
-        assert not any(thread.is_alive() for thread in threads), "a reader thread hung"
+        run_in_threads(worker, 8)
         assert failures == []
 
     def test_close_is_idempotent_and_final(self, build: Builder) -> None:

@@ -17,7 +17,7 @@ from bench.network.profiles import LatencyModel, NetworkProfile
 from contexts.errors import AccessDeniedError, ObjectNotFoundError
 from contexts.location import S3Location
 from contexts.stats import StatsRecorder
-from contexts.transport.base import ByteRequest, Transport
+from contexts.transport.base import ByteRequest, Transport, past_the_end
 
 
 @contextmanager
@@ -95,4 +95,7 @@ class DictTransport(Transport):
         data = self.objects[request.name]
         if request.byte_range is None:
             return data
-        return data[request.byte_range[0] : request.byte_range[1]]
+        start, stop = request.byte_range
+        if start >= len(data):
+            raise past_the_end(self.url(request.name), f"{len(data)} bytes")
+        return data[start:stop]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from contexts.policies import PrefetchingContext
 from contexts.transport.base import ByteRequest
 from contexts.transport.buffered import BufferedTransport, HeldBytes
 from contexts.transport.clients import client_key, shared_client_count, shared_s3_client
+from contexts.transport.hedge import HedgePolicy
 from contexts.transport.s3 import S3Options
 from tests.conftest import S3Env
 from tests.reference import reference_lines, upload_segments
@@ -284,6 +285,43 @@ def test_load_requests_wait_for_demand_requests_in_flight() -> None:
     later.join(10)
     buffer.hold("a", 1, b"123456789")
     assert buffer.get_many([ByteRequest("a", (0, 2)), ByteRequest("a", (6, 8))]) == [b"01", b"67"]
+
+
+def test_callers_ranges_read_on_while_loading_and_what_follows_is_held() -> None:
+    """With ``hold_demand`` and ``read_ahead``, a caller's range asks for what follows it in the
+    same request (a quarter of a round trip's transfer: 0.25 x 50 ms x 50 MB/s before anything
+    is timed), up to the next held byte or the object's end; later reads of it ask nothing.
+    Other objects, and a buffer after ``release()``, ask for exactly what they are asked."""
+    data = bytes(range(256)) * 1024  # 256 KiB
+    inner = DictTransport({"a": data, "b": data})
+    asked: list[tuple[str, tuple[int, int] | None]] = []
+    fetch = inner._fetch
+    inner._fetch = lambda request: (
+        asked.append((request.name, request.byte_range)),
+        fetch(request),
+    )[1]  # type: ignore[method-assign]
+    with ThreadPoolExecutor(4) as pool:
+        buffer = BufferedTransport(inner, hedge=HedgePolicy(), pool=pool)
+        buffer.hold_demand = True
+        buffer.read_ahead("a", len(data))
+        buffer.hold("a", 200_000, data[200_000:210_000])
+        assert buffer.get("a", (0, 10)) == data[:10]
+        assert asked == [("a", (0, 200_000))]  # on to the held bytes
+        assert buffer.get("a", (100, 150_000)) == data[100:150_000]
+        assert buffer.get("a", (190_000, 205_000)) == data[190_000:205_000]
+        assert len(asked) == 1
+        assert buffer.get("a", (250_000, 250_010)) == data[250_000:250_010]
+        assert asked[-1] == ("a", (250_000, len(data)))  # on to the object's end
+        assert buffer.get_many(
+            [ByteRequest("a", (215_000, 215_001)), ByteRequest("a", (220_000, 220_001))]
+        ) == [data[215_000:215_001], data[220_000:220_001]]
+        assert asked[-2:] == [
+            ("a", (215_000, 220_000)),
+            ("a", (220_000, 250_000)),
+        ]  # not into each other
+        assert buffer.get("b", (0, 10)) == data[:10] and asked[-1] == ("b", (0, 10))
+        buffer.release()
+        assert buffer.get("a", (0, 10)) == data[:10] and asked[-1] == ("a", (0, 10))
 
 
 def test_reads_that_flights_cover_wait_for_them_instead_of_asking_again() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import sys
-import threading
 from collections.abc import Sequence
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from contexts import InMemoryContext
 from contexts.policies import CachedContext
 from tests.reference import reference_lines
+from tests.threads import run_in_threads
 
 TEXT = "".join(f"{i:04d} €中 cached line\n" for i in range(1000))
 LINES = reference_lines(TEXT)
@@ -89,12 +89,7 @@ def test_threads_share_the_cache() -> None:
             if cache[a:b] != "".join(LINES[a:b]):
                 failures.append((a, b))
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
+    run_in_threads(worker, 16)
     assert failures == [] and cache.cached_bytes <= cache.max_bytes
 
 

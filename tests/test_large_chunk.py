@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import threading
 import zlib
 from array import array
 from pathlib import Path
@@ -27,6 +26,7 @@ from tests.conftest import S3Env
 from tests.reference import reference_lines, seed_joined_text, seed_segments
 from tests.servers import DictTransport
 from tests.strategies import nasty_texts
+from tests.threads import run_in_threads
 
 # A 120,001-line text (no final newline): segments of 50,000, 50,000 and 20,001 lines.
 TEXT = (
@@ -341,12 +341,7 @@ def test_each_index_is_loaded_once_by_concurrent_readers() -> None:
             if read(reader, [(start, start + 10)]) != ["".join(lines[start : start + 10])]:
                 failures.append((start, start + 10))
 
-    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
+    run_in_threads(worker, 8)
     assert failures == []
     assert {name: n for name, n in transport.gets.items() if name.endswith(".idx")} == {
         f"segment_00000{n}.idx": 1 for n in (1, 2, 3)

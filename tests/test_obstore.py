@@ -109,12 +109,17 @@ def test_plan_dedups_coalesces_and_splits() -> None:
     ]
 
 
-def test_plan_splits_long_ranges_and_caps_merges() -> None:
+def test_plan_merges_then_splits_into_parts() -> None:
+    """Ranges 1 byte apart share a GET even when it is longer than a part: it becomes parts
+    (the one planner of contexts.ranges, as the layouts plan), so 3 GETs, not 4."""
     plan = plan_batch(
         [ByteRequest("t", (0, 25)), ByteRequest("t", (26, 30))], coalesce_bytes=5, part_bytes=10
     )
-    assert [get.byte_range for get in plan.gets] == [(0, 10), (10, 20), (20, 25), (26, 30)]
-    assert plan.pieces[0] == (Piece(0, 0, 10), Piece(1, 0, 10), Piece(2, 0, 5))
+    assert [get.byte_range for get in plan.gets] == [(0, 10), (10, 20), (20, 30)]
+    assert plan.pieces == (
+        (Piece(0, 0, 10), Piece(1, 0, 10), Piece(2, 0, 5)),
+        (Piece(2, 6, 4),),
+    )
     data = bytes(range(40))
     assert plan.assemble([data[a:b] for a, b in spans(plan.gets)]) == [data[0:25], data[26:30]]
     no_merge = plan_batch(

@@ -20,7 +20,7 @@ version-1 index has no character offsets. The same format indexes a large segmen
 
 Reading by index (both layouts): :func:`plan_spans` turns the byte spans of a batch into
 :class:`SpanGroup` s — nearby spans **coalesced** into one GET, long ones **split** into parts of
-``part_bytes`` fetched in parallel — and :func:`read_group` joins a group's parts *before*
+``part_bytes`` fetched in parallel, by the one planner of :mod:`contexts.ranges` — and :func:`read_group` joins a group's parts *before*
 decoding (a UTF-8 character cut at a part boundary decodes whole) and checks every indexed line
 boundary it relies on (:class:`IntegrityError` on any disagreement).
 """
@@ -39,19 +39,13 @@ from itertools import accumulate, compress, count, repeat
 from contexts.errors import IndexFormatError, IntegrityError, UnsafePathError
 from contexts.lines import CharMap
 from contexts.location import check_relative_name
+from contexts.ranges import coalesce, split
 
 FORMAT = "rlm-line-index"
 VERSION = 2
 """The version written when character offsets are indexed; without them, version 1."""
 _VERSIONS = (1, 2)
 _FIX = "rewrite the context with contexts.write_layout(text, url, layout='single')"
-
-DEFAULT_COALESCE_BYTES = 1024 * 1024
-"""Byte spans of one object at most this far apart share a GET (~11 ms at 90 MB/s, less than one
-S3 first-byte latency)."""
-DEFAULT_PART_BYTES = 8 * 1024 * 1024
-"""Longer GETs are split into parts of this size fetched in parallel (the AWS SDKs' and the CRT
-client's default part size)."""
 
 Span = tuple[int, int, int, int]
 """``(first_line, last_line, byte_start, byte_stop)``: whole lines of one object and their bytes."""
@@ -291,14 +285,6 @@ class SpanGroup:
         return max(0, self.byte_start - 1)
 
 
-def check_sizes(coalesce_bytes: int | None, part_bytes: int | None) -> None:
-    """Raise :class:`ValueError` unless ``coalesce_bytes >= 0`` and ``part_bytes >= 1`` (or None)."""
-    if coalesce_bytes is not None and (isinstance(coalesce_bytes, bool) or coalesce_bytes < 0):
-        raise ValueError(f"coalesce_bytes must be >= 0 or None, not {coalesce_bytes!r}")
-    if part_bytes is not None and (isinstance(part_bytes, bool) or part_bytes < 1):
-        raise ValueError(f"part_bytes must be >= 1 or None, not {part_bytes!r}")
-
-
 def plan_spans(
     spans: Iterable[Span], *, coalesce_bytes: int | None, part_bytes: int | None
 ) -> tuple[list[SpanGroup], dict[Span, int]]:
@@ -311,34 +297,16 @@ def plan_spans(
     ``part_bytes`` bytes, the last one shorter.
     """
     distinct = list(dict.fromkeys(spans))
-    runs: list[list[Span]] = []
-    if coalesce_bytes is None:
-        runs = [[span] for span in distinct]
-    else:
-        reach = 0
-        for span in sorted(distinct, key=lambda s: (s[2], s[3])):
-            if runs and span[2] - reach <= coalesce_bytes:
-                runs[-1].append(span)
-                reach = max(reach, span[3])
-            else:
-                runs.append([span])
-                reach = span[3]
     groups: list[SpanGroup] = []
     group_of: dict[Span, int] = {}
-    for run in runs:
-        first_line, byte_start = run[0][0], run[0][2]
-        last_line, byte_stop = max((s[1], s[3]) for s in run)
-        fetch_start = max(0, byte_start - 1)
-        if part_bytes is None or byte_stop - fetch_start <= part_bytes:
-            parts: tuple[tuple[int, int], ...] = ((fetch_start, byte_stop),)
-        else:
-            parts = tuple(
-                (at, min(byte_stop, at + part_bytes))
-                for at in range(fetch_start, byte_stop, part_bytes)
-            )
-        for span in run:
+    for run in coalesce([(span[2], span[3]) for span in distinct], coalesce_bytes):
+        members = tuple(distinct[position] for position in run.members)
+        first_line = members[0][0]
+        last_line = max(span[1] for span in members)
+        parts = split(max(0, run.start - 1), run.stop, part_bytes)
+        for span in members:
             group_of[span] = len(groups)
-        groups.append(SpanGroup(first_line, last_line, byte_start, byte_stop, parts, tuple(run)))
+        groups.append(SpanGroup(first_line, last_line, run.start, run.stop, parts, members))
     return groups, group_of
 
 

@@ -17,13 +17,10 @@ from dataclasses import dataclass
 from contexts.errors import IntegrityError, ManifestNotFoundError, ObjectNotFoundError
 from contexts.layouts.base import LineRange, ReadPlan
 from contexts.layouts.line_index import (
-    DEFAULT_COALESCE_BYTES,
-    DEFAULT_PART_BYTES,
     LineIndex,
     Span,
     SpanGroup,
     build_index,
-    check_sizes,
     parse_index,
     plan_spans,
     read_group,
@@ -31,6 +28,7 @@ from contexts.layouts.line_index import (
 from contexts.layouts.manifest import MANIFEST_NAME, Manifest, SegmentEntry, parse_manifest
 from contexts.lines import CharMap, IndexedText, count_lines, line_starts
 from contexts.location import S3Location
+from contexts.ranges import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES, check_sizes
 from contexts.transport.base import ByteRequest, Transport
 
 _REWRITE = "rewrite the context with contexts.write_layout(...)"

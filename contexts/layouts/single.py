@@ -12,12 +12,12 @@ from contexts.layouts.line_index import (
     Span,
     SpanGroup,
     build_index,
-    check_sizes,
     parse_index,
     plan_spans,
     read_group,
 )
 from contexts.lines import CharMap, IndexedText, line_starts
+from contexts.ranges import check_sizes
 from contexts.transport.base import ByteRequest, Transport
 
 TEXT_NAME = "context.txt"

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from contexts.errors import ContextClosedError
+from contexts.errors import ContextClosedError, IntegrityError
 from contexts.location import Location
 from contexts.stats import StatsRecorder
 
@@ -26,6 +26,15 @@ class ByteRequest:
         return None if self.byte_range is None else self.byte_range[1] - self.byte_range[0]
 
 
+def past_the_end(url: str, why: str) -> IntegrityError:
+    """The error of a range that starts at or past the end of its object: the reader's
+    metadata says the object is longer than it is."""
+    return IntegrityError(
+        f"{url} is shorter than its index says ({why}); rewrite the context with "
+        "contexts.write_layout(...)"
+    )
+
+
 @dataclass(frozen=True)
 class Revalidated:
     """The answer of :meth:`Transport.fetch_revalidated`."""
@@ -38,6 +47,10 @@ class Revalidated:
 
 class Transport(ABC):
     """Fetches bytes for a context and counts every request in the context's stats.
+
+    A range ``(start, stop)`` answers ``data[start:stop]``, clipped at the object's end; an
+    empty range is ``b""``; one that starts at or past the end raises :func:`past_the_end`'s
+    ``IntegrityError`` (every backend: ``tests/transport_conformance.py``).
 
     ``get_many`` is the batch form: this base class runs it one request after another (the honest
     sequential baseline); concurrent transports override :meth:`_fetch_many`.
@@ -60,12 +73,27 @@ class Transport(ABC):
     def get_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
         """Fetch every request; results in request order. Time blocked counts as wait."""
         with self.stats.waiting():
-            return self._fetch_many(requests)
+            return self._fetch_nonempty(requests)
 
     def fetch_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
         """:meth:`get_many` for background work: requests are counted, time is not a caller's
         wait."""
-        return self._fetch_many(requests)
+        return self._fetch_nonempty(requests)
+
+    def _fetch_nonempty(self, requests: Sequence[ByteRequest]) -> list[bytes]:
+        """An empty range is ``b""`` without a request (S3 answers the invalid ``Range`` of
+        one with the whole object); the rest go to :meth:`_fetch_many`. Nothing is asked once
+        the transport is stopped."""
+        if self.stopped:
+            raise ContextClosedError(
+                f"the context reading {self.url()} was closed while this read was under way"
+            )
+        empty = [request.nbytes is not None and request.nbytes <= 0 for request in requests]
+        if not any(empty):
+            return self._fetch_many(requests)
+        asked = [request for request, skip in zip(requests, empty, strict=True) if not skip]
+        bodies = iter(self._fetch_many(asked) if asked else [])
+        return [b"" if skip else next(bodies) for skip in empty]
 
     def get_suffix(self, name: str, nbytes: int) -> bytes:
         """The last ``nbytes`` of ``name`` (all of it when it is shorter), in one request."""

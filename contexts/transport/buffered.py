@@ -17,6 +17,10 @@ Three kinds of held data:
 
 Demand requests in flight are counted, so background work can yield to them
 (:meth:`BufferedTransport.wait_for_demand`): a caller's read never queues behind read-ahead.
+While ``hold_demand`` is on, a caller's range of an object named in :meth:`BufferedTransport.
+read_ahead` asks for more in the same request (what transfers in a quarter of a round trip,
+64 KiB to 1 MiB, up to the next held byte): ``for i in range(n): ctx[i]`` costs one round trip
+per few thousand lines, not one per index checkpoint.
 With a hedge policy, a caller's request slower than its delay is sent once more (flights are
 not: the machine is busiest while they run, and a copy would only add to it).
 """
@@ -33,11 +37,16 @@ from contextlib import contextmanager
 from typing import Any
 
 from contexts.errors import ContextClosedError, ContextError
-from contexts.transport.base import ByteRequest, Transport
+from contexts.transport.base import ByteRequest, Revalidated, Transport
 from contexts.transport.hedge import HedgePolicy, hedged
 
 Extent = tuple[int, int]
 """A half-open byte range ``(start, stop)``."""
+
+READ_AHEAD_SHARE = 0.25
+"""A caller's range reads on for the bytes that transfer in this share of a round trip."""
+READ_AHEAD_MIN_BYTES = 64 * 1024
+READ_AHEAD_MAX_BYTES = 1024 * 1024
 
 
 class HeldBytes:
@@ -138,6 +147,7 @@ class BufferedTransport(Transport):
         again, or the load, needs no request)."""
         self.deadline_s = inner.deadline_s
         self._lock = threading.Lock()
+        self._read_ahead: dict[str, int] = {}  # object name -> its size
         self._held: dict[str, HeldBytes] = {}
         self._once: dict[str, bytes | ContextError] = {}
         self._flights: dict[str, list[tuple[int, int, Future[Any]]]] = {}
@@ -158,6 +168,12 @@ class BufferedTransport(Transport):
         """Hold the verified whole body of ``name``."""
         with self._lock:
             self._held.setdefault(name, HeldBytes()).whole = data
+
+    def read_ahead(self, name: str, size: int) -> None:
+        """While ``hold_demand`` is on, callers' ranges of ``name`` (``size`` bytes) read on
+        past their end, and what they fetch is held (see the module)."""
+        with self._lock:
+            self._read_ahead[name] = size
 
     def hold_once(self, name: str, outcome: bytes | ContextError) -> None:
         """Answer the next whole-object request for ``name`` with ``outcome``, once."""
@@ -259,6 +275,7 @@ class BufferedTransport(Transport):
         with self._lock:
             self._held.clear()
             self._once.clear()
+            self._read_ahead.clear()
 
     # -- priority ------------------------------------------------------------------------------
 
@@ -295,13 +312,49 @@ class BufferedTransport(Transport):
                     bodies[i] = self._answer(requests[i])
                 missing = [i for i in missing if bodies[i] is None]
             if missing:
-                fetched = self._fetch_inner([requests[i] for i in missing])
-                for i, body in zip(missing, fetched, strict=True):
-                    bodies[i] = body
-                    request = requests[i]
-                    if self.hold_demand and request.byte_range and len(body) == request.nbytes:
-                        self.hold(request.name, request.byte_range[0], body)
+                asked = [requests[i] for i in missing]
+                sent = self._reading_on(asked) if self.hold_demand else asked
+                fetched = self._fetch_inner(sent)
+                for i, request, out, body in zip(missing, asked, sent, fetched, strict=True):
+                    if self.hold_demand and out.byte_range and len(body) == out.nbytes:
+                        self.hold(out.name, out.byte_range[0], body)
+                    bodies[i] = body if out is request else body[: request.nbytes]
         return [body for body in bodies if body is not None]
+
+    def _reading_on(self, requests: Sequence[ByteRequest]) -> list[ByteRequest]:
+        """``requests``, each range of an object named in :meth:`read_ahead` extended past its
+        end by what transfers in ``READ_AHEAD_SHARE`` of a round trip (within the read-ahead
+        bounds), up to the object's end, the next held byte or the next request's start."""
+        if not self._read_ahead or self._hedge is None:
+            return list(requests)
+        extra = self._hedge.cheap_bytes(READ_AHEAD_SHARE)
+        extra = min(READ_AHEAD_MAX_BYTES, max(READ_AHEAD_MIN_BYTES, extra))
+        starts: dict[str, list[int]] = {}
+        for request in requests:
+            if request.byte_range is not None:
+                starts.setdefault(request.name, []).append(request.byte_range[0])
+        for found in starts.values():
+            found.sort()
+        extended: list[ByteRequest] = []
+        with self._lock:
+            for request in requests:
+                size = self._read_ahead.get(request.name)
+                if size is None or request.byte_range is None:
+                    extended.append(request)
+                    continue
+                start, stop = request.byte_range
+                limit = min(size, stop + extra)
+                others = starts[request.name]
+                after = bisect_right(others, stop - 1)
+                if after < len(others):
+                    limit = min(limit, others[after])
+                held = self._held.get(request.name)
+                if held is not None and limit > stop:
+                    first_gap = held.gaps(stop, limit)[:1]
+                    limit = first_gap[0][1] if first_gap and first_gap[0][0] == stop else stop
+                fits = limit > stop
+                extended.append(ByteRequest(request.name, (start, limit)) if fits else request)
+        return extended
 
     def _flight_wait_s(
         self, flights: set[Future[Any]], requests: Sequence[ByteRequest]
@@ -375,6 +428,9 @@ class BufferedTransport(Transport):
 
     def get_suffix(self, name: str, nbytes: int) -> bytes:
         return self.inner.get_suffix(name, nbytes)  # the inner transport counts it
+
+    def fetch_revalidated(self, name: str, etag: str | None) -> Revalidated:
+        return self.inner.fetch_revalidated(name, etag)  # the inner transport counts it
 
     def stop(self) -> None:
         super().stop()

@@ -88,6 +88,14 @@ class HedgePolicy:
             rate = statistics.median(self._rates) if self._rates else self.initial_rate
         return latency + nbytes / rate
 
+    def cheap_bytes(self, share: float) -> int:
+        """Bytes that transfer in ``share`` of a request's latency (the median latency, or
+        ``min_s``, at the median rate): what asking for more in the same request costs little."""
+        with self._lock:
+            latency = statistics.median(self._small) if self._small else self.min_s
+            rate = statistics.median(self._rates) if self._rates else self.initial_rate
+        return int(share * latency * rate)
+
     def observe(self, seconds: float, nbytes: int) -> None:
         """A request of ``nbytes`` took ``seconds``."""
         with self._lock:

@@ -7,8 +7,8 @@ own loop (Jupyter). A batch:
 
 * fetches each whole object once (duplicates share one GET);
 * **coalesces** byte ranges of the same object whose gap is at most ``coalesce_bytes`` into one
-  GET, never making a GET longer than ``part_bytes``, and **splits** a longer range into
-  ``part_bytes`` parts fetched in parallel;
+  GET and **splits** a GET longer than ``part_bytes`` into parts fetched in parallel (the
+  planner of :mod:`contexts.ranges`, as the layouts plan);
 * runs every GET at once (``asyncio.TaskGroup``), at most ``max_concurrency`` in flight; the first
   failure cancels the rest.
 
@@ -50,14 +50,14 @@ from contexts.errors import (
     ContextError,
     CredentialsError,
     EndpointUnreachableError,
-    IntegrityError,
     InvalidURLError,
     ObjectNotFoundError,
     StorageError,
 )
 from contexts.location import S3Location
+from contexts.ranges import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES, check_sizes, coalesce, split
 from contexts.stats import StatsRecorder
-from contexts.transport.base import ByteRequest, Transport
+from contexts.transport.base import ByteRequest, Transport, past_the_end
 from contexts.transport.loop_thread import LoopThread
 from contexts.transport.s3 import S3Options
 
@@ -66,11 +66,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-DEFAULT_COALESCE_BYTES = 256 * 1024
-"""Ranges of one object at most this far apart share a GET (~3 ms of transfer at 90 MB/s, well
-under one S3 first-byte latency)."""
-DEFAULT_PART_BYTES = 8 * 1024 * 1024
-"""No range GET is longer than this: longer ranges are split into parallel parts."""
 BODY_DEADLINE_S = 600.0
 """obstore's whole-request timeout (its default of 30 s would cut large bodies on slow links);
 a silent endpoint is caught much earlier by ``read_timeout_s``."""
@@ -156,29 +151,18 @@ def plan_batch(
             start, stop = request.byte_range
             if stop > start:
                 by_name.setdefault(request.name, []).append((start, stop))
-    # Per object: merged spans ``[start, stop)`` and the span each distinct range went into.
-    spans: dict[str, list[list[int]]] = {}
-    span_of: dict[tuple[str, tuple[int, int]], int] = {}
-    for name, ranges in by_name.items():
-        merged: list[list[int]] = []
-        for start, stop in sorted(set(ranges)):
-            if merged and _joins(merged[-1], start, stop, coalesce_bytes, part_bytes):
-                merged[-1][1] = max(merged[-1][1], stop)
-            else:
-                merged.append([start, stop])
-            span_of[name, (start, stop)] = len(merged) - 1
-        spans[name] = merged
-    # Each span is one GET, or ``part_bytes`` parts; remember where each part starts.
+    # Per object: its runs (one GET each, or parts) and the run each distinct range went into.
     part_starts: dict[tuple[str, int], list[int]] = {}
     part_gets: dict[tuple[str, int], list[int]] = {}
-    for name, merged in spans.items():
-        for number, (span_start, span_stop) in enumerate(merged):
-            step = part_bytes or span_stop - span_start
-            starts = list(range(span_start, span_stop, step))
-            part_starts[name, number] = starts
-            part_gets[name, number] = [
-                add(ByteRequest(name, (first, min(span_stop, first + step)))) for first in starts
-            ]
+    run_of: dict[tuple[str, tuple[int, int]], int] = {}
+    for name, ranges in by_name.items():
+        distinct = list(dict.fromkeys(ranges))
+        for number, run in enumerate(coalesce(distinct, coalesce_bytes)):
+            for position in run.members:
+                run_of[name, distinct[position]] = number
+            parts = split(run.start, run.stop, part_bytes)
+            part_starts[name, number] = [first for first, _ in parts]
+            part_gets[name, number] = [add(ByteRequest(name, part)) for part in parts]
 
     pieces: list[tuple[Piece, ...]] = []
     for request in requests:
@@ -189,7 +173,7 @@ def plan_batch(
         if stop <= start:
             pieces.append(())
             continue
-        number = span_of[request.name, (start, stop)]
+        number = run_of[request.name, (start, stop)]
         starts = part_starts[request.name, number]
         indices = part_gets[request.name, number]
         cut: list[Piece] = []
@@ -204,15 +188,6 @@ def plan_batch(
             part += 1
         pieces.append(tuple(cut))
     return BatchPlan(tuple(gets), tuple(pieces))
-
-
-def _joins(
-    span: list[int], start: int, stop: int, coalesce_bytes: int | None, part_bytes: int | None
-) -> bool:
-    """Whether range ``[start, stop)`` (sorted after ``span``) joins ``span``'s GET."""
-    if coalesce_bytes is None or start - span[1] > coalesce_bytes:
-        return False
-    return part_bytes is None or max(span[1], stop) - span[0] <= part_bytes
 
 
 # -- errors ---------------------------------------------------------------------------------------
@@ -257,10 +232,7 @@ def translate_error(exc: Exception, *, url: str, options: S3Options) -> tuple[Co
             "credentials in use and the bucket policy"
         ), False
     if status == 416:
-        return IntegrityError(
-            f"{url} is shorter than its index says (S3 InvalidRange); rewrite the context "
-            "with contexts.write_layout(...)"
-        ), False
+        return past_the_end(url, "S3 InvalidRange"), False
     attempts = options.max_attempts
     if status is not None and (status >= 500 or status == 429):
         return StorageError(
@@ -424,10 +396,7 @@ class ObstoreTransport(Transport):
             raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
         if options.max_attempts < 1:
             raise ValueError(f"max_attempts must be at least 1, not {options.max_attempts}")
-        if coalesce_bytes is not None and coalesce_bytes < 0:
-            raise ValueError(f"coalesce_bytes must be >= 0 or None, not {coalesce_bytes}")
-        if part_bytes is not None and part_bytes < 1:
-            raise ValueError(f"part_bytes must be >= 1 or None, not {part_bytes}")
+        check_sizes(coalesce_bytes, part_bytes)
         super().__init__(location, stats)
         self.options = options
         self.deadline_s = options.deadline_s

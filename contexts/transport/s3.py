@@ -16,7 +16,6 @@ from contexts.errors import (
     ContextError,
     CredentialsError,
     EndpointUnreachableError,
-    IntegrityError,
     InvalidURLError,
     ObjectNotFoundError,
     StorageError,
@@ -24,7 +23,7 @@ from contexts.errors import (
 from contexts.location import S3Location
 from contexts.stats import StatsRecorder
 from contexts.transport.attempts import attempts_counted, count_get_attempts
-from contexts.transport.base import ByteRequest, Revalidated, Transport
+from contexts.transport.base import ByteRequest, Revalidated, Transport, past_the_end
 from contexts.transport.retry import BodyCut, RetryPolicy
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
@@ -194,10 +193,7 @@ def translate_error(exc: Exception, *, url: str, options: S3Options) -> ContextE
                 "use and the bucket policy"
             )
         if code == "InvalidRange":
-            return IntegrityError(
-                f"{url} is shorter than its index says (S3 InvalidRange); rewrite the context "
-                "with contexts.write_layout(...)"
-            )
+            return past_the_end(url, "S3 InvalidRange")
         message = str(error.get("Message", ""))
         return StorageError(
             f"S3 error {code or 'unknown'} reading {url} from {endpoint}: {message}"

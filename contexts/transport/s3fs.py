@@ -32,7 +32,7 @@ from contexts.errors import (
 )
 from contexts.location import S3Location
 from contexts.stats import StatsRecorder
-from contexts.transport.base import ByteRequest, Transport
+from contexts.transport.base import ByteRequest, Transport, past_the_end
 from contexts.transport.loop_thread import LoopThread
 from contexts.transport.retry import before_send_deadline
 from contexts.transport.s3 import S3Options, translate_error
@@ -149,6 +149,8 @@ class S3fsTransport(Transport):
             )
         cache = self._file.cache
         hits, misses = getattr(cache, "hit_count", 0), getattr(cache, "miss_count", 0)
+        if start >= self._file.size:
+            raise past_the_end(self.url(self.file_name), f"{self._file.size} bytes")
         self._file.seek(start)
         data: bytes = self._file.read(stop - start)
         self.stats.record_cache(
@@ -164,6 +166,8 @@ class S3fsTransport(Transport):
         cause = exc if isinstance(exc, bce.BotoCoreError | bce.ClientError) else exc.__cause__
         if isinstance(cause, bce.BotoCoreError | bce.ClientError):
             return translate_error(cause, url=url, options=self.options)
+        if isinstance(exc, OSError) and "range is not satisfiable" in str(exc):
+            return past_the_end(url, "S3 InvalidRange")
         if isinstance(exc, FileNotFoundError):
             return ObjectNotFoundError(
                 f"{url} does not exist on {self.options.describe_endpoint()}"
