@@ -76,7 +76,7 @@ from contexts.transport.s3 import S3Options
 from contexts.volume import PooledLocalTransport
 
 MiB = 1024 * 1024
-DEFAULT_MAX_BYTES = 512 * MiB
+LOAD_LIMIT_BYTES = 512 * MiB
 """Largest stored context (UTF-8 bytes) loaded into memory; a laptop holds a few of them."""
 HEAD_BYTES = 8 * MiB
 """Speculative read of the text's start at open, in parts fetched in parallel (see
@@ -161,7 +161,7 @@ class AutoContext(Context):
         self,
         url: str,
         *,
-        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_bytes: int = LOAD_LIMIT_BYTES,
         layout: str = "auto",
         max_workers: int = 64,
         load_workers: int = LOAD_WORKERS,

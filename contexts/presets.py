@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Unpack
 
-from contexts.policies.cache import DEFAULT_BLOCK_LINES, DEFAULT_MAX_BYTES
+from contexts.policies.cache import CACHE_BUDGET_BYTES, DEFAULT_BLOCK_LINES
 from contexts.policies.prefetch import PrefetchingContext
 from contexts.s3_context import S3ConnectionOptions
 from contexts.threaded import ThreadedS3Context
@@ -25,7 +25,7 @@ class CachedPrefetchS3Context(PrefetchingContext):
         cls,
         url: str,
         *,
-        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_bytes: int = CACHE_BUDGET_BYTES,
         block_lines: int = DEFAULT_BLOCK_LINES,
         max_workers: int = 64,
         initial_window_blocks: int = 2,

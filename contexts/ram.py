@@ -14,7 +14,8 @@ from contexts.s3_context import S3ConnectionOptions
 from contexts.stats import ContextStats
 from contexts.threaded import ThreadedS3Context
 
-DEFAULT_MAX_BYTES = 2 * 1024**3
+RAM_LIMIT_BYTES = 2 * 1024**3
+"""Default limit of ``s3-ram``: a larger stored context raises ``MemoryLimitError`` at open."""
 LOAD_BATCH_LINES = 200_000
 
 
@@ -33,7 +34,7 @@ class RamS3Context(Context):
         self,
         url: str,
         *,
-        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_bytes: int = RAM_LIMIT_BYTES,
         max_workers: int = 64,
         **options: Unpack[S3ConnectionOptions],
     ) -> None:

@@ -19,7 +19,8 @@ from contexts.base import Context, LineRange
 from contexts.lines import CharMap, IndexedText
 from contexts.stats import ContextStats
 
-DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+CACHE_BUDGET_BYTES = 256 * 1024 * 1024
+"""Default budget of a block cache: the characters it holds plus 8 bytes per line offset."""
 DEFAULT_BLOCK_LINES = 1000
 _OFFSET_BYTES = 8  # one int64 per line offset (array "q")
 
@@ -37,7 +38,7 @@ class CachedContext(Context):
         self,
         inner: Context,
         *,
-        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_bytes: int = CACHE_BUDGET_BYTES,
         block_lines: int = DEFAULT_BLOCK_LINES,
     ) -> None:
         if max_bytes < 0:

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from contexts.base import Context, LineRange
 from contexts.lines import IndexedText
-from contexts.policies.cache import DEFAULT_BLOCK_LINES, DEFAULT_MAX_BYTES, CachedContext
+from contexts.policies.cache import CACHE_BUDGET_BYTES, DEFAULT_BLOCK_LINES, CachedContext
 
 
 class PrefetchingContext(CachedContext):
@@ -28,7 +28,7 @@ class PrefetchingContext(CachedContext):
         self,
         inner: Context,
         *,
-        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_bytes: int = CACHE_BUDGET_BYTES,
         block_lines: int = DEFAULT_BLOCK_LINES,
         initial_window_blocks: int = 2,
         max_window_blocks: int = 64,
