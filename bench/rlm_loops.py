@@ -68,10 +68,10 @@ from rlm.core.types import ModelUsageSummary, UsageSummary
 
 import contexts
 from contexts import Context, InMemoryContext
+from contexts.policies.recording import RecordingContext
 from contexts.rlm import PLACEHOLDER, dspy_interpreter, rlms_options
 from scenarios.corpus import generate_corpus
 from scenarios.library import TRACES_DIR
-from scenarios.record import RecordingContext
 from scenarios.trace import Think, Trace
 
 TRACE_NAME = "rlms-session"

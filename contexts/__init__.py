@@ -10,7 +10,7 @@
 
 Context classes import lazily (``from contexts import SequentialS3Context``) so that a missing
 optional extra only matters for the context that needs it. ``from contexts import
-RecordingContext`` (defined in ``scenarios.record``) wraps a context to record an RLM run.
+RecordingContext`` (:mod:`contexts.policies.recording`) wraps a context to record an RLM run.
 """
 
 from __future__ import annotations
@@ -109,8 +109,8 @@ def __getattr__(attribute: str) -> Any:
     """Import registered context classes on first use (``from contexts import X``)."""
     if attribute in _LAZY_CLASSES:
         return context_class(_LAZY_CLASSES[attribute])
-    if attribute == "RecordingContext":  # lives with the trace format it writes
-        from scenarios.record import RecordingContext
+    if attribute == "RecordingContext":  # a policy wrapper, imported on first use
+        from contexts.policies.recording import RecordingContext
 
         return RecordingContext
     raise AttributeError(f"module 'contexts' has no attribute {attribute!r}")

@@ -1,7 +1,7 @@
 """RLM access patterns as data: traces of ops, and named scenarios that generate them."""
 
+from contexts.policies.recording import RecordingContext, trace_from_events
 from scenarios.library import RECORDED, SCENARIOS, FileScenario, Scenario, get_scenario
-from scenarios.record import RecordingContext, trace_from_events
 from scenarios.trace import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace
 
 __all__ = [

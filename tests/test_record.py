@@ -21,6 +21,7 @@ from bench.results import CellResult
 from bench.runner import apply_op, replay
 from contexts import Context, InMemoryContext
 from contexts.policies.cache import CachedContext
+from contexts.policies.recording import Event, RecordingContext, known_byte_count
 from scenarios import (
     Batch,
     FileScenario,
@@ -36,7 +37,6 @@ from scenarios import (
     get_scenario,
     trace_from_events,
 )
-from scenarios.record import Event, RecordingContext, known_byte_count
 from scenarios.trace import TraceSizeError, check_fits, op_reach
 
 

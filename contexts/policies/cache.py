@@ -16,7 +16,8 @@ from dataclasses import replace
 from typing import Any
 
 from contexts.base import Context, LineRange
-from contexts.lines import CharMap, IndexedText
+from contexts.lines import IndexedText
+from contexts.policies.wrapper import WrappedContext
 from contexts.stats import ContextStats
 
 CACHE_BUDGET_BYTES = 256 * 1024 * 1024
@@ -25,7 +26,7 @@ DEFAULT_BLOCK_LINES = 1000
 _OFFSET_BYTES = 8  # one int64 per line offset (array "q")
 
 
-class CachedContext(Context):
+class CachedContext(WrappedContext):
     """Wraps ``inner``; never holds more than ``max_bytes`` of cached text (as Python objects).
 
     ``stats`` are the inner context's, plus this cache's hits and misses (one per block).
@@ -45,8 +46,7 @@ class CachedContext(Context):
             raise ValueError(f"max_bytes must be >= 0, not {max_bytes}")
         if block_lines < 1:
             raise ValueError(f"block_lines must be at least 1, not {block_lines}")
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.max_bytes = max_bytes
         self.block_lines = block_lines
         self.chunk_lines = max(inner.chunk_lines, block_lines)
@@ -72,9 +72,6 @@ class CachedContext(Context):
 
     def _line_count(self) -> int:
         return self._lines
-
-    def char_map(self) -> CharMap | None:
-        return self.inner.char_map()
 
     def __getitem__(self, key: Any) -> str:
         """``ctx[a:b]`` inside one cached block takes a short path; all else as for any context."""
@@ -167,7 +164,7 @@ class CachedContext(Context):
         with self._lock:
             self._blocks.clear()
             self._cached_bytes = 0
-        self.inner.close()
+        super()._close()
 
     def _describe(self) -> str:
         return f"LRU {self.max_bytes:,} B over {self.inner!r}"

@@ -15,6 +15,7 @@ from bench.bench_command import config_from_args, unfit_recordings
 from bench.cli import build_parser, main
 from bench.results import load_results
 from bench.runner import BenchConfig, run_bench
+from contexts.policies.recording import Event
 from scenarios import (
     RECORDED,
     SCENARIOS,
@@ -28,7 +29,6 @@ from scenarios import (
     trace_from_events,
 )
 from scenarios.library import TRACES_DIR
-from scenarios.record import Event
 from scenarios.trace import TraceSizeError
 
 

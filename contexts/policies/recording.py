@@ -1,7 +1,8 @@
 """Record a real RLM run: ``RecordingContext`` wraps any context, passes every call through and
-logs it; :func:`trace_from_events` turns the log into a replayable :class:`~scenarios.Trace`.
+logs it; :func:`trace_from_events` turns the log into a replayable :class:`~contexts.trace.Trace`
+(the bench replays it: ``ctxlab replay``).
 
-    from contexts import RecordingContext          # or: from scenarios import RecordingContext
+    from contexts import RecordingContext
     context = RecordingContext(contexts.open_context(...), "run.jsonl")
     ...  # the RLM's code uses `context`
     context.close()                                 # writes run.jsonl (and run.events.jsonl)
@@ -36,15 +37,14 @@ import operator
 import re
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, overload
 
-from contexts.base import Context, GrepHit, LineRange
-from contexts.lines import CharMap
-from contexts.stats import ContextStats
-from scenarios.trace import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace, op_to_json
+from contexts.base import Context, GrepHit
+from contexts.policies.wrapper import WrappedContext
+from contexts.trace import Batch, Grep, Index, Iter, Len, Op, Read, Text, Think, Trace, op_to_json
 
 DEFAULT_MIN_THINK_MS = 1.0
 """Gaps shorter than this (observed, not scaled) are the REPL's own overhead, not the model
@@ -190,7 +190,7 @@ def _grep_pattern(pattern: str | re.Pattern[str], flags: int) -> str:
     return f"(?{letters}){pattern}" if letters else pattern
 
 
-class RecordingContext(Context):
+class RecordingContext(WrappedContext):
     """Wraps ``inner``: the same answers and stats, every call logged (thread-safe).
 
     ``path`` (optional) is where :meth:`save` and :meth:`close` write the trace; the raw events
@@ -212,13 +212,11 @@ class RecordingContext(Context):
         think_scale: float = 1.0,
     ) -> None:
         _check_think_scale(think_scale)
-        super().__init__()
-        self.inner = inner
+        super().__init__(inner)
         self.path = Path(path) if path is not None else None
         self.trace_name = trace_name
         self.min_think_ms = min_think_ms
         self.think_scale = think_scale
-        self.chunk_lines = inner.chunk_lines
         self.lines = len(inner)
         """Lines of the recorded context."""
         self.byte_count = known_byte_count(inner)
@@ -285,19 +283,6 @@ class RecordingContext(Context):
                 self._log.flush()
 
     # -- the Context interface: pass through, log -----------------------------------------------
-
-    @property
-    def stats(self) -> ContextStats:
-        return self.inner.stats
-
-    def _line_count(self) -> int:
-        return len(self.inner)
-
-    def char_map(self) -> CharMap | None:
-        return self.inner.char_map()
-
-    def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
-        return self.inner.read_many(ranges)
 
     def __len__(self) -> int:
         self._check_open()
@@ -378,4 +363,4 @@ class RecordingContext(Context):
             with self._lock:
                 if self._log is not None:
                     self._log.close()
-            self.inner.close()
+            super()._close()
