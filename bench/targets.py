@@ -11,10 +11,12 @@ a run-specific prefix that is deleted afterwards, also on failure or Ctrl-C (unl
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import tempfile
 import uuid
+from array import array
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -44,9 +46,12 @@ from contexts.errors import (
     InvalidURLError,
     StorageError,
 )
+from contexts.layouts.line_index import LineIndex, build_index, plan_spans
+from contexts.layouts.single import DEFAULT_STRIDE, TEXT_NAME
 from contexts.location import S3Location, parse_location
-from contexts.ranges import DEFAULT_PART_BYTES
-from contexts.transport.s3 import S3Options, make_s3_client, make_session, translate_error
+from contexts.ranges import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES
+from contexts.transport.options import S3Options
+from contexts.transport.s3 import make_s3_client, make_session, translate_error
 from scenarios import get_scenario
 from scenarios.corpus import generate_corpus
 
@@ -274,9 +279,10 @@ def _mb(size: int) -> str:
 def estimate(config: BenchConfig) -> Estimate:
     """Estimate a real run from the corpus sizes, layouts and scenario traces.
 
-    Bytes per line come from a sample of the corpus; every read is charged whole segments (or
-    its byte range plus 8 MiB parts for the single layout) without caching, so caching and
-    partial-read contexts cost less than estimated.
+    Bytes per line come from a sample of the corpus; every read is charged whole segments (the
+    segments layout) or the GETs the single layout's planner makes of each op's ranges, on an
+    index of lines of that size, without caching, so caching and partial-read contexts cost
+    less than estimated.
     """
     sample = generate_corpus(min(_SAMPLE_LINES, max(config.lines)), seed=config.seed)
     per_line = len(sample.encode("utf-8")) / max(1, sample.count("\n"))
@@ -309,17 +315,30 @@ def estimate(config: BenchConfig) -> Estimate:
             loads = load_parts(size, LOAD_PART_BYTES, LOAD_WORKERS)
             requests += sum(1 for _start, stop in loads if stop > HEAD_BYTES)
             bytes_down += size
-        for first, stop in (span for op in trace.ops for span in op_line_ranges(op, lines)):
-            if layout == "segments":
-                touched = (stop - 1) // per_segment - first // per_segment + 1
-                requests += touched
-                bytes_down += int(touched * per_segment * per_line)
-            else:
-                size = int((stop - first) * per_line)
-                requests += 1 + size // DEFAULT_PART_BYTES
-                bytes_down += size
+        if layout == "segments":
+            for op in trace.ops:
+                for first, stop in op_line_ranges(op, lines):
+                    touched = (stop - 1) // per_segment - first // per_segment + 1
+                    requests += touched
+                    bytes_down += int(touched * per_segment * per_line)
+        else:  # the layout's own planner, on an index of lines of the sample's mean size
+            index = uniform_index(lines, per_line)
+            for op in trace.ops:
+                spans = [index.span(first, stop) for first, stop in op_line_ranges(op, lines)]
+                groups, _ = plan_spans(
+                    spans, coalesce_bytes=DEFAULT_COALESCE_BYTES, part_bytes=DEFAULT_PART_BYTES
+                )
+                requests += sum(len(group.parts) for group in groups)
+                bytes_down += sum(group.byte_stop - group.fetch_start for group in groups)
     requests += 2 * math.ceil(objects / 1000)  # cleanup: list + delete_objects per 1000
     return Estimate(requests, bytes_up, bytes_down, objects)
+
+
+@functools.lru_cache(maxsize=8)
+def uniform_index(lines: int, per_line: float) -> LineIndex:
+    """A line index of ``lines`` lines of ``per_line`` bytes each (for planning, not reading)."""
+    starts = array("q", (round(number * per_line) for number in range(lines + 1)))
+    return build_index(starts, object_name=TEXT_NAME, stride=DEFAULT_STRIDE)
 
 
 def confirm(question: str, *, yes: bool, stdin: TextIO | None = None) -> None:

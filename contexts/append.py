@@ -34,8 +34,9 @@ from contexts.layouts.segments import build_segments
 from contexts.layouts.single import INDEX_NAME
 from contexts.location import LocalLocation, S3Location, parse_location
 from contexts.transport.local import LocalWriter
+from contexts.transport.options import S3Options
 from contexts.transport.retry import RetryPolicy
-from contexts.transport.s3 import WRITE_READ_TIMEOUT_S, S3Options, S3Writer, translate_error
+from contexts.transport.s3 import WRITE_READ_TIMEOUT_S, S3Writer, translate_error
 from contexts.writer import _put_all
 
 _CONFLICT_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}

@@ -70,9 +70,9 @@ from contexts.threaded import ThreadedS3Transport
 from contexts.transport.base import ByteRequest, Transport
 from contexts.transport.buffered import BufferedTransport
 from contexts.transport.clients import shared_s3_client
-from contexts.transport.hedge import HedgePolicy, first_success
+from contexts.transport.hedge import HedgePolicy, first_success, policy_for
+from contexts.transport.options import S3Options
 from contexts.transport.retry import deadline_scope
-from contexts.transport.s3 import S3Options
 from contexts.volume import PooledLocalTransport
 
 MiB = 1024 * 1024
@@ -213,7 +213,8 @@ class AutoContext(Context):
         self._background = ThreadPoolExecutor(load_workers, thread_name_prefix="auto-load")
         self._demand_pool = ThreadPoolExecutor(max_workers, thread_name_prefix="auto-demand")
         self.hedge = HedgePolicy()
-        """When a slow request of this context is sent once more (``hedge.copies``: how often)."""
+        """When a slow request of this context is sent once more (``hedge.copies``: how often);
+        for S3, it starts from what the process's newest context on the endpoint learned."""
         self._buffer: BufferedTransport | None = None
         self._tail_flight: Future[bytes] | None = None
         self._segment_flight: Future[bytes] | None = None
@@ -252,6 +253,7 @@ class AutoContext(Context):
         if isinstance(location, S3Location):
             pool = self.max_workers + self.load_workers
             options = S3Options(max_pool_connections=pool, **self._options)
+            self.hedge = policy_for(f"{options.endpoint_url or 'AWS S3'} {options.region_name}")
             client = shared_s3_client(options)
             return ThreadedS3Transport(location, options, stats, self.max_workers, client)
         if isinstance(location, LocalLocation):

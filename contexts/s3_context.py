@@ -10,7 +10,7 @@ from contexts.layout_context import LayoutContext
 from contexts.location import Location, S3Location
 from contexts.stats import StatsRecorder
 from contexts.transport.base import Transport
-from contexts.transport.s3 import S3Options
+from contexts.transport.options import S3Options
 
 
 class S3ClientOptions(TypedDict, total=False):

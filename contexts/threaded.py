@@ -8,8 +8,9 @@ from contexts.location import S3Location
 from contexts.s3_context import S3ConnectionOptions, S3LayoutContext
 from contexts.stats import StatsRecorder
 from contexts.transport.base import Transport
+from contexts.transport.options import S3Options
 from contexts.transport.pool import PooledTransport
-from contexts.transport.s3 import S3Options, S3Transport
+from contexts.transport.s3 import S3Transport
 
 
 class ThreadedS3Transport(PooledTransport, S3Transport):

@@ -12,7 +12,8 @@ from contexts.layouts.segments import build_segments
 from contexts.layouts.single import DEFAULT_STRIDE, INDEX_NAME, TEXT_NAME, build_single
 from contexts.location import LocalLocation, check_relative_name, parse_location
 from contexts.transport.local import LocalWriter
-from contexts.transport.s3 import WRITE_READ_TIMEOUT_S, S3Options, S3Writer
+from contexts.transport.options import S3Options
+from contexts.transport.s3 import WRITE_READ_TIMEOUT_S, S3Writer
 
 
 class _Writer(Protocol):

@@ -21,7 +21,7 @@ from contexts.append import (
 from contexts.errors import ContextError, ManifestError, StorageError
 from contexts.layouts.manifest import parse_manifest
 from contexts.location import S3Location
-from contexts.transport.s3 import S3Options
+from contexts.transport.options import S3Options
 from tests.conftest import S3Env
 
 WRITERS = 8

@@ -20,7 +20,7 @@ from contexts.transport.base import ByteRequest
 from contexts.transport.buffered import BufferedTransport, HeldBytes
 from contexts.transport.clients import client_key, shared_client_count, shared_s3_client
 from contexts.transport.hedge import HedgePolicy
-from contexts.transport.s3 import S3Options
+from contexts.transport.options import S3Options
 from tests.conftest import S3Env
 from tests.reference import reference_lines, upload_segments
 from tests.servers import DictTransport, latency_server

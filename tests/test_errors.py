@@ -302,7 +302,8 @@ def test_a_request_that_never_left_is_not_counted(
 ) -> None:
     from contexts.location import S3Location
     from contexts.stats import StatsRecorder
-    from contexts.transport.s3 import S3Options, S3Transport
+    from contexts.transport.options import S3Options
+    from contexts.transport.s3 import S3Transport
 
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(key)

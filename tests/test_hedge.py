@@ -14,7 +14,15 @@ import pytest
 from contexts.errors import StorageError
 from contexts.transport.base import ByteRequest
 from contexts.transport.buffered import BufferedTransport
-from contexts.transport.hedge import HedgePolicy, first_success, hedged
+from contexts.transport.hedge import (
+    HEDGE_INITIAL_S,
+    HEDGE_MIN_S,
+    REMEMBERED_ENDPOINTS,
+    HedgePolicy,
+    first_success,
+    hedged,
+    policy_for,
+)
 from tests.servers import DictTransport
 
 DATA = bytes(range(256)) * 4
@@ -169,3 +177,21 @@ def test_a_read_waits_for_a_flight_with_an_eta_only_when_it_should_land_first(
     policy.observe(30.0, 10)  # a request of the read's own would take 30 s: waiting pays
     assert buffer.get_many([ByteRequest("obj", (600, 700))]) == [DATA[600:700]]
     assert inner.gets["obj"] == 1
+
+
+def test_a_new_context_starts_from_what_the_newest_one_on_its_endpoint_learned() -> None:
+    """policy_for: the second policy of an endpoint delays by its observed latency from the
+    start (not initial_s); another endpoint starts fresh; copies count per policy; the memory
+    keeps the newest REMEMBERED_ENDPOINTS endpoints."""
+    first = policy_for("http://a.test us-east-1")
+    assert first.delay() == HEDGE_INITIAL_S
+    for _ in range(5):
+        first.observe(0.02, 100)
+    first.copied()
+    second = policy_for("http://a.test us-east-1")
+    assert second is not first and second.copies == 0
+    assert second.delay() == pytest.approx(max(HEDGE_MIN_S, 3 * 0.02))
+    assert policy_for("http://b.test us-east-1").delay() == HEDGE_INITIAL_S
+    for number in range(REMEMBERED_ENDPOINTS):
+        policy_for(f"http://filler-{number}.test")
+    assert policy_for("http://a.test us-east-1").delay() == HEDGE_INITIAL_S  # forgotten

@@ -23,7 +23,7 @@ from contexts import registry
 from contexts.registry import ContextSpec
 from contexts.transport.base import ByteRequest
 from contexts.transport.obstore import Piece, plan_batch, translate_error
-from contexts.transport.s3 import S3Options
+from contexts.transport.options import S3Options
 from tests.conformance import ContextTests
 from tests.conftest import S3Env, SilentServer
 from tests.reference import reference_lines, upload_segments, upload_single

@@ -48,7 +48,8 @@ from contexts import (
 from contexts.append import S3ManifestStore, append_text
 from contexts.layouts.manifest import parse_manifest
 from contexts.location import S3Location
-from contexts.transport.s3 import S3Options, make_s3_client
+from contexts.transport.options import S3Options
+from contexts.transport.s3 import make_s3_client
 from tests.conformance import ContextTests, s3fs_mode
 from tests.conftest import FAKE_CREDENTIALS, S3Env
 from tests.reference import reference_lines, upload_segments

@@ -23,7 +23,8 @@ from contexts.transport.buffered import BufferedTransport
 from contexts.transport.hedge import HedgePolicy
 from contexts.transport.local import LocalTransport
 from contexts.transport.obstore import ObstoreTransport
-from contexts.transport.s3 import S3Options, S3Transport
+from contexts.transport.options import S3Options
+from contexts.transport.s3 import S3Transport
 from contexts.transport.s3fs import S3fsTransport
 from contexts.volume import PooledLocalTransport
 from tests.conftest import S3Env

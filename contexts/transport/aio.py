@@ -28,8 +28,9 @@ from contexts.stats import StatsRecorder
 from contexts.transport.attempts import attempts_counted, count_get_attempts
 from contexts.transport.base import ByteRequest, Transport
 from contexts.transport.loop_thread import LoopThread
+from contexts.transport.options import S3Options
 from contexts.transport.retry import BodyCut
-from contexts.transport.s3 import S3Options, translate_error
+from contexts.transport.s3 import translate_error
 
 try:
     from aiobotocore.config import AioConfig

@@ -21,7 +21,8 @@ from typing import Any
 
 import boto3
 
-from contexts.transport.s3 import S3Options, make_s3_client, make_session
+from contexts.transport.options import S3Options
+from contexts.transport.s3 import make_s3_client, make_session
 
 _CREDENTIAL_VARIABLES = (
     "AWS_ACCESS_KEY_ID",

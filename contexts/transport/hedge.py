@@ -8,6 +8,11 @@ that size takes: about the 90th percentile of a lognormal latency tail); :func:`
 batch with it.
 A copy is one more request (counted like any other, and as a repeat in ``stats.retries``); the
 slower copy runs to its end in the background and its answer is dropped.
+
+What a policy learns is the network's, not one context's: :func:`policy_for` gives a new context
+a policy that starts from what the newest one for the same endpoint has seen (and registers the
+new one as the newest), so a process's second open already hedges its metadata at ~3 x the
+measured latency rather than after ``initial_s``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import contextvars
 import statistics
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from typing import TypeVar
@@ -111,6 +116,22 @@ class HedgePolicy:
         self.observe(time.monotonic() - started, len(body))
         return body
 
+    def following(self) -> HedgePolicy:
+        """A new policy with the same settings that starts from what this one has observed
+        (its copies count from zero)."""
+        policy = HedgePolicy(
+            multiple=self.multiple,
+            min_s=self.min_s,
+            max_s=self.max_s,
+            initial_s=self.initial_s,
+            initial_rate=self.initial_rate,
+            window=self._small.maxlen or 64,
+        )
+        with self._lock:
+            policy._small.extend(self._small)
+            policy._rates.extend(self._rates)
+        return policy
+
     def copied(self) -> None:
         """Count a copy sent."""
         with self._lock:
@@ -127,6 +148,25 @@ def first_success(futures: Sequence[Future[T]]) -> T:
         error = error or failure
     assert error is not None
     raise error
+
+
+REMEMBERED_ENDPOINTS = 64
+"""Endpoints whose newest policy :func:`policy_for` keeps (least recently opened dropped)."""
+_newest: OrderedDict[str, HedgePolicy] = OrderedDict()
+_newest_lock = threading.Lock()
+
+
+def policy_for(endpoint: str) -> HedgePolicy:
+    """A policy for a new context reading ``endpoint`` (any string naming the network path:
+    endpoint URL and region): it starts from what the newest policy for ``endpoint`` observed,
+    and becomes the newest."""
+    with _newest_lock:
+        previous = _newest.pop(endpoint, None)
+        policy = HedgePolicy() if previous is None else previous.following()
+        _newest[endpoint] = policy
+        while len(_newest) > REMEMBERED_ENDPOINTS:
+            _newest.popitem(last=False)
+    return policy
 
 
 def hedged(

@@ -59,7 +59,7 @@ from contexts.ranges import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES, check_si
 from contexts.stats import StatsRecorder
 from contexts.transport.base import ByteRequest, Transport, past_the_end
 from contexts.transport.loop_thread import LoopThread
-from contexts.transport.s3 import S3Options
+from contexts.transport.options import S3Options
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig, S3Config, S3Credential

@@ -1,8 +1,8 @@
-"""boto3 transport and writer, the S3 client factory, and botocore errors as named context errors."""
+"""boto3 transport and writer, the S3 client factory, and botocore errors as named context errors
+(the connection options, :class:`S3Options`, are :mod:`contexts.transport.options`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -16,7 +16,6 @@ from contexts.errors import (
     ContextError,
     CredentialsError,
     EndpointUnreachableError,
-    InvalidURLError,
     ObjectNotFoundError,
     StorageError,
 )
@@ -24,7 +23,8 @@ from contexts.location import S3Location
 from contexts.stats import StatsRecorder
 from contexts.transport.attempts import attempts_counted, count_get_attempts
 from contexts.transport.base import ByteRequest, Revalidated, Transport, past_the_end
-from contexts.transport.retry import BodyCut, RetryPolicy
+from contexts.transport.options import S3Options
+from contexts.transport.retry import BodyCut
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _DENIED = {"AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"}
@@ -46,62 +46,6 @@ WRITE_READ_TIMEOUT_S = 60.0
 """``read_timeout_s`` of writers (layouts, appends): an upload's answer comes after the server
 has taken the whole body, so the 2 s first-byte hedge of reads does not apply (a retried PUT
 would re-send it all)."""
-
-
-@dataclass(frozen=True)
-class S3Options:
-    """How to reach an S3 (or S3-compatible) endpoint. Credentials come from boto3's standard chain.
-
-    A dead endpoint fails within ``max_attempts * (connect_timeout_s + read_timeout_s)`` plus
-    botocore's retry back-off; lower these for fail-fast tools.
-    """
-
-    endpoint_url: str | None = None
-    """Custom endpoint (moto, MinIO, R2, ...); ``None`` for AWS."""
-    region_name: str | None = None
-    """Region; ``None`` uses the environment / profile."""
-    profile_name: str | None = None
-    """Named profile from the AWS config files."""
-    connect_timeout_s: float = 5.0
-    """Seconds to wait for a TCP connection."""
-    read_timeout_s: float = 2.0
-    """Seconds to wait for bytes on an open connection. It is also the first-byte hedge: a GET
-    that has produced no byte for this long is abandoned and retried, as AWS advises (~2 s)."""
-    max_attempts: int = 3
-    """Total attempts per request, including the first (botocore retry ``total_max_attempts``;
-    also the attempts at a body cut mid-transfer)."""
-    deadline_s: float | None = None
-    """Overall deadline of one slice (every GET and retry it needs); ``None``: only the
-    per-attempt bounds above. Past it a read raises ``DeadlineExceededError``."""
-    retry_mode: str = "standard"
-    """botocore retry mode: ``standard`` or ``adaptive``."""
-    max_pool_connections: int = 10
-    """HTTP connections kept per client; raise it to match a thread pool."""
-    client_kwargs: dict[str, Any] = field(default_factory=dict)
-    """Extra keyword arguments for ``boto3.client`` (rarely needed)."""
-
-    def __post_init__(self) -> None:
-        if self.endpoint_url is not None:
-            scheme, _, rest = self.endpoint_url.partition("://")
-            if scheme not in ("http", "https") or not rest.strip("/"):
-                raise InvalidURLError(
-                    f"endpoint_url must look like 'https://host[:port]', not {self.endpoint_url!r}"
-                )
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be at least 1, not {self.max_attempts}")
-        if self.connect_timeout_s <= 0 or self.read_timeout_s <= 0:
-            raise ValueError("connect_timeout_s and read_timeout_s must be positive")
-        if self.deadline_s is not None and self.deadline_s <= 0:
-            raise ValueError(f"deadline_s must be positive or None, not {self.deadline_s}")
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        """The policy for re-reading bodies cut mid-transfer."""
-        return RetryPolicy(max_attempts=self.max_attempts)
-
-    def describe_endpoint(self) -> str:
-        """The endpoint for messages."""
-        return self.endpoint_url or "AWS S3"
 
 
 def make_session(options: S3Options) -> boto3.session.Session:

@@ -34,8 +34,9 @@ from contexts.location import S3Location
 from contexts.stats import StatsRecorder
 from contexts.transport.base import ByteRequest, Transport, past_the_end
 from contexts.transport.loop_thread import LoopThread
+from contexts.transport.options import S3Options
 from contexts.transport.retry import before_send_deadline
-from contexts.transport.s3 import S3Options, translate_error
+from contexts.transport.s3 import translate_error
 
 CACHE_TYPES = ("readahead", "blockcache", "background", "bytes", "mmap", "first", "all", "none")
 """fsspec cache types an ``S3File`` accepts."""
