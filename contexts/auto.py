@@ -20,7 +20,8 @@ It composes the lab's best parts:
 * **Progressive load.** Right after open, a loader fetches the rest in ``load_workers`` parallel
   ranges, none under ``load_part_bytes`` (whole segments for the segments layout), each request
   yielding to the caller's reads in flight, and swaps in an in-memory copy when all is there
-  and checked. Bytes already loaded answer reads meanwhile. A context over ``max_bytes`` (UTF-8
+  and checked. Bytes already loaded answer reads meanwhile; a read of more than
+  ``WAIT_FOR_LOAD_BYTES`` waits for the load instead of fetching its bytes a second time. A context over ``max_bytes`` (UTF-8
   bytes) is not loaded: reads go through a byte-bounded LRU cache with sequential read-ahead
   (:class:`~contexts.policies.prefetch.PrefetchingContext`).
 * ``grep``, ``text()`` and iteration wait for a load under way (it is the fastest way to
@@ -98,6 +99,10 @@ LOAD_WORKERS = 16
 DEMAND_FIRST_S = 0.5
 """How long a load request waits for callers' reads in flight before it goes anyway."""
 PIPELINE_CHUNKS = 4
+WAIT_FOR_LOAD_BYTES = 32 * MiB
+"""A read of more than this (estimated from its share of the lines) while the load runs waits
+for the load: the load is already moving those bytes at the link's rate, and asking for them
+again would only split the link (and the 2 cores) between two copies."""
 """Chunks per batch of ``grep`` / ``text()`` / iteration on a context that is not loaded."""
 
 
@@ -205,6 +210,7 @@ class AutoContext(Context):
         self._options = options
         self._deadline_s = options.get("deadline_s")
         self._first_segment_bytes: int | None = None
+        self._stored_bytes: int | None = None  # the text's size, when a load is under way
         self._text_size: int | None = None
         self._sized = threading.Event()  # set once open knows the text's size (or never will)
         self._layout_name = layout
@@ -400,6 +406,7 @@ class AutoContext(Context):
         if stored is not None and stored > self.max_bytes:
             self._fall_back()
             return
+        self._stored_bytes = stored
         assert self._buffer is not None
         if isinstance(reader, SingleObjectReader):  # callers' reads are held, and read on
             self._buffer.hold_demand = True
@@ -588,6 +595,10 @@ class AutoContext(Context):
 
     def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
         self._check_open()
+        if self._memory is None and self._stored_bytes and not self._load_ended.is_set():
+            lines = sum(stop - start for start, stop in ranges)
+            if lines * self._stored_bytes > WAIT_FOR_LOAD_BYTES * self._line_count():
+                self.wait_loaded()
         return self._source()._read_ranges(ranges)
 
     def text(self) -> str:

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import contexts
+from contexts import auto
 from contexts.auto import AutoContext
 from contexts.policies import PrefetchingContext
 from contexts.transport.base import ByteRequest
@@ -285,6 +286,26 @@ def test_load_requests_wait_for_demand_requests_in_flight() -> None:
     later.join(10)
     buffer.hold("a", 1, b"123456789")
     assert buffer.get_many([ByteRequest("a", (0, 2)), ByteRequest("a", (6, 8))]) == [b"01", b"67"]
+
+
+def test_a_read_larger_than_the_threshold_waits_for_the_load(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the load runs, a read estimated over WAIT_FOR_LOAD_BYTES (here lowered to 10 KB)
+    waits for it, so it returns with the text in memory (whatever the timing: the load either
+    ended before the read or is waited for); a small read is answered as ever."""
+    monkeypatch.setattr(auto, "WAIT_FOR_LOAD_BYTES", 10_000)
+    text = "".join(f"{i:06d} waits for the load {'y' * (i % 53)}\n" for i in range(20_000))
+    lines = reference_lines(text)
+    with latency_server(text, "auto-wait", first_byte_ms=300.0) as server:
+        url = "s3://auto-wait/ctx/"
+        contexts.write_layout(text, url, "single", endpoint_url=server.raw_endpoint)
+        with contexts.open(
+            url, endpoint_url=server.shaped_endpoint, head_bytes=1024, load_part_bytes=64 * 1024
+        ) as ctx:
+            assert ctx[100:110] == "".join(lines[100:110])
+            assert ctx[:] == text
+            assert ctx.loaded
 
 
 def test_callers_ranges_read_on_while_loading_and_what_follows_is_held() -> None:
