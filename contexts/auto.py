@@ -21,9 +21,9 @@ It composes the lab's best parts:
   ranges, none under ``load_part_bytes`` (whole segments for the segments layout), each request
   yielding to the caller's reads in flight, and swaps in an in-memory copy when all is there
   and checked. Bytes already loaded answer reads meanwhile; a read of more than
-  ``WAIT_FOR_LOAD_BYTES`` waits for the load instead of fetching its bytes a second time. A context over ``max_bytes`` (UTF-8
-  bytes) is not loaded: reads go through a byte-bounded LRU cache with sequential read-ahead
-  (:class:`~contexts.policies.prefetch.PrefetchingContext`).
+  ``WAIT_FOR_LOAD_BYTES`` waits for the load instead of fetching its bytes a second time. A
+  context over ``max_bytes`` (UTF-8 bytes) is not loaded: reads go through a byte-bounded LRU
+  cache with sequential read-ahead (:class:`~contexts.policies.prefetch.PrefetchingContext`).
 * ``grep``, ``text()`` and iteration wait for a load under way (it is the fastest way to
   everything), then run at memory speed; without a load they read ``PIPELINE_CHUNKS`` chunks
   per batch.
@@ -99,11 +99,11 @@ LOAD_WORKERS = 16
 DEMAND_FIRST_S = 0.5
 """How long a load request waits for callers' reads in flight before it goes anyway."""
 PIPELINE_CHUNKS = 4
+"""Chunks per batch of ``grep`` / ``text()`` / iteration on a context that is not loaded."""
 WAIT_FOR_LOAD_BYTES = 32 * MiB
 """A read of more than this (estimated from its share of the lines) while the load runs waits
 for the load: the load is already moving those bytes at the link's rate, and asking for them
 again would only split the link (and the 2 cores) between two copies."""
-"""Chunks per batch of ``grep`` / ``text()`` / iteration on a context that is not loaded."""
 
 
 def head_parts(head_bytes: int, part_bytes: int) -> list[tuple[int, int]]:

@@ -20,9 +20,10 @@ version-1 index has no character offsets. The same format indexes a large segmen
 
 Reading by index (both layouts): :func:`plan_spans` turns the byte spans of a batch into
 :class:`SpanGroup` s — nearby spans **coalesced** into one GET, long ones **split** into parts of
-``part_bytes`` fetched in parallel, by the one planner of :mod:`contexts.ranges` — and :func:`read_group` joins a group's parts *before*
-decoding (a UTF-8 character cut at a part boundary decodes whole) and checks every indexed line
-boundary it relies on (:class:`IntegrityError` on any disagreement).
+``part_bytes`` fetched in parallel, by the one planner of :mod:`contexts.ranges` — and
+:func:`read_group` joins a group's parts *before* decoding (a UTF-8 character cut at a part
+boundary decodes whole) and checks every indexed line boundary it relies on
+(:class:`IntegrityError` on any disagreement).
 """
 
 from __future__ import annotations

@@ -147,13 +147,12 @@ def known_byte_count(context: Context) -> int | None:
     Exact where it is cheap: a text already in memory (``memory``, ``s3-ram``) is measured; a
     stored layout reports the sizes its metadata holds (the single object's line index, or the
     manifest's per-segment ``byte_count``; a manifest without them, as the seed's, gives
-    ``None``); caches and recorders report their inner context's. Any other context gives
-    ``None`` rather than an estimate from what happened to be read.
+    ``None``); policy wrappers (caches, recorders) report their inner context's. Any other
+    context gives ``None`` rather than an estimate from what happened to be read.
     """
     from contexts.memory import InMemoryContext
-    from contexts.policies.cache import CachedContext
 
-    while isinstance(context, CachedContext | RecordingContext):
+    while isinstance(context, WrappedContext):
         context = context.inner
     if not isinstance(context, InMemoryContext):
         from contexts.layout_context import LayoutContext

@@ -84,10 +84,7 @@ class Transport(ABC):
         """An empty range is ``b""`` without a request (S3 answers the invalid ``Range`` of
         one with the whole object); the rest go to :meth:`_fetch_many`. Nothing is asked once
         the transport is stopped."""
-        if self.stopped:
-            raise ContextClosedError(
-                f"the context reading {self.url()} was closed while this read was under way"
-            )
+        self._refuse_if_stopped()
         empty = [request.nbytes is not None and request.nbytes <= 0 for request in requests]
         if not any(empty):
             return self._fetch_many(requests)
@@ -123,11 +120,15 @@ class Transport(ABC):
     def _fetch_counted(self, request: ByteRequest) -> bytes:
         return self._counted(lambda: self._fetch(request))
 
-    def _counted(self, fetch: Callable[[], bytes]) -> bytes:
+    def _refuse_if_stopped(self) -> None:
+        """Raise ``ContextClosedError`` once :meth:`stop` has been called."""
         if self.stopped:
             raise ContextClosedError(
                 f"the context reading {self.url()} was closed while this read was under way"
             )
+
+    def _counted(self, fetch: Callable[[], bytes]) -> bytes:
+        self._refuse_if_stopped()
         try:
             body = fetch()
         except BaseException:

@@ -85,20 +85,24 @@ class HedgePolicy:
             return self.max_s
         return base + self.multiple * nbytes / (rate or self.initial_rate)
 
-    def expected(self, nbytes: int) -> float:
-        """Seconds a request of ``nbytes`` is expected to take (the median latency, or
-        ``min_s`` before one is known, plus the size at the median rate)."""
+    def _latency_and_rate(self) -> tuple[float, float]:
+        """The median latency (``min_s`` before one is known) and the median rate
+        (``initial_rate`` before one is known)."""
         with self._lock:
             latency = statistics.median(self._small) if self._small else self.min_s
             rate = statistics.median(self._rates) if self._rates else self.initial_rate
+        return latency, rate
+
+    def expected(self, nbytes: int) -> float:
+        """Seconds a request of ``nbytes`` is expected to take (the median latency, or
+        ``min_s`` before one is known, plus the size at the median rate)."""
+        latency, rate = self._latency_and_rate()
         return latency + nbytes / rate
 
     def cheap_bytes(self, share: float) -> int:
         """Bytes that transfer in ``share`` of a request's latency (the median latency, or
         ``min_s``, at the median rate): what asking for more in the same request costs little."""
-        with self._lock:
-            latency = statistics.median(self._small) if self._small else self.min_s
-            rate = statistics.median(self._rates) if self._rates else self.initial_rate
+        latency, rate = self._latency_and_rate()
         return int(share * latency * rate)
 
     def observe(self, seconds: float, nbytes: int) -> None:

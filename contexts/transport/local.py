@@ -45,8 +45,8 @@ class LocalTransport(Transport):
                 with os.fdopen(os.dup(fd), "rb") as handle:
                     return handle.read()
             start, stop = byte_range
-            if stop > start and start >= os.fstat(fd).st_size:
-                raise past_the_end(str(path), f"{os.fstat(fd).st_size} bytes, read from {start}")
+            if stop > start and start >= (size := os.fstat(fd).st_size):
+                raise past_the_end(str(path), f"{size} bytes, read from {start}")
             return _pread_exactly(fd, stop - start, start)
         except OSError as exc:
             raise StorageError(f"cannot read {path}: {exc.strerror}") from exc
