@@ -48,7 +48,7 @@ from contexts.errors import (
     UnsafePathError,
 )
 from contexts.memory import InMemoryContext
-from contexts.registry import REGISTRY, available, context_class, open_context
+from contexts.registry import REGISTRY, available, context_class, open_context, opener
 from contexts.stats import ContextStats
 from contexts.writer import WrittenLayout, write_layout
 
@@ -91,6 +91,7 @@ __all__ = [
     "context_class",
     "open",
     "open_context",
+    "opener",
     "write_layout",
 ]
 
@@ -102,13 +103,16 @@ def open(url: str, **options: Any) -> AutoContext:
     return cast("AutoContext", open_context("auto", url, **options))
 
 
-_LAZY_CLASSES = {spec.class_name: name for name, spec in REGISTRY.items()}
+_LAZY_CLASSES: dict[str, str] = {}
+for _name, _spec in REGISTRY.items():  # the first entry of a public name (s3fs-readahead)
+    _LAZY_CLASSES.setdefault(_spec.class_name, _name)
 
 
 def __getattr__(attribute: str) -> Any:
-    """Import registered context classes on first use (``from contexts import X``)."""
+    """Registered contexts by public name on first use (``from contexts import X``): a class,
+    imported then, or the preset of a composition."""
     if attribute in _LAZY_CLASSES:
-        return context_class(_LAZY_CLASSES[attribute])
+        return opener(_LAZY_CLASSES[attribute])
     if attribute == "RecordingContext":  # a policy wrapper, imported on first use
         from contexts.policies.recording import RecordingContext
 

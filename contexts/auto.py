@@ -53,7 +53,6 @@ from typing import Any, Unpack
 
 from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import ContextClosedError, ContextError, IntegrityError, InvalidURLError
-from contexts.layout_context import LayoutContext
 from contexts.layouts.manifest import MANIFEST_NAME
 from contexts.layouts.segments import SegmentsReader, segment_name
 from contexts.layouts.single import INDEX_NAME, TEXT_NAME, SingleObjectReader
@@ -63,18 +62,17 @@ from contexts.location import LocalLocation, Location, S3Location
 from contexts.memory import InMemoryContext
 from contexts.metadata_cache import cache_from_option
 from contexts.policies.prefetch import PrefetchingContext
-from contexts.ram import stored_bytes
 from contexts.ranges import DEFAULT_COALESCE_BYTES, split
-from contexts.s3_context import S3ClientOptions
 from contexts.stats import ContextStats, StatsRecorder
-from contexts.threaded import ThreadedS3Transport
+from contexts.stored import StoredContext, stored_bytes
 from contexts.transport.base import ByteRequest, Transport
 from contexts.transport.buffered import BufferedTransport
 from contexts.transport.clients import shared_s3_client
 from contexts.transport.hedge import HedgePolicy, first_success, policy_for
-from contexts.transport.options import S3Options
+from contexts.transport.local import PooledLocalTransport
+from contexts.transport.options import S3ClientOptions, S3Options
 from contexts.transport.retry import deadline_scope
-from contexts.volume import PooledLocalTransport
+from contexts.transport.s3 import ThreadedS3Transport
 
 MiB = 1024 * 1024
 LOAD_LIMIT_BYTES = 512 * MiB
@@ -128,26 +126,6 @@ def _whole_body(transport: Transport, name: str) -> bytes:
 
 class _LoadStopped(Exception):
     """The context closed while loading."""
-
-
-class _PrimedLayout(LayoutContext):
-    """A layout context whose transport comes from ``make_transport`` (already primed)."""
-
-    name = "auto-layout"
-    chunk_lines = 50_000
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        layout: str,
-        make_transport: Callable[[Location, StatsRecorder], Transport],
-    ) -> None:
-        self._make = make_transport
-        super().__init__(url, layout=layout)
-
-    def _make_transport(self, location: Location, stats: StatsRecorder) -> Transport:
-        return self._make(location, stats)
 
 
 class AutoContext(Context):
@@ -227,9 +205,11 @@ class AutoContext(Context):
         self._memory: Context | None = None
         self._fallback: PrefetchingContext | None = None
         self._loader: threading.Thread | None = None
-        self._layout: _PrimedLayout | None = None
+        self._layout: StoredContext | None = None
         try:
-            self._layout = _PrimedLayout(url, layout=layout, make_transport=self._primed)
+            self._layout = StoredContext(
+                url, make_transport=self._primed, layout=layout, name="auto-layout"
+            )
             reader = self._layout.reader
             if isinstance(reader, SingleObjectReader):
                 self._layout.reader = reader.configured(

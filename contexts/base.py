@@ -13,7 +13,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Self, overload
+from typing import TYPE_CHECKING, Any, NamedTuple, Self, overload
 
 from contexts.errors import ContextClosedError
 from contexts.lines import CharMap, split_lines
@@ -42,8 +42,8 @@ class Context(ABC):
     one line, exactly as for a Python list of lines.
     """
 
-    name: ClassVar[str] = "context"
-    """The registry name of this kind of context."""
+    name: str = "context"
+    """The registry name of this context (a class default; a preset sets its own)."""
 
     chunk_lines: int = 10_000
     """Lines fetched per request batch by iteration, ``grep``, ``text`` and strided slices."""

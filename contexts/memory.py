@@ -28,9 +28,9 @@ class InMemoryContext(Context):
     @classmethod
     def open(cls, url: str, **options: Any) -> Self:
         """Load the whole context stored at ``url`` into memory (through ``s3-sequential``)."""
-        from contexts.sequential import SequentialS3Context
+        from contexts.registry import open_context
 
-        with SequentialS3Context(url, **options) as source:
+        with open_context("s3-sequential", url, **options) as source:
             return cls(source.text())
 
     def _line_count(self) -> int:

@@ -30,38 +30,12 @@ from contexts import (
     ManifestNotFoundError,
     ObjectNotFoundError,
     StorageError,
-    registry,
 )
-from contexts.async_s3 import AsyncS3Context
-from contexts.registry import ContextSpec
-from tests.conformance import ContextTests
+from contexts.stored import StoredContext
 from tests.conftest import S3Env, SilentServer
 from tests.reference import reference_lines, upload_segments
 
-ASYNC_SPEC = ContextSpec(
-    "s3-async",
-    "contexts.async_s3:AsyncS3Context",
-    "aioboto3 on a background event loop",
-    storage="s3",
-    layouts=("segments", "single"),
-    extra="async",
-)
-
-if "s3-async" not in registry.REGISTRY:
-    # Until contexts/registry.py lists s3-async (and tests/test_conformance.py holds its class),
-    # register it for this module only and run the shared suite from here.
-
-    @pytest.fixture(scope="module", autouse=True)
-    def _register_s3_async() -> Iterator[None]:
-        registry.REGISTRY["s3-async"] = ASYNC_SPEC
-        try:
-            yield
-        finally:
-            registry.REGISTRY.pop("s3-async", None)
-
-    class TestAsyncConformance(ContextTests):
-        name = "s3-async"
-
+AsyncS3Context = contexts.AsyncS3Context
 
 TEXT = "".join(f"{i} é€ line of the async test {'x' * (i % 13)}\n" for i in range(2000))
 LINES = reference_lines(TEXT)
@@ -103,7 +77,7 @@ def url(server: S3Server) -> Iterator[str]:
     server.set_profile("none")
 
 
-def open_async(server: S3Server, url: str, **options: Any) -> AsyncS3Context:
+def open_async(server: S3Server, url: str, **options: Any) -> StoredContext:
     return AsyncS3Context(url, endpoint_url=server.shaped_endpoint, **options)
 
 

@@ -12,8 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import contexts
-from contexts import IntegrityError
-from contexts.byte_range import ByteRangeS3Context
+from contexts import ByteRangeS3Context, IntegrityError
 from contexts.layouts.single import SingleObjectReader, build_single
 from contexts.ranges import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES
 from tests.conformance import Builder, ContextTests

@@ -16,8 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import contexts
-from contexts import IndexFormatError, IntegrityError, ObjectNotFoundError
-from contexts.large_chunk import LargeChunkS3Context
+from contexts import IndexFormatError, IntegrityError, LargeChunkS3Context, ObjectNotFoundError
 from contexts.layouts.line_index import build_index
 from contexts.layouts.manifest import Manifest, SegmentEntry
 from contexts.layouts.segments import SegmentsReader, build_segments

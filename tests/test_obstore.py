@@ -19,45 +19,15 @@ from obstore.exceptions import GenericError, PermissionDeniedError, Unauthentica
 import contexts
 from bench.network import S3Server
 from bench.network.profiles import FaultRates, NetworkProfile
-from contexts import registry
-from contexts.registry import ContextSpec
 from contexts.transport.base import ByteRequest
 from contexts.transport.obstore import Piece, plan_batch, translate_error
 from contexts.transport.options import S3Options
-from tests.conformance import ContextTests
 from tests.conftest import S3Env, SilentServer
 from tests.reference import reference_lines, upload_segments, upload_single
 from tests.servers import counted_head, latency_server
 
-SPEC = ContextSpec(
-    "obstore",
-    "contexts.obstore_context:ObstoreContext",
-    "Rust object_store bindings, concurrent GETs",
-    storage="s3",
-    layouts=("segments", "single"),
-    extra="obstore",
-)
-REGISTERED = "obstore" in registry.REGISTRY
-
 TEXT = "".join(f"{i:05d} é€ 中 \U0001f600 obstore line\n" for i in range(2000))
 LINES = reference_lines(TEXT)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def obstore_registered() -> Iterator[None]:
-    """Register ``obstore`` for this module unless the registry already has it."""
-    added = "obstore" not in registry.REGISTRY
-    if added:
-        registry.REGISTRY["obstore"] = SPEC
-    yield
-    if added:
-        del registry.REGISTRY["obstore"]
-
-
-if not REGISTERED:  # once registered, tests/test_conformance.py holds the conformance class
-
-    class TestObstoreConformance(ContextTests):
-        name = "obstore"
 
 
 def open_obstore(url: str, endpoint: str, **options: object) -> contexts.Context:
@@ -493,7 +463,7 @@ def test_bad_arguments(tmp_path: object) -> None:
 
 
 def test_missing_obstore_gives_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
-    for module in ("contexts.obstore_context", "contexts.transport.obstore"):
+    for module in ("contexts.transport.obstore",):
         monkeypatch.delitem(sys.modules, module, raising=False)
     monkeypatch.setitem(sys.modules, "obstore", None)  # the import fails
     with pytest.raises(

@@ -10,7 +10,7 @@ import pytest
 
 import contexts
 from bench.network import S3Server
-from contexts.presets import CachedPrefetchS3Context
+from contexts import CachedPrefetchS3Context
 from tests.conftest import S3Env
 from tests.reference import reference_lines, upload_segments
 from tests.servers import latency_server

@@ -16,17 +16,15 @@ import pytest
 import contexts
 from contexts.location import LocalLocation, S3Location
 from contexts.stats import StatsRecorder
-from contexts.threaded import ThreadedS3Transport
 from contexts.transport.aio import AioS3Transport
 from contexts.transport.base import Transport
 from contexts.transport.buffered import BufferedTransport
 from contexts.transport.hedge import HedgePolicy
-from contexts.transport.local import LocalTransport
+from contexts.transport.local import LocalTransport, PooledLocalTransport
 from contexts.transport.obstore import ObstoreTransport
 from contexts.transport.options import S3Options
-from contexts.transport.s3 import S3Transport
+from contexts.transport.s3 import S3Transport, ThreadedS3Transport
 from contexts.transport.s3fs import S3fsTransport
-from contexts.volume import PooledLocalTransport
 from tests.conftest import S3Env
 from tests.servers import DictTransport
 from tests.transport_conformance import TransportTests

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from bench.report.data import Group, RunData, is_peer, ok, reads_network, spec_of
 from bench.results import CellResult
 from contexts.errors import ContextError
-from contexts.registry import context_class
+from contexts.registry import opener
+from contexts.transport.options import S3_CLIENT_DEFAULTS
 
 BASELINE = "s3-sequential"
 EXAMPLE_URL = "s3://my-bucket/my-context/"
@@ -139,24 +140,24 @@ def headline(data: RunData, group: Group) -> list[Headline]:
 def usage(name: str, segment_lines: int | None = None) -> list[str]:
     """The lines a user copies: write the layout, import the class, open it (registry-derived).
 
-    Constructor arguments are the class's keyword defaults with the preset's own options applied
-    (what the bench ran); a class whose extra is missing here shows only the preset options.
+    Constructor arguments are the preset's own options, then the context's keyword defaults
+    (what the bench ran) other than how to reach the endpoint; a class whose extra is missing
+    here shows only the preset options.
     """
     spec = spec_of(name)
     if spec is None:
         return [f"# {name!r} is not registered in this checkout"]
     class_name = spec.class_name
-    options: dict[str, object] = {}
+    options: dict[str, object] = dict(spec.open_options)
     try:
-        signature = inspect.signature(context_class(name).__init__)
-        options = {
-            p.name: p.default
-            for p in signature.parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
-        }
+        signature = inspect.signature(opener(name))
+        for p in signature.parameters.values():
+            keyword = p.kind is inspect.Parameter.KEYWORD_ONLY
+            # how to reach the endpoint (S3_CLIENT_DEFAULTS) is the user's own
+            if keyword and p.default is not p.empty and p.name not in S3_CLIENT_DEFAULTS:
+                options.setdefault(p.name, p.default)
     except ContextError:
         pass
-    options.update(dict(spec.open_options))
     lines = [f"from contexts import {class_name}"]
     if spec.storage == "memory":
         return [*lines, f"ctx = {class_name}(text)"]

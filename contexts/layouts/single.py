@@ -85,7 +85,10 @@ class SingleObjectReader:
         return cls(index, transport, coalesce_bytes=coalesce_bytes, part_bytes=part_bytes)
 
     def configured(
-        self, *, coalesce_bytes: int | None, part_bytes: int | None
+        self,
+        *,
+        coalesce_bytes: int | None = None,
+        part_bytes: int | None = None,
     ) -> SingleObjectReader:
         """This reader (same index, no request) with other coalescing and part sizes."""
         return type(self)(

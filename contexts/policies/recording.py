@@ -155,12 +155,12 @@ def known_byte_count(context: Context) -> int | None:
     while isinstance(context, WrappedContext):
         context = context.inner
     if not isinstance(context, InMemoryContext):
-        from contexts.layout_context import LayoutContext
-        from contexts.ram import RamS3Context, stored_bytes
+        from contexts.policies.ram import RamContext
+        from contexts.stored import StoredContext, stored_bytes
 
-        if isinstance(context, LayoutContext):
+        if isinstance(context, StoredContext):
             return stored_bytes(context)
-        if not isinstance(context, RamS3Context):
+        if not isinstance(context, RamContext):
             return None
     text = context.text()  # in memory: no storage request
     if text.isascii():

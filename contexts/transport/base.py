@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from contexts.errors import ContextClosedError, IntegrityError
 from contexts.location import Location
@@ -161,3 +162,19 @@ class Transport(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release clients and connections."""
+
+
+T = TypeVar("T")
+
+
+@runtime_checkable
+class AwaitableTransport(Protocol):
+    """A transport with its own event loop (aiobotocore): awaitable reads for async callers."""
+
+    async def acall(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` run on the transport's loop, without blocking the caller's loop."""
+        ...
+
+    async def afetch_many(self, requests: Sequence[ByteRequest]) -> list[bytes]:
+        """Every request's body, fetched concurrently on the transport's loop."""
+        ...

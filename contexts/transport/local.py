@@ -9,6 +9,7 @@ from contexts.errors import AccessDeniedError, ObjectNotFoundError, StorageError
 from contexts.location import LocalLocation
 from contexts.stats import StatsRecorder
 from contexts.transport.base import ByteRequest, Transport, past_the_end
+from contexts.transport.pool import PooledTransport
 
 
 class LocalTransport(Transport):
@@ -65,6 +66,15 @@ def _pread_exactly(fd: int, length: int, offset: int) -> bytes:
         length -= len(part)
         offset += len(part)
     return b"".join(parts)
+
+
+class PooledLocalTransport(PooledTransport, LocalTransport):
+    """Whole-file reads and ``os.pread`` ranges on ``max_workers`` threads (network file
+    systems such as Modal Volumes and bucket mounts reward concurrency like S3 does)."""
+
+    def __init__(self, location: LocalLocation, stats: StatsRecorder, max_workers: int) -> None:
+        super().__init__(location, stats)
+        self.max_workers = max_workers
 
 
 class LocalWriter:

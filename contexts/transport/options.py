@@ -3,8 +3,8 @@ once (boto3, aiobotocore, obstore and s3fs read the same fields)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, TypedDict
 
 from contexts.errors import InvalidURLError
 from contexts.transport.retry import RetryPolicy
@@ -66,4 +66,24 @@ class S3Options:
         return self.endpoint_url or "AWS S3"
 
 
-__all__ = ["S3Options"]
+class S3ClientOptions(TypedDict, total=False):
+    """The keyword options of every S3 context: how to reach the endpoint (defaults and
+    meaning: :class:`S3Options`)."""
+
+    endpoint_url: str | None
+    region_name: str | None
+    profile_name: str | None
+    connect_timeout_s: float
+    read_timeout_s: float
+    max_attempts: int
+    retry_mode: str
+    deadline_s: float | None
+
+
+S3_CLIENT_DEFAULTS: dict[str, Any] = {
+    f.name: f.default for f in fields(S3Options) if f.name in S3ClientOptions.__optional_keys__
+}
+"""Each of :class:`S3ClientOptions` with its default."""
+
+
+__all__ = ["S3_CLIENT_DEFAULTS", "S3ClientOptions", "S3Options"]

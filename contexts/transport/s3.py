@@ -24,6 +24,7 @@ from contexts.stats import StatsRecorder
 from contexts.transport.attempts import attempts_counted, count_get_attempts
 from contexts.transport.base import ByteRequest, Revalidated, Transport, past_the_end
 from contexts.transport.options import S3Options
+from contexts.transport.pool import PooledTransport
 from contexts.transport.retry import BodyCut
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
@@ -255,6 +256,21 @@ class S3Transport(Transport):
         if self._owns_client:
             self.client.close()
         super().close()
+
+
+class ThreadedS3Transport(PooledTransport, S3Transport):
+    """boto3 GETs on ``max_workers`` threads sharing one client (clients are thread-safe)."""
+
+    def __init__(
+        self,
+        location: S3Location,
+        options: S3Options,
+        stats: StatsRecorder,
+        max_workers: int,
+        client: Any = None,
+    ) -> None:
+        super().__init__(location, options, stats, client)
+        self.max_workers = max_workers
 
 
 class S3Writer:

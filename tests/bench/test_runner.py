@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Self
 
 import pytest
 
@@ -16,11 +17,19 @@ from bench.oracle import LineListOracle, iteration_digest
 from bench.results import SCHEMA, SCHEMA_VERSION, CellResult, OpRecord, RunResults, load_results
 from bench.runner import BenchConfig, run_bench
 from contexts import registry
-from contexts.sequential import SequentialS3Context
+from contexts.policies.wrapper import WrappedContext
 from scenarios import Batch, Len, Read, Trace, get_scenario
 
 
-class OffByOneContext(SequentialS3Context):
+class _OverSequential(WrappedContext):
+    """A test double over ``s3-sequential``, opened by URL like a registered class."""
+
+    @classmethod
+    def open(cls, url: str, **options: Any) -> Self:
+        return cls(registry.open_context("s3-sequential", url, **options))
+
+
+class OffByOneContext(_OverSequential):
     """A context with a classic bug: slices silently lose their last character."""
 
     name = "broken-off-by-one"
@@ -29,7 +38,7 @@ class OffByOneContext(SequentialS3Context):
         return [text[:-1] for text in super()._read_ranges(ranges)]
 
 
-class FailingContext(SequentialS3Context):
+class FailingContext(_OverSequential):
     """A context whose reads raise: the cell fails with an error, not a wrong answer."""
 
     name = "broken-raises"

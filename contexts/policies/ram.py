@@ -1,47 +1,38 @@
-"""``s3-ram``: fetch the whole context in parallel at open, then slice in memory."""
+"""The ``ram`` policy (``s3-ram``): fetch the whole stored context in parallel, then slice in memory."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Unpack
 
 from contexts.base import Context, LineRange
 from contexts.errors import MemoryLimitError
-from contexts.layout_context import LayoutContext
 from contexts.lines import CharMap
 from contexts.memory import InMemoryContext
-from contexts.s3_context import S3ConnectionOptions
 from contexts.stats import ContextStats
-from contexts.threaded import ThreadedS3Context
+from contexts.stored import StoredContext, stored_bytes
 
 RAM_LIMIT_BYTES = 2 * 1024**3
 """Default limit of ``s3-ram``: a larger stored context raises ``MemoryLimitError`` at open."""
 LOAD_BATCH_LINES = 200_000
+"""Lines per batch while loading (each batch is one parallel fetch of the source)."""
 
 
-class RamS3Context(Context):
-    """The seed's demo strategy: every segment (or the whole object) fetched at open with a
-    thread pool, then every slice is a string slice.
+class RamContext(Context):
+    """The seed's demo strategy: every segment (or the whole object) of ``source`` fetched at
+    open, then every slice is a string slice. ``source`` is closed once loaded (or on failure).
 
     Opening costs about ``bytes / (connections x per-connection bandwidth)`` plus a latency;
     after that nothing touches the network. A context over ``max_bytes`` (UTF-8 bytes, from the
     manifest or index when they say, else counted while loading) raises ``MemoryLimitError``.
     """
 
-    name = "s3-ram"
+    name = "ram"
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        max_bytes: int = RAM_LIMIT_BYTES,
-        max_workers: int = 64,
-        **options: Unpack[S3ConnectionOptions],
-    ) -> None:
+    def __init__(self, source: StoredContext, *, max_bytes: int) -> None:
         super().__init__()
-        self.url = url
+        self.url = source.url
         self.max_bytes = max_bytes
-        with ThreadedS3Context(url, max_workers=max_workers, **options) as source:
+        with source:
             stored = stored_bytes(source)
             if stored is not None and stored > max_bytes:
                 raise self._too_big(stored)
@@ -92,17 +83,3 @@ class RamS3Context(Context):
 
     def _describe(self) -> str:
         return f"{self.url} in RAM"
-
-
-def stored_bytes(context: LayoutContext) -> int | None:
-    """The UTF-8 size of a stored context when its metadata says, else ``None``."""
-    reader: Any = context.reader
-    index = getattr(reader, "index", None)
-    if index is not None:
-        size: int = index.byte_count
-        return size
-    manifest = getattr(reader, "manifest", None)
-    if manifest is None or any(s.byte_count is None for s in manifest.segments):
-        return None
-    total: int = sum(s.byte_count for s in manifest.segments)
-    return total
