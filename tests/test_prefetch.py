@@ -62,6 +62,18 @@ def test_reads_served_by_the_warm_path_keep_the_scan_going() -> None:
     assert inner.batches[before:] == [[(40, 50), (50, 60), (60, 70)]]
 
 
+def test_a_strided_scan_is_read_ahead_at_its_stride() -> None:
+    ctx, inner = scanner(initial_window_blocks=2, max_window_blocks=8)
+    for start in (0, 100, 200):  # the third read of one stride confirms it
+        assert ctx[start : start + 5] == "".join(LINES[start : start + 5])
+    ctx.wait_for_prefetch(timeout=10)
+    assert [(300, 310), (400, 410)] in inner.batches  # the next two reads' blocks, ahead
+    misses = ctx.stats.cache_misses
+    assert ctx[300:305] == "".join(LINES[300:305])
+    assert ctx[400:405] == "".join(LINES[400:405])
+    assert ctx.stats.cache_misses == misses  # both served from the read-ahead
+
+
 def test_window_grows_then_resets_on_a_jump() -> None:
     ctx, _inner = scanner(initial_window_blocks=1, max_window_blocks=4)
     for start in range(0, 100, 10):

@@ -1,11 +1,12 @@
 """``PrefetchingContext``: read ahead during the caller's think time, inside the cache's budget.
 
-A read that starts where the previous one stopped (within a block) is sequential: the context
-then fetches the next ``window`` blocks in the background, and doubles the window while the scan
-continues (Mountpoint for S3 starts small and doubles too), up to ``max_window_blocks``. A jump
-elsewhere resets the window. Prefetched blocks live in the LRU cache, so the byte budget covers
-them; the read-ahead never takes more than half of it. A read that needs a block being fetched
-waits for that fetch instead of issuing its own.
+After each read, :class:`~contexts.policies.readahead.ReadAheadWindow` (a pure controller) says
+what to fetch in the background: the next ``window`` blocks of a sequential scan, or the next
+``window`` reads of a strided one; the window doubles while the scan continues (Mountpoint for
+S3 starts small and doubles too), up to ``max_window_blocks``, and a jump elsewhere resets it.
+Prefetched blocks live in the LRU cache, so the byte budget covers them; the read-ahead never
+takes more than half of it. A read that needs a block being fetched waits for that fetch instead
+of issuing its own.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contexts.base import Context, LineRange
 from contexts.lines import IndexedText
 from contexts.policies.cache import CACHE_BUDGET_BYTES, DEFAULT_BLOCK_LINES, CachedContext
+from contexts.policies.readahead import ReadAheadWindow
 
 
 class PrefetchingContext(CachedContext):
@@ -33,20 +35,16 @@ class PrefetchingContext(CachedContext):
         initial_window_blocks: int = 2,
         max_window_blocks: int = 64,
     ) -> None:
-        if not 1 <= initial_window_blocks <= max_window_blocks:
-            raise ValueError(
-                "need 1 <= initial_window_blocks <= max_window_blocks, not "
-                f"{initial_window_blocks} and {max_window_blocks}"
-            )
+        window = ReadAheadWindow(block_lines, initial_window_blocks, max_window_blocks)
         super().__init__(inner, max_bytes=max_bytes, block_lines=block_lines)
+        self.window = window
+        """What to read ahead after each read (sequential and strided scans)."""
         self.initial_window_blocks = initial_window_blocks
         self.max_window_blocks = max_window_blocks
-        self.window_blocks = initial_window_blocks
         self.prefetched_blocks = 0
         """Blocks fetched ahead of any read (for tests and reports)."""
         self.prefetch_failures = 0
         """Read-ahead batches that failed (their blocks are fetched again on demand)."""
-        self._last_stop: int | None = None
         self._in_flight: dict[int, Future[None]] = {}
         self._flight_lock = threading.Lock()
         self._pattern_lock = threading.Lock()
@@ -74,18 +72,14 @@ class PrefetchingContext(CachedContext):
 
     def _after_read(self, start: int, stop: int) -> None:
         with self._pattern_lock:
-            last, self._last_stop = self._last_stop, stop
-            if last is None or abs(start - last) > self.block_lines:
-                self.window_blocks = self.initial_window_blocks  # a jump: start small again
-                return
-            if stop <= last:
-                return  # a re-read or a step back: nothing new to read ahead
-            # At least one read's worth ahead: the next chunk is usually the same size.
-            read_blocks = len(self._block_ids(start, stop))
-            window = max(self.window_blocks, min(read_blocks, self.max_window_blocks))
-            self.window_blocks = min(window * 2, self.max_window_blocks)
-        first = (stop - 1) // self.block_lines + 1
-        self._prefetch(range(first, first + self._affordable(window)))
+            ahead = self.window.after(start, stop)
+        blocks = sorted({b for a, b_stop in ahead for b in self._block_ids(a, b_stop)})
+        self._prefetch(blocks[: self._affordable(len(blocks))])
+
+    @property
+    def window_blocks(self) -> int:
+        """The read-ahead window now, in blocks (or reads of a stride)."""
+        return self.window.blocks
 
     def _affordable(self, blocks: int) -> int:
         """At most half the budget ahead of the reader, so the working set is not evicted."""
@@ -95,7 +89,7 @@ class PrefetchingContext(CachedContext):
 
     # -- background fetches -----------------------------------------------------------------------
 
-    def _prefetch(self, blocks: range) -> None:
+    def _prefetch(self, blocks: Sequence[int]) -> None:
         total_blocks = -(-len(self) // self.block_lines)
         wanted = [b for b in blocks if b < total_blocks]
         cached = self._lookup(wanted)
