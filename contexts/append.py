@@ -17,29 +17,20 @@ per write: append to S3 (which containers can also see through a CloudBucketMoun
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import os
 import re
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
-
-import botocore.exceptions as bce
 
 from contexts.errors import ContextError, StorageError
 from contexts.layouts.manifest import MANIFEST_NAME, Manifest, parse_manifest
 from contexts.layouts.segments import build_segments
 from contexts.layouts.single import INDEX_NAME
-from contexts.location import LocalLocation, S3Location, parse_location
-from contexts.transport.local import LocalWriter
 from contexts.transport.options import S3Options
 from contexts.transport.retry import RetryPolicy
-from contexts.transport.s3 import WRITE_READ_TIMEOUT_S, S3Writer, translate_error
+from contexts.transport.s3 import WRITE_READ_TIMEOUT_S
+from contexts.transport.storage import SwappingWriter, open_writer
 from contexts.writer import _put_all
-
-_CONFLICT_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
 
 
 class AppendNotSupportedError(ContextError):
@@ -69,20 +60,6 @@ class AppendResult:
     def retries(self) -> int:
         """Manifest writes that lost a race (S3 412 / 409, or a changed file)."""
         return max(0, self.attempts - 1)
-
-
-class _ManifestStore(Protocol):
-    """Compare-and-swap access to ``manifest.json`` plus plain puts and deletes."""
-
-    def put(self, name: str, data: bytes) -> None: ...
-    def delete(self, name: str) -> None: ...
-    def url(self, name: str = "") -> str: ...
-    def close(self) -> None: ...
-    def exists(self, name: str) -> bool: ...
-    @property
-    def prefix(self) -> str: ...
-    def read_manifest(self) -> tuple[bytes | None, str | None]: ...
-    def swap_manifest(self, data: bytes, token: str | None) -> bool: ...
 
 
 def append_text(
@@ -202,7 +179,7 @@ class Appender:
         lost is retried by botocore and meets its own new ETag (412), or runs out of attempts
         (an error): both are checked against the manifest, which then lists ``first_name``."""
         try:
-            return self._store.swap_manifest(new.to_bytes(), token)
+            return self._store.put_if(MANIFEST_NAME, new.to_bytes(), token)
         except StorageError:
             if _start_of(self._read_manifest()[0], first_name) is not None:
                 return True
@@ -222,7 +199,7 @@ class Appender:
     def _read_manifest(self) -> tuple[Manifest, str | None]:
         """The current manifest (empty if none yet) and its compare-and-swap token."""
         store = self._store
-        data, token = store.read_manifest()
+        data, token = store.read_versioned(MANIFEST_NAME)
         if data is not None:
             return parse_manifest(data, url=store.url(MANIFEST_NAME), prefix=store.prefix), token
         if store.exists(INDEX_NAME):
@@ -247,10 +224,7 @@ def _open_store(
     region_name: str | None,
     profile_name: str | None,
     max_workers: int,
-) -> _ManifestStore:
-    location = parse_location(url)
-    if isinstance(location, LocalLocation):
-        return LocalManifestStore(location)
+) -> SwappingWriter:
     options = S3Options(
         endpoint_url=endpoint_url,
         region_name=region_name,
@@ -258,109 +232,4 @@ def _open_store(
         max_pool_connections=max_workers,
         read_timeout_s=WRITE_READ_TIMEOUT_S,
     )
-    return S3ManifestStore(location, options)
-
-
-class S3ManifestStore(S3Writer):
-    """Conditional writes of ``manifest.json``: the token is the ETag read."""
-
-    location: S3Location
-
-    @property
-    def prefix(self) -> str:
-        """Seed manifests may name segments with this prefix; they are made relative."""
-        return self.location.prefix
-
-    def read_manifest(self) -> tuple[bytes | None, str | None]:
-        """The manifest's bytes and ETag, or ``(None, None)`` when there is none yet."""
-        key = self.location.key(MANIFEST_NAME)
-        try:
-            response = self.client.get_object(Bucket=self.location.bucket, Key=key)
-            with response["Body"] as body:
-                data: bytes = body.read()
-        except bce.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-                return None, None
-            raise translate_error(exc, url=self.url(MANIFEST_NAME), options=self.options) from exc
-        except bce.BotoCoreError as exc:
-            raise translate_error(exc, url=self.url(MANIFEST_NAME), options=self.options) from exc
-        etag: str = response["ETag"]
-        return data, etag
-
-    def swap_manifest(self, data: bytes, token: str | None) -> bool:
-        """Write the manifest if it still has ETag ``token`` (or still does not exist)."""
-        condition: dict[str, Any] = {"IfMatch": token} if token else {"IfNoneMatch": "*"}
-        try:
-            self.client.put_object(
-                Bucket=self.location.bucket,
-                Key=self.location.key(MANIFEST_NAME),
-                Body=data,
-                ContentType="application/json",
-                **condition,
-            )
-        except bce.ClientError as exc:
-            error = exc.response.get("Error", {})
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            if str(error.get("Code")) in _CONFLICT_CODES or status in (409, 412):
-                return False
-            if token and error.get("Code") in ("NoSuchKey", "404"):
-                return False  # deleted since we read it: read again
-            raise translate_error(exc, url=self.url(MANIFEST_NAME), options=self.options) from exc
-        except bce.BotoCoreError as exc:
-            raise translate_error(exc, url=self.url(MANIFEST_NAME), options=self.options) from exc
-        return True
-
-    def exists(self, name: str) -> bool:
-        """Whether ``name`` exists under the prefix."""
-        try:
-            self.client.head_object(Bucket=self.location.bucket, Key=self.location.key(name))
-        except bce.ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-                return False
-            raise translate_error(exc, url=self.url(name), options=self.options) from exc
-        return True
-
-
-class LocalManifestStore(LocalWriter):
-    """Compare-and-rename of ``manifest.json`` under an exclusive ``flock``; the token is the
-    SHA-256 of the bytes read."""
-
-    LOCK_NAME = ".manifest.json.lock"
-    prefix = ""
-
-    def read_manifest(self) -> tuple[bytes | None, str | None]:
-        """The manifest's bytes and their SHA-256, or ``(None, None)`` when there is none."""
-        try:
-            data = self.location.path(MANIFEST_NAME).read_bytes()
-        except FileNotFoundError:
-            return None, None
-        return data, hashlib.sha256(data).hexdigest()
-
-    def swap_manifest(self, data: bytes, token: str | None) -> bool:
-        """Under the lock: replace the manifest if it is still the one read (``token``)."""
-        with self._locked():
-            _, current = self.read_manifest()
-            if current != token:
-                return False
-            self.put(MANIFEST_NAME, data)  # temp file + os.replace: atomic for readers
-        return True
-
-    def exists(self, name: str) -> bool:
-        """Whether ``name`` exists in the directory."""
-        return self.location.path(name).exists()
-
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
-        import fcntl  # POSIX only: imported here so `import contexts` works everywhere
-
-        path = self.location.path(self.LOCK_NAME)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StorageError(f"cannot open the append lock {path}: {exc.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the lock
+    return open_writer(url, options)

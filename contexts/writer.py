@@ -5,22 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Protocol
 
 from contexts.layouts.manifest import MANIFEST_NAME, Manifest
 from contexts.layouts.segments import build_segments
 from contexts.layouts.single import DEFAULT_STRIDE, INDEX_NAME, TEXT_NAME, build_single
-from contexts.location import LocalLocation, check_relative_name, parse_location
-from contexts.transport.local import LocalWriter
+from contexts.location import check_relative_name
 from contexts.transport.options import S3Options
-from contexts.transport.s3 import WRITE_READ_TIMEOUT_S, S3Writer
-
-
-class _Writer(Protocol):
-    def put(self, name: str, data: bytes) -> None: ...
-    def delete(self, name: str) -> None: ...
-    def url(self, name: str = "") -> str: ...
-    def close(self) -> None: ...
+from contexts.transport.s3 import WRITE_READ_TIMEOUT_S
+from contexts.transport.storage import Writer, open_writer
 
 
 @dataclass(frozen=True)
@@ -68,19 +60,16 @@ def write_layout(
     if not isinstance(text, str):
         raise TypeError(f"write_layout needs a str, not {type(text).__name__}; decode bytes first")
     _check_encodable(text)
-    location = parse_location(url)
-    writer: _Writer
-    if isinstance(location, LocalLocation):
-        writer = LocalWriter(location)
-    else:
-        options = S3Options(
+    writer: Writer = open_writer(
+        url,
+        S3Options(
             endpoint_url=endpoint_url,
             region_name=region_name,
             profile_name=profile_name,
             max_pool_connections=max_workers,
             read_timeout_s=WRITE_READ_TIMEOUT_S,
-        )
-        writer = S3Writer(location, options)
+        ),
+    )
     try:
         if layout == "segments":
             stale = INDEX_NAME

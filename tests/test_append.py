@@ -15,13 +15,13 @@ from contexts.append import (
     Appender,
     AppendNotSupportedError,
     AppendResult,
-    S3ManifestStore,
     append_text,
 )
 from contexts.errors import ContextError, ManifestError, StorageError
 from contexts.layouts.manifest import parse_manifest
 from contexts.location import S3Location
 from contexts.transport.options import S3Options
+from contexts.transport.s3 import S3Writer
 from tests.conftest import S3Env
 
 WRITERS = 8
@@ -117,17 +117,19 @@ def test_a_stale_etag_is_refused_by_the_server(s3: S3Env) -> None:
     """The compare-and-swap itself: a write with an outdated ETag gets 412 and reports False."""
     url = s3.new_url()
     append_text("one\n", url, endpoint_url=s3.endpoint_url)
-    store = S3ManifestStore(
+    store = S3Writer(
         S3Location(s3.bucket, url.split("/", 3)[3]), S3Options(endpoint_url=s3.endpoint_url)
     )
     try:
-        data, etag = store.read_manifest()
+        data, etag = store.read_versioned("manifest.json")
         assert data is not None and etag
         append_text("two\n", url, endpoint_url=s3.endpoint_url)  # someone else wins
-        assert store.swap_manifest(data, etag) is False
-        assert store.swap_manifest(data, None) is False  # IfNoneMatch="*" on an existing key
-        _, fresh = store.read_manifest()
-        assert store.swap_manifest(data, fresh) is True
+        assert store.put_if("manifest.json", data, etag) is False
+        assert (
+            store.put_if("manifest.json", data, None) is False
+        )  # IfNoneMatch="*" on an existing key
+        _, fresh = store.read_versioned("manifest.json")
+        assert store.put_if("manifest.json", data, fresh) is True
     finally:
         store.close()
 
@@ -139,17 +141,17 @@ def test_a_swap_that_landed_but_looked_lost_is_not_appended_twice(s3: S3Env) -> 
     append_text("one\n", url, endpoint_url=s3.endpoint_url)
     with Appender(url, endpoint_url=s3.endpoint_url) as appender:
         store = appender._store
-        real_swap = store.swap_manifest
+        real_swap = store.put_if
         lost: list[bool] = []
 
-        def swap_then_lose_the_answer(data: bytes, token: str | None) -> bool:
-            landed = real_swap(data, token)  # the real conditional PUT on the moto server
+        def swap_then_lose_the_answer(name: str, data: bytes, token: str | None) -> bool:
+            landed = real_swap(name, data, token)  # the real conditional PUT on the moto server
             if landed and not lost:
                 lost.append(True)
                 return False  # ... but the caller saw only the retry's 412
             return landed
 
-        store.swap_manifest = swap_then_lose_the_answer  # type: ignore[method-assign]
+        store.put_if = swap_then_lose_the_answer  # type: ignore[method-assign]
         result = appender.append("two\nthree\n", lines_per_segment=1)
     assert lost and (result.start_line, result.line_count) == (1, 2)
     with contexts.open_context("s3-sequential", url, endpoint_url=s3.endpoint_url) as ctx:
@@ -163,15 +165,15 @@ def test_a_last_attempt_that_landed_keeps_its_segments(tmp_path: Path, answer: s
     url = str(tmp_path)
     append_text("one\n", url)
     with Appender(url) as appender:
-        real_swap = appender._store.swap_manifest
+        real_swap = appender._store.put_if
 
-        def landed_but_lost(data: bytes, token: str | None) -> bool:
-            assert real_swap(data, token)
+        def landed_but_lost(name: str, data: bytes, token: str | None) -> bool:
+            assert real_swap(name, data, token)
             if answer == "error":
                 raise StorageError("the answer to a PUT that landed was lost")
             return False
 
-        appender._store.swap_manifest = landed_but_lost  # type: ignore[method-assign]
+        appender._store.put_if = landed_but_lost  # type: ignore[method-assign]
         result = appender.append("two\n", max_attempts=1)
     assert result.start_line == 1 and result.line_count == 1
     with contexts.open_context("volume", url) as ctx:

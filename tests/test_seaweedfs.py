@@ -45,11 +45,11 @@ from contexts import (
     ObjectNotFoundError,
     open_context,
 )
-from contexts.append import S3ManifestStore, append_text
+from contexts.append import append_text
 from contexts.layouts.manifest import parse_manifest
 from contexts.location import S3Location
 from contexts.transport.options import S3Options
-from contexts.transport.s3 import make_s3_client
+from contexts.transport.s3 import S3Writer, make_s3_client
 from tests.conformance import ContextTests, s3fs_mode
 from tests.conftest import FAKE_CREDENTIALS, S3Env
 from tests.reference import reference_lines, upload_segments
@@ -245,16 +245,16 @@ def test_conditional_manifest_writes(s3: S3Env) -> None:
     url = s3.new_url()
     append_text("one\n", url, endpoint_url=s3.endpoint_url)
     prefix = url.split("/", 3)[3]
-    store = S3ManifestStore(S3Location(s3.bucket, prefix), S3Options(endpoint_url=s3.endpoint_url))
+    store = S3Writer(S3Location(s3.bucket, prefix), S3Options(endpoint_url=s3.endpoint_url))
     try:
-        data, etag = store.read_manifest()
+        data, etag = store.read_versioned("manifest.json")
         assert data is not None and etag
         append_text("two\n", url, endpoint_url=s3.endpoint_url)
-        assert store.swap_manifest(data, etag) is False
-        assert store.swap_manifest(data, None) is False
-        _, fresh = store.read_manifest()
+        assert store.put_if("manifest.json", data, etag) is False
+        assert store.put_if("manifest.json", data, None) is False
+        _, fresh = store.read_versioned("manifest.json")
         s3.client.delete_object(Bucket=s3.bucket, Key=prefix + "manifest.json")
-        assert store.swap_manifest(data, fresh) is False
+        assert store.put_if("manifest.json", data, fresh) is False
         with pytest.raises(bce.ClientError) as caught:
             s3.client.put_object(
                 Bucket=s3.bucket, Key=prefix + "manifest.json", Body=b"[]", IfMatch=fresh

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
 
 from contexts.errors import AccessDeniedError, ObjectNotFoundError, StorageError
 from contexts.location import LocalLocation
@@ -78,7 +81,15 @@ class PooledLocalTransport(PooledTransport, LocalTransport):
 
 
 class LocalWriter:
-    """Writes layout files atomically (temp file + rename), creating directories as needed."""
+    """The write side of a directory: atomic puts (temp file + rename, directories created as
+    needed), deletes, listings, and compare-and-rename under an exclusive ``flock`` of
+    ``.<name>.lock`` whose token is the SHA-256 of the bytes read (the
+    :mod:`contexts.transport.storage` protocols).
+
+    The swap holds between threads and processes that share a POSIX filesystem with working
+    ``flock`` (local disks, most NFS setups)."""
+
+    prefix = ""
 
     def __init__(self, location: LocalLocation) -> None:
         self.location = location
@@ -104,5 +115,61 @@ class LocalWriter:
         """Remove ``name`` if it exists."""
         self.location.path(name).unlink(missing_ok=True)
 
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` exists in the directory."""
+        return self.location.path(name).is_file()
+
+    def list(self) -> list[str]:
+        """Every file under the directory, relative to it, sorted; this writer's own lock and
+        temporary files (``.<name>.lock``, ``.<name>.<random>.tmp``) are not listed."""
+        root = self.location.path("")
+        if not root.is_dir():
+            return []
+        names = (
+            path.relative_to(root).as_posix()
+            for path in root.rglob("*")
+            if path.is_file() and not _own_file(path.name)
+        )
+        return sorted(names)
+
+    def read_versioned(self, name: str) -> tuple[bytes | None, str | None]:
+        """``name``'s bytes and their SHA-256, or ``(None, None)`` when there is none."""
+        try:
+            data = self.location.path(name).read_bytes()
+        except FileNotFoundError:
+            return None, None
+        return data, hashlib.sha256(data).hexdigest()
+
+    def put_if(self, name: str, data: bytes, token: str | None) -> bool:
+        """Under the lock: replace ``name`` if it is still the version read (``token``)."""
+        with self._locked(name):
+            _, current = self.read_versioned(name)
+            if current != token:
+                return False
+            self.put(name, data)  # temp file + os.replace: atomic for readers
+        return True
+
     def close(self) -> None:
         """Nothing to release."""
+
+    @contextlib.contextmanager
+    def _locked(self, name: str) -> Iterator[None]:
+        import fcntl  # POSIX only: imported here so `import contexts` works everywhere
+
+        target = self.location.path(name)
+        path = target.with_name(f".{target.name}.lock")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StorageError(f"cannot open the lock {path}: {exc.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+
+def _own_file(name: str) -> bool:
+    """A lock or temporary file of :class:`LocalWriter`."""
+    return name.startswith(".") and (name.endswith(".lock") or name.endswith(".tmp"))

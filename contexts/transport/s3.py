@@ -273,13 +273,23 @@ class ThreadedS3Transport(PooledTransport, S3Transport):
         self.max_workers = max_workers
 
 
+_CONFLICT_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict", "409"}
+"""A conditional PUT that lost: 412 (the ETag moved), 409 (a concurrent conditional write)."""
+
+
 class S3Writer:
-    """PUTs layout objects with a boto3 client (used by ``write_layout``)."""
+    """The write side of S3 with one boto3 client: puts, deletes, listings and conditional puts
+    (the :mod:`contexts.transport.storage` protocols; ``write_layout`` and appends use it)."""
 
     def __init__(self, location: S3Location, options: S3Options) -> None:
         self.location = location
         self.options = options
         self.client = make_s3_client(options)
+
+    @property
+    def prefix(self) -> str:
+        """Seed manifests may name segments with this prefix; they are made relative."""
+        return self.location.prefix
 
     def url(self, name: str = "") -> str:
         return self.location.url(name)
@@ -300,6 +310,77 @@ class S3Writer:
         except Exception as exc:
             raise translate_error(exc, url=self.url(name), options=self.options) from exc
 
+    def exists(self, name: str) -> bool:
+        """Whether ``name`` exists under the prefix (one HEAD)."""
+        try:
+            self.client.head_object(Bucket=self.location.bucket, Key=self.location.key(name))
+        except bce.ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND:
+                return False
+            raise translate_error(exc, url=self.url(name), options=self.options) from exc
+        except bce.BotoCoreError as exc:
+            raise translate_error(exc, url=self.url(name), options=self.options) from exc
+        return True
+
+    def list(self) -> list[str]:
+        """Every key under the prefix, relative to it, sorted (``ListObjectsV2`` pages)."""
+        base = self.location.key("")
+        names: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.location.bucket, Prefix=base
+            )
+            for page in pages:
+                names += [entry["Key"][len(base) :] for entry in page.get("Contents", ())]
+        except Exception as exc:
+            raise translate_error(exc, url=self.url(), options=self.options) from exc
+        return sorted(names)
+
+    def read_versioned(self, name: str) -> tuple[bytes | None, str | None]:
+        """``name``'s bytes and ETag, or ``(None, None)`` when there is none yet."""
+        try:
+            response = self.client.get_object(
+                Bucket=self.location.bucket, Key=self.location.key(name)
+            )
+            with response["Body"] as body:
+                data: bytes = body.read()
+        except bce.ClientError as exc:
+            if _error_code(exc) in _NOT_FOUND:
+                return None, None
+            raise translate_error(exc, url=self.url(name), options=self.options) from exc
+        except bce.BotoCoreError as exc:
+            raise translate_error(exc, url=self.url(name), options=self.options) from exc
+        etag: str = response["ETag"]
+        return data, etag
+
+    def put_if(self, name: str, data: bytes, token: str | None) -> bool:
+        """Upload ``data`` as ``name`` if it still has ETag ``token`` (``IfMatch``), or still
+        does not exist (``token`` ``None``: ``IfNoneMatch="*"``); ``False`` when it lost."""
+        condition: dict[str, Any] = {"IfMatch": token} if token else {"IfNoneMatch": "*"}
+        kind = {"ContentType": "application/json"} if name.endswith(".json") else {}
+        try:
+            self.client.put_object(
+                Bucket=self.location.bucket,
+                Key=self.location.key(name),
+                Body=data,
+                **kind,
+                **condition,
+            )
+        except bce.ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if _error_code(exc) in _CONFLICT_CODES or status in (409, 412):
+                return False
+            if token and _error_code(exc) in _NOT_FOUND:
+                return False  # deleted since it was read: read again
+            raise translate_error(exc, url=self.url(name), options=self.options) from exc
+        except bce.BotoCoreError as exc:
+            raise translate_error(exc, url=self.url(name), options=self.options) from exc
+        return True
+
     def close(self) -> None:
         """Close the client's connections."""
         self.client.close()
+
+
+def _error_code(exc: bce.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code"))
