@@ -38,6 +38,9 @@ class LocalLocation:
     root: Path
     """The directory; every name must stay inside it."""
 
+    prefix = ""
+    """Names are relative to :attr:`root` (S3 locations have a key prefix here)."""
+
     def path(self, name: str) -> Path:
         """The file for a layout-relative name, refusing names that escape :attr:`root`."""
         root = self.root.resolve()

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from contexts.base import Context, LineRange
 from contexts.errors import IndexFormatError, IntegrityError, ManifestError
+from contexts.flights import Flights
 from contexts.layouts import LayoutReader, open_layout
 from contexts.layouts.base import ReadPlan, expected_length
 from contexts.lines import CharMap
@@ -67,6 +68,7 @@ class StoredContext(Context):
         self.url = url
         self.location = parse_location(url)
         self._detail = detail
+        self._prerequisite_flights: Flights[ByteRequest] = Flights()
         self.transport = make_transport(self.location, self._recorder)
         try:
             reader: Any = self._checked(lambda issued: open_layout(self.transport, layout))
@@ -88,11 +90,25 @@ class StoredContext(Context):
         self._check_open()
 
         def read(issued: list[int]) -> list[str]:
+            self._learn_prerequisites(ranges, issued)
             plan = self.reader.plan(ranges)
             issued.append(len(plan.requests))
             return self.reader.assemble(plan, self._fetch_whole_bodies(plan.requests))
 
         return self._checked(read)
+
+    def _learn_prerequisites(self, ranges: Sequence[LineRange], issued: list[int]) -> None:
+        """Fetch what the reader's plan of ``ranges`` needs first (segment indexes), each
+        object by one thread at a time (the others wait for it), and hand it to the reader."""
+        while needs := self.reader.prerequisites(ranges):
+            mine, theirs = self._prerequisite_flights.claim(needs)
+            try:
+                if mine:
+                    issued.append(len(mine))
+                    self.reader.learn(mine, self.transport.get_many(mine))
+            finally:
+                self._prerequisite_flights.release(mine)
+            Flights.wait(theirs)  # then look again: a failed flight is claimed anew
 
     def _fetch_whole_bodies(self, requests: Sequence[ByteRequest]) -> list[bytes]:
         """The bodies of ``requests``; a body of the wrong length (a transfer cut short behind a
@@ -167,6 +183,8 @@ class StoredContext(Context):
         self._check_open()
         if not isinstance(self.transport, AwaitableTransport):
             return await asyncio.to_thread(self._read_ranges, ranges)
+        if self.reader.prerequisites(ranges):
+            await asyncio.to_thread(self._learn_prerequisites, ranges, [])
         plan = self.reader.plan(ranges)
         return await self.transport.acall(self._fetch_and_assemble(self.transport, plan))
 

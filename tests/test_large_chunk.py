@@ -21,6 +21,7 @@ from contexts.layouts.line_index import build_index
 from contexts.layouts.manifest import Manifest, SegmentEntry
 from contexts.layouts.segments import SegmentsReader, build_segments
 from contexts.lines import line_starts
+from contexts.stored import StoredContext
 from tests.conftest import S3Env
 from tests.reference import reference_lines, seed_joined_text, seed_segments
 from tests.servers import DictTransport
@@ -289,6 +290,9 @@ def indexed_objects(
 
 
 def read(reader: SegmentsReader, ranges: list[tuple[int, int]]) -> list[str]:
+    """What a stored context does: learn the plan's prerequisites, then fetch the plan."""
+    if needs := reader.prerequisites(ranges):
+        reader.learn(needs, reader.transport.get_many(needs))
     plan = reader.plan(ranges)
     return reader.assemble(plan, reader.transport.get_many(plan.requests))
 
@@ -331,13 +335,15 @@ def test_each_index_is_loaded_once_by_concurrent_readers() -> None:
     text = "".join(f"{i} ü\n" for i in range(3000))
     lines = reference_lines(text)
     transport = DictTransport(indexed_objects(text, 1000, 16), index_delay_s=0.05)
-    reader = SegmentsReader.load(transport)
+    ctx = StoredContext(
+        "s3://bucket/ctx/", make_transport=lambda location, stats: transport, layout="segments"
+    )
     failures: list[tuple[int, int]] = []
 
     def worker(seed: int) -> None:
         for step in range(20):
             start = (seed * 397 + step * 131) % 2990
-            if read(reader, [(start, start + 10)]) != ["".join(lines[start : start + 10])]:
+            if ctx[start : start + 10] != "".join(lines[start : start + 10]):
                 failures.append((start, start + 10))
 
     run_in_threads(worker, 8)
@@ -352,3 +358,24 @@ def test_build_segments_names_its_sidecars() -> None:
     assert [s.entry.line_index for s in segments] == ["segment_000001.idx", "segment_000002.idx"]
     assert segments[1].index is not None and segments[1].index.byte_count == 1
     assert [s.entry.line_index for s in build_segments("a\n", 2)] == [None]
+
+
+def test_planning_makes_no_request_and_uses_what_the_reader_learnt() -> None:
+    text = "".join(f"{i} ü\n" for i in range(3000))
+    transport = DictTransport(indexed_objects(text, 1000, 16))
+    reader = SegmentsReader.load(transport)
+    opened = dict(transport.gets)
+    first = reader.manifest.segments[0]
+    (needed,) = reader.prerequisites([(5, 10)])
+    assert needed.name == first.line_index
+    unlearnt = reader.plan([(5, 10)])
+    assert [r.byte_range for r in unlearnt.requests] == [None]  # the whole segment, still right
+    assert dict(transport.gets) == opened  # prerequisites and plan asked storage nothing
+    reader.learn([needed], transport.get_many([needed]))
+    assert reader.prerequisites([(5, 10)]) == ()
+    learnt = reader.plan([(5, 10)])
+    assert [r.name for r in learnt.requests] == [first.name]
+    assert learnt.requests[0].byte_range is not None  # a few lines by byte range
+    expected = "".join(reference_lines(text)[5:10])
+    assert reader.assemble(learnt, transport.get_many(learnt.requests)) == [expected]
+    assert reader.assemble(unlearnt, transport.get_many(unlearnt.requests)) == [expected]

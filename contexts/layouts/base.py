@@ -32,7 +32,8 @@ class ReadPlan:
 
 
 class LayoutReader(Protocol):
-    """Maps line ranges to byte requests and stitches fetched bodies back into text."""
+    """Maps line ranges to byte requests and stitches fetched bodies back into text; a pure
+    planner (the context fetches): opening a layout reads its metadata, nothing else does."""
 
     layout: str
     """Layout name: ``segments`` or ``single``."""
@@ -42,8 +43,18 @@ class LayoutReader(Protocol):
         """Lines in the whole context."""
         ...
 
+    def prerequisites(self, ranges: Sequence[LineRange]) -> tuple[ByteRequest, ...]:
+        """Metadata the plan of ``ranges`` would use and the reader has not learnt yet (the
+        segments layout's per-segment line indexes); fetch them and hand them to :meth:`learn`
+        before planning, or plan without them (a costlier but correct plan)."""
+        ...
+
+    def learn(self, requests: Sequence[ByteRequest], bodies: Sequence[bytes]) -> None:
+        """Take the bodies of :meth:`prerequisites` (checked like any body)."""
+        ...
+
     def plan(self, ranges: Sequence[LineRange]) -> ReadPlan:
-        """The requests needed for ``ranges``."""
+        """The requests needed for ``ranges``, from what the reader knows: no I/O."""
         ...
 
     def object_size(self, name: str) -> int | None:

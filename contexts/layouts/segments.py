@@ -27,7 +27,6 @@ from contexts.layouts.line_index import (
 )
 from contexts.layouts.manifest import MANIFEST_NAME, Manifest, SegmentEntry, parse_manifest
 from contexts.lines import CharMap, IndexedText, count_lines, line_starts
-from contexts.location import S3Location
 from contexts.ranges import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES, check_sizes
 from contexts.transport.base import ByteRequest, Transport
 
@@ -112,7 +111,6 @@ class SegmentsReader:
         self._indexed = partial_reads and any(s.line_index for s in manifest.segments)
         self._lock = threading.Lock()
         self._indexes: dict[int, LineIndex] = {}
-        self._loading: dict[int, threading.Event] = {}
 
     @classmethod
     def load(
@@ -132,7 +130,7 @@ class SegmentsReader:
                 f"no manifest at {transport.url(MANIFEST_NAME)}; write the context there with "
                 "contexts.write_layout(text, url) or check the URL and prefix"
             ) from None
-        prefix = transport.location.prefix if isinstance(transport.location, S3Location) else ""
+        prefix = transport.location.prefix
         manifest = parse_manifest(data, url=transport.url(MANIFEST_NAME), prefix=prefix)
         return cls(
             manifest,
@@ -183,11 +181,34 @@ class SegmentsReader:
 
     # -- planning ----------------------------------------------------------------------------
 
-    def plan(self, ranges: Sequence[LineRange]) -> SegmentsPlan:
-        """The requests for ``ranges``. May first GET the line indexes of segments to be read in
-        part (one concurrent batch, once per segment)."""
+    def prerequisites(self, ranges: Sequence[LineRange]) -> tuple[ByteRequest, ...]:
+        """The line indexes (sidecars) the plan of ``ranges`` needs and this reader has not
+        learnt yet: those of segments it would read only in part."""
+        if not self._indexed:
+            return ()
+        with self._lock:
+            known = set(self._indexes)
+        partial = self._partial_segments(self._pieces(ranges)[1])
+        return tuple(ByteRequest(self._index_name(i)) for i in sorted(partial - known))
+
+    def learn(self, requests: Sequence[ByteRequest], bodies: Sequence[bytes]) -> None:
+        """Take the bodies of :meth:`prerequisites` (each index checked against its manifest
+        entry: ``IntegrityError`` or ``IndexFormatError`` when it disagrees); later plans use
+        them for the rest of the reader's life."""
+        segment_of = {e.line_index: i for i, e in enumerate(self.manifest.segments) if e.line_index}
+        checked = {
+            segment_of[request.name]: self._check_index(segment_of[request.name], body)
+            for request, body in zip(requests, bodies, strict=True)
+        }
+        with self._lock:
+            self._indexes.update(checked)
+
+    def _pieces(
+        self, ranges: Sequence[LineRange]
+    ) -> tuple[list[list[tuple[int, int, int]]], dict[int, list[tuple[int, int]]]]:
+        """Each range's pieces as ``(segment, local start, local stop)``, and the local pieces
+        each segment holds."""
         segments = self.manifest.segments
-        # Each range's pieces as (segment, local start, local stop).
         cuts: list[list[tuple[int, int, int]]] = []
         local: dict[int, list[tuple[int, int]]] = {}
         for start, stop in ranges:
@@ -202,8 +223,19 @@ class SegmentsReader:
                 pieces.append((index, *piece))
                 local.setdefault(index, []).append(piece)
             cuts.append(pieces)
-        partial = self._partial_segments(local) if self._indexed else set()
-        indexes = self._segment_indexes(sorted(partial)) if partial else {}
+        return cuts, local
+
+    def plan(self, ranges: Sequence[LineRange]) -> SegmentsPlan:
+        """The requests for ``ranges`` (no I/O): a segment of which the batch needs at most
+        ``partial_max_fraction`` is read by byte ranges when its index is learnt (see
+        :meth:`prerequisites`), else whole."""
+        segments = self.manifest.segments
+        cuts, local = self._pieces(ranges)
+        indexes: dict[int, LineIndex] = {}
+        if self._indexed:
+            with self._lock:
+                indexes = dict(self._indexes)
+        partial = self._partial_segments(local) & set(indexes) if indexes else set()
 
         reads: list[SegmentRead] = []
         whole_unit: dict[int, int] = {}
@@ -260,36 +292,6 @@ class SegmentsReader:
             ):
                 partial.add(index)
         return partial
-
-    def _segment_indexes(self, wanted: list[int]) -> dict[int, LineIndex]:
-        """The line index of each segment in ``wanted``: cached, or loaded now (one batch of GETs
-        for those no other thread is loading; waits for those another thread is)."""
-        while True:
-            with self._lock:
-                found = {i: self._indexes[i] for i in wanted if i in self._indexes}
-                missing = [i for i in wanted if i not in found]
-                mine = [i for i in missing if i not in self._loading]
-                theirs = [self._loading[i] for i in missing if i in self._loading]
-                for i in mine:
-                    self._loading[i] = threading.Event()
-            if not missing:
-                return found
-            loaded: dict[int, LineIndex] = {}
-            try:
-                if mine:
-                    names = [self._index_name(i) for i in mine]
-                    bodies = self.transport.get_many([ByteRequest(name) for name in names])
-                    loaded = {
-                        i: self._check_index(i, body) for i, body in zip(mine, bodies, strict=True)
-                    }
-            finally:
-                with self._lock:
-                    self._indexes.update(loaded)
-                    for i in mine:
-                        self._loading.pop(i).set()
-            for event in theirs:
-                event.wait()
-            # Loop: pick up what was loaded (a failed load by another thread is retried here).
 
     def _index_name(self, index: int) -> str:
         name = self.manifest.segments[index].line_index

@@ -99,6 +99,13 @@ class SingleObjectReader:
     def line_count(self) -> int:
         return self.index.line_count
 
+    def prerequisites(self, ranges: Sequence[LineRange]) -> tuple[ByteRequest, ...]:
+        """Nothing: the index read at open is all the plans use."""
+        return ()
+
+    def learn(self, requests: Sequence[ByteRequest], bodies: Sequence[bytes]) -> None:
+        """Nothing to learn (no prerequisites)."""
+
     def plan(self, ranges: Sequence[LineRange]) -> SinglePlan:
         spans: list[Span] = [self.index.span(start, stop) for start, stop in ranges]
         groups, group_of = plan_spans(
