@@ -27,6 +27,9 @@ class ContextStats:
     """Reads a cache had to pass on to storage."""
     wait_seconds: float = 0.0
     """Wall time callers spent blocked on storage (a concurrent batch counts once)."""
+    read_ahead_failures: int = 0
+    """Background read-ahead batches that failed (not an error: their lines are fetched again
+    when a read needs them)."""
 
 
 class StatsRecorder:
@@ -40,6 +43,7 @@ class StatsRecorder:
         self._hits = 0
         self._misses = 0
         self._wait = 0.0
+        self._read_ahead_failures = 0
 
     def record_request(self, nbytes: int) -> None:
         """Count one storage request that returned ``nbytes`` body bytes."""
@@ -69,6 +73,11 @@ class StatsRecorder:
         """Take back a counted request that never reached the network."""
         with self._lock:
             self._requests -= 1
+
+    def record_read_ahead_failure(self) -> None:
+        """Count one failed background read-ahead batch."""
+        with self._lock:
+            self._read_ahead_failures += 1
 
     def record_cache(self, *, hits: int = 0, misses: int = 0) -> None:
         """Count cache hits and misses."""
@@ -100,4 +109,5 @@ class StatsRecorder:
                 cache_hits=self._hits,
                 cache_misses=self._misses,
                 wait_seconds=self._wait,
+                read_ahead_failures=self._read_ahead_failures,
             )

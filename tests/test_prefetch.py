@@ -118,3 +118,22 @@ def test_close_stops_the_prefetch_thread() -> None:
 def test_bad_windows() -> None:
     with pytest.raises(ValueError, match="window"):
         PrefetchingContext(InMemoryContext(TEXT), initial_window_blocks=8, max_window_blocks=4)
+
+
+class FlakyContext(CountingContext):
+    """The oracle, failing every batch a background thread asks of it."""
+
+    def _read_ranges(self, ranges: Sequence[tuple[int, int]]) -> list[str]:
+        if threading.current_thread().name.startswith("prefetch"):
+            raise OSError("simulated outage of the read-ahead")
+        return super()._read_ranges(ranges)
+
+
+def test_a_failed_read_ahead_is_counted_in_stats_and_the_read_still_answers() -> None:
+    inner = FlakyContext(TEXT)
+    ctx = PrefetchingContext(inner, block_lines=10)
+    ctx[0:10], ctx[10:20]  # sequential: a read-ahead goes out, and fails
+    ctx.wait_for_prefetch(timeout=10)
+    assert ctx.stats.read_ahead_failures == 1 == ctx.prefetch_failures
+    assert ctx[20:40] == "".join(LINES[20:40])  # fetched on demand instead
+    ctx.close()

@@ -68,6 +68,7 @@ class CachedContext(WrappedContext):
             cache_hits=own.cache_hits,
             cache_misses=own.cache_misses,
             wait_seconds=self.inner.stats.wait_seconds,
+            read_ahead_failures=own.read_ahead_failures,
         )
 
     def _line_count(self) -> int:

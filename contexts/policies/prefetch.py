@@ -43,8 +43,6 @@ class PrefetchingContext(CachedContext):
         self.max_window_blocks = max_window_blocks
         self.prefetched_blocks = 0
         """Blocks fetched ahead of any read (for tests and reports)."""
-        self.prefetch_failures = 0
-        """Read-ahead batches that failed (their blocks are fetched again on demand)."""
         self._in_flight: dict[int, Future[None]] = {}
         self._flight_lock = threading.Lock()
         self._pattern_lock = threading.Lock()
@@ -75,6 +73,11 @@ class PrefetchingContext(CachedContext):
             ahead = self.window.after(start, stop)
         blocks = sorted({b for a, b_stop in ahead for b in self._block_ids(a, b_stop)})
         self._prefetch(blocks[: self._affordable(len(blocks))])
+
+    @property
+    def prefetch_failures(self) -> int:
+        """Read-ahead batches that failed (``stats.read_ahead_failures``)."""
+        return self._recorder.snapshot().read_ahead_failures
 
     @property
     def window_blocks(self) -> int:
@@ -117,7 +120,7 @@ class PrefetchingContext(CachedContext):
                 self._note_block_size(len(text))
             self.prefetched_blocks += len(blocks)
         except Exception:  # a failed read-ahead is not an error: the real read retries it
-            self.prefetch_failures += 1
+            self._recorder.record_read_ahead_failure()
         finally:
             self._finish(blocks, future)
 
