@@ -30,12 +30,13 @@ It composes the lab's best parts:
 * ``close()`` stops the load and joins every thread it started.
 
 Memory: a loaded context holds its text as blocks of 4,096 lines (:class:`~contexts.loaded.
-CheckpointedText`): at first the fetched bytes, checked line by line as they arrive, which is
-when ``wait_loaded()`` returns; then each block as a ``str`` of 1 to 4 bytes per character,
-decoded by the first read that needs it or by the loader, which goes on decoding after the load
-while the caller thinks (a block's bytes are dropped once it is decoded). A block that does not
-decode fails its read with ``IntegrityError`` and the context reads through storage from then
-on (``load_error`` says why).
+CheckpointedText`): at first the fetched bytes, checked as they arrive (the size, and a line
+ending wherever the index puts a line start), which is when ``wait_loaded()`` returns; then each
+block as a ``str`` of 1 to 4 bytes per character, decoded and checked line by line against the
+index by the first read that needs it or by the loader, which goes on decoding after the load
+while the caller thinks (a block's bytes are dropped once it is decoded). A block that fails
+those checks sends that read, and every later one, through storage, whose own checks decide
+(``load_error`` says why).
 """
 
 from __future__ import annotations
@@ -410,8 +411,7 @@ class AutoContext(Context):
             try:
                 memory.decode_all(self._stop)
             except IntegrityError as exc:  # bytes that came wrong: read through storage instead
-                self._memory = None
-                self.load_error = exc
+                self._drop_memory(exc)
 
     def _load_into_memory(self) -> None:
         assert self._layout is not None and self._buffer is not None
@@ -579,14 +579,29 @@ class AutoContext(Context):
             lines = sum(stop - start for start, stop in ranges)
             if lines * self._stored_bytes > WAIT_FOR_LOAD_BYTES * self._line_count():
                 self.wait_loaded()
+        memory = self._memory
+        if memory is not None:
+            try:
+                return memory._read_ranges(ranges)
+            except IntegrityError as exc:
+                self._drop_memory(exc)
         return self._source()._read_ranges(ranges)
+
+    def _drop_memory(self, exc: IntegrityError) -> None:
+        """A loaded block failed its checks when first decoded: read through storage from now
+        on (whose own checks decide), and say why in ``load_error``."""
+        self._memory = None
+        self.load_error = exc
 
     def text(self) -> str:
         self._check_open()
         self.wait_loaded()
         memory = self._memory
         if memory is not None:
-            return memory.text()
+            try:
+                return memory.text()
+            except IntegrityError as exc:
+                self._drop_memory(exc)
         return super().text()
 
     def grep(
@@ -596,7 +611,10 @@ class AutoContext(Context):
         self.wait_loaded()
         memory = self._memory
         if memory is not None:
-            return memory.grep(pattern, flags, max_hits=max_hits)
+            try:
+                return memory.grep(pattern, flags, max_hits=max_hits)
+            except IntegrityError as exc:
+                self._drop_memory(exc)
         return super().grep(pattern, flags, max_hits=max_hits)
 
     def _chunks(self, low: int = 0, high: int | None = None) -> Iterator[tuple[int, str]]:

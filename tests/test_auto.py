@@ -123,8 +123,9 @@ def test_a_corrupt_object_is_a_named_error_and_the_load_says_why(s3: S3Env) -> N
 def test_bytes_that_are_not_utf8_are_a_named_error_when_read_and_the_load_says_why(
     s3: S3Env,
 ) -> None:
-    """Lines check out in bytes at load; a block that does not decode fails on first read (or
-    in the decoding that follows the load), and reads then go through storage."""
+    """Lines check out in bytes at load; a block that does not decode sends its first read (or
+    the decoding that follows the load) through storage, whose checks name the bad bytes, and
+    reads go through storage from then on."""
     url = s3.new_url()
     contexts.write_layout(TEXT, url, "single", endpoint_url=s3.endpoint_url)
     data = TEXT.encode()
