@@ -666,9 +666,16 @@ def warm_up(
     """Open and read each context of ``cells`` once, untimed, before the first cell: a process's
     one-time costs (lazy imports, botocore's models, a shared client) would otherwise land on
     whichever context's cell runs first. Seconds spent; a context that fails here fails (and
-    says why) in its own cells."""
+    says why) in its own cells.
+
+    It runs on the network of the first cell: what a context learns of the endpoint's latency
+    (``contexts.transport.hedge``) then matches the network the cells meet, not the unshaped
+    one the ceiling was measured on."""
     started = time.perf_counter()
     lines = min(cell[3] for cell in cells)
+    shaped = [cell[2] for cell in cells if cell[2] != LOCAL_DISK]
+    if shaped:
+        target.set_profile(shaped[0], config.seed)
     for name in dict.fromkeys(cell[0] for cell in cells):
         try:
             ctx = target.open(name, lines, config.segment_lines)

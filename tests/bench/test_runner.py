@@ -15,7 +15,7 @@ from bench.cli import main
 from bench.network import FaultKind
 from bench.oracle import LineListOracle, iteration_digest
 from bench.results import SCHEMA, SCHEMA_VERSION, CellResult, OpRecord, RunResults, load_results
-from bench.runner import BenchConfig, run_bench
+from bench.runner import BenchConfig, run_bench, warm_up
 from contexts import registry
 from contexts.policies.wrapper import WrappedContext
 from scenarios import Batch, Len, Read, Trace, get_scenario
@@ -287,20 +287,28 @@ def test_results_readers_tolerate_added_and_missing_fields(tmp_path: Path) -> No
 
 def test_warm_up_opens_and_reads_each_context_once_on_the_smallest_corpus(tmp_path: Path) -> None:
     """Before the first cell, one untimed open and read per context (a process's one-time
-    costs land on no cell); a context that fails to open there does not stop the others."""
-    from bench.runner import warm_up
-
-    opened: list[tuple[str, int]] = []
+    costs land on no cell); a context that fails to open there does not stop the others. It
+    runs on the network of the first shaped cell: what a context learns of the endpoint's
+    latency (the hedge) carries to the next one, so it must be the network the cells meet."""
+    calls: list[tuple[str, object]] = []
 
     class Target:
+        def set_profile(self, profile: str, seed: int) -> bool:
+            calls.append(("profile", profile))
+            return False
+
         def open(self, name: str, lines: int, segment_lines: int) -> contexts.Context:
-            opened.append((name, lines))
+            calls.append(("open", (name, lines)))
             if name == "broken":
                 raise contexts.StorageError("down")
             return contexts.InMemoryContext("a\nb\n")
 
     names = ("broken", "memory", "s3-ram")
-    config = BenchConfig(names, ("peek",), ("seed",), (1000, 200), tmp_path)
-    cells = [(name, "peek", "seed", lines) for lines in (1000, 200) for name in names]
+    config = BenchConfig(names, ("peek",), ("local-disk", "seed"), (1000, 200), tmp_path)
+    cells = [("volume", "peek", "local-disk", 1000)]
+    cells += [(name, "peek", "seed", lines) for lines in (1000, 200) for name in names]
     assert warm_up(Target(), config, cells) >= 0  # type: ignore[arg-type]
-    assert opened == [("broken", 200), ("memory", 200), ("s3-ram", 200)]
+    assert calls == [
+        ("profile", "seed"),
+        *(("open", (name, 200)) for name in ("volume", *names)),
+    ]
