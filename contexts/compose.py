@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from contexts.base import Context
 from contexts.errors import InvalidURLError, MissingDependencyError
-from contexts.layouts.segments import DEFAULT_PARTIAL_MAX_FRACTION
+from contexts.layouts.segments import DEFAULT_PARTIAL_MAX_FRACTION, check_partial_fraction
 from contexts.location import LocalLocation, Location, S3Location
 from contexts.policies.cache import CACHE_BUDGET_BYTES, DEFAULT_BLOCK_LINES
 from contexts.policies.ram import RAM_LIMIT_BYTES, RamContext
@@ -150,10 +150,7 @@ def build(
                 composition.transport, location, stats, s3, concurrency, transport_options
             )
         except ImportError as exc:
-            hint = f"pip install 'rlm-context-lab[{extra}]'" if extra else "reinstall"
-            raise MissingDependencyError(
-                f"context {name!r} needs {exc.name or 'an optional package'}: {hint}"
-            ) from exc
+            raise missing_dependency(name, extra, exc) from exc
 
     detail = (
         f"s3fs cache {transport_options['cache_type']}" if composition.transport == "s3fs" else ""
@@ -178,6 +175,15 @@ def build(
     return wrapped
 
 
+def missing_dependency(name: str, extra: str | None, exc: ImportError) -> MissingDependencyError:
+    """The error for context ``name`` when importing what it needs failed: the package, and
+    the pip extra that provides it."""
+    hint = f"pip install 'rlm-context-lab[{extra}]'" if extra else "reinstall"
+    return MissingDependencyError(
+        f"context {name!r} needs {exc.name or 'an optional package'}: {hint}"
+    )
+
+
 def _layout(name: str, layouts: tuple[str, ...], layout: str) -> str:
     """The layout to open: a preset made for one layout refuses another, by name."""
     if len(layouts) == 1 and layout != layouts[0]:
@@ -199,9 +205,8 @@ def _check_planning(options: Mapping[str, Any]) -> None:
     """Refuse bad planning sizes before any request."""
     if "part_bytes" in options or "coalesce_bytes" in options:
         check_sizes(options.get("coalesce_bytes"), options.get("part_bytes"))
-    fraction = options.get("partial_max_fraction", 0.0)
-    if not 0.0 <= fraction <= 1.0:
-        raise ValueError(f"partial_max_fraction must be between 0 and 1, not {fraction!r}")
+    if "partial_max_fraction" in options:
+        check_partial_fraction(options["partial_max_fraction"])
 
 
 def _check_location(name: str, composition: Composition, location: Location, url: str) -> None:

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from contexts.base import Context
-from contexts.compose import Composition, build
-from contexts.errors import MissingDependencyError, UnknownContextError
+from contexts.compose import Composition, build, missing_dependency
+from contexts.errors import UnknownContextError
 
 
 @dataclass(frozen=True)
@@ -189,13 +189,14 @@ class Preset:
         if not isinstance(entry.target, Composition):
             raise TypeError(f"{name!r} is a class, not a composition: use opener({name!r})")
         self.name = name
+        self.spec = entry
         self.composition = entry.target
         self.__name__ = self.__qualname__ = entry.class_name
         self.__doc__ = f"``{name}``: {entry.summary}."
 
     def __call__(self, url: str, **options: Any) -> Context:
         """Open the context stored at ``url`` (options over the preset's own)."""
-        entry = spec(self.name)
+        entry = self.spec
         given = {**dict(entry.open_options), **options}
         return build(self.name, self.composition, entry.layouts, url, given, extra=entry.extra)
 
@@ -205,7 +206,7 @@ class Preset:
 
     def options(self) -> dict[str, Any]:
         """Every option it takes, with the default this preset uses."""
-        entry = spec(self.name)
+        entry = self.spec
         return {**self.composition.options(entry.layouts), **dict(entry.open_options)}
 
     @property
@@ -222,7 +223,7 @@ class Preset:
         :func:`contexts.write_layout`, e.g. ``endpoint_url``, over the preset's own)."""
         from contexts.writer import write_layout
 
-        entry = spec(self.name)
+        entry = self.spec
         layout = entry.layouts[0]
         return write_layout(text, url, layout, **{**dict(entry.write_options), **options})
 
@@ -240,10 +241,7 @@ def opener(name: str) -> ContextOpener:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        hint = f"pip install 'rlm-context-lab[{entry.extra}]'" if entry.extra else "reinstall"
-        raise MissingDependencyError(
-            f"context {name!r} needs {exc.name or 'an optional package'}: {hint}"
-        ) from exc
+        raise missing_dependency(name, entry.extra, exc) from exc
     cls: type[Context] = getattr(module, class_name)
     return cls
 

@@ -75,6 +75,12 @@ class SegmentsPlan(ReadPlan):
     """For each range, ``(unit, start, stop)`` cuts (lines relative to the unit) to join."""
 
 
+def check_partial_fraction(fraction: float) -> None:
+    """Refuse a ``partial_max_fraction`` outside 0..1 (``ValueError``)."""
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError(f"partial_max_fraction must be between 0 and 1, not {fraction!r}")
+
+
 class SegmentsReader:
     """Reads whole segment objects — or, for large segments with a line-index sidecar, only the
     byte ranges of the lines asked for — and cuts the requested lines out of them.
@@ -95,10 +101,7 @@ class SegmentsReader:
         part_bytes: int | None = DEFAULT_PART_BYTES,
     ) -> None:
         check_sizes(coalesce_bytes, part_bytes)
-        if not 0.0 <= partial_max_fraction <= 1.0:
-            raise ValueError(
-                f"partial_max_fraction must be between 0 and 1, not {partial_max_fraction!r}"
-            )
+        check_partial_fraction(partial_max_fraction)
         self.manifest = manifest
         self._byte_counts = {
             e.name: e.byte_count for e in manifest.segments if e.byte_count is not None

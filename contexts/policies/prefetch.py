@@ -39,8 +39,6 @@ class PrefetchingContext(CachedContext):
         super().__init__(inner, max_bytes=max_bytes, block_lines=block_lines)
         self.window = window
         """What to read ahead after each read (sequential and strided scans)."""
-        self.initial_window_blocks = initial_window_blocks
-        self.max_window_blocks = max_window_blocks
         self.prefetched_blocks = 0
         """Blocks fetched ahead of any read (for tests and reports)."""
         self._in_flight: dict[int, Future[None]] = {}
