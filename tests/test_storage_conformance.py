@@ -3,19 +3,16 @@ boto3 on the moto server and a directory."""
 
 from __future__ import annotations
 
-import importlib
-import inspect
-import pkgutil
 from pathlib import Path
 
 import pytest
 
-import contexts.transport
 from contexts.location import LocalLocation, S3Location
 from contexts.transport.local import LocalWriter
 from contexts.transport.options import S3Options
 from contexts.transport.s3 import S3Writer
 from contexts.transport.storage import SwappingWriter
+from tests.completeness import classes_in_contexts, covered
 from tests.conftest import S3Env
 from tests.storage_conformance import WriterTests
 
@@ -45,26 +42,14 @@ class TestLocalWriter(WriterTests):
         return LocalWriter(LocalLocation(self.root / f"ctx-{self.made}"))
 
 
-def _writer_classes() -> set[type]:
-    """Classes in ``contexts.transport`` with the whole write side (``put_if`` and ``put``)."""
-    found: set[type] = set()
-    for module_info in pkgutil.iter_modules(contexts.transport.__path__):
-        module = importlib.import_module(f"contexts.transport.{module_info.name}")
-        for _, cls in inspect.getmembers(module, inspect.isclass):
-            defined_here = cls.__module__ == module.__name__
-            writes = hasattr(cls, "put_if") and hasattr(cls, "put")
-            if defined_here and writes and not getattr(cls, "_is_protocol", False):
-                found.add(cls)
-    return found
+def _is_writer(cls: type) -> bool:
+    """A class with the whole write side (``put`` and ``put_if``), not a protocol."""
+    writes = hasattr(cls, "put_if") and hasattr(cls, "put")
+    return writes and not getattr(cls, "_is_protocol", False)
 
 
 def test_every_writer_has_a_conformance_class() -> None:
-    covered = {
-        suite.covers
-        for suite in globals().values()
-        if isinstance(suite, type) and issubclass(suite, WriterTests) and hasattr(suite, "covers")
-    }
-    found = _writer_classes()
+    found = classes_in_contexts(_is_writer)
     assert {S3Writer, LocalWriter} <= found  # the scan sees them
-    missing = sorted(cls.__qualname__ for cls in found - covered)
+    missing = sorted(cls.__qualname__ for cls in found - covered(globals(), WriterTests))
     assert missing == [], f"writers without a conformance class here: {missing}"

@@ -4,8 +4,6 @@ pooled, the buffered transport of ``auto`` over a real one, and the dict test do
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-import contexts
 from contexts.location import LocalLocation, S3Location
 from contexts.stats import StatsRecorder
 from contexts.transport.aio import AioS3Transport
@@ -25,6 +22,7 @@ from contexts.transport.obstore import ObstoreTransport
 from contexts.transport.options import S3Options
 from contexts.transport.s3 import S3Transport, ThreadedS3Transport
 from contexts.transport.s3fs import S3fsTransport
+from tests.completeness import classes_in_contexts, covered
 from tests.conftest import S3Env
 from tests.servers import DictTransport
 from tests.transport_conformance import TransportTests
@@ -150,29 +148,12 @@ class TestBufferedTransport(OnS3):
         return BufferedTransport(inner, hedge=HedgePolicy(), pool=self.pool)
 
 
-def _transport_classes() -> set[type[Transport]]:
-    """Every concrete transport class defined in ``contexts`` (every module imported)."""
-    for module in pkgutil.walk_packages(contexts.__path__, "contexts."):
-        if module.name.startswith("contexts.rlm"):
-            continue  # the RLM runtimes' adapters: no transports, optional dependencies
-        importlib.import_module(module.name)
-    found: set[type[Transport]] = set()
-    pending = list(Transport.__subclasses__())
-    while pending:
-        cls = pending.pop()
-        pending.extend(cls.__subclasses__())
-        if cls.__module__.startswith("contexts.") and not getattr(cls, "__abstractmethods__", None):
-            found.add(cls)
-    return found
+def _is_transport(cls: type) -> bool:
+    return issubclass(cls, Transport) and not getattr(cls, "__abstractmethods__", None)
 
 
 def test_every_transport_has_a_conformance_class() -> None:
-    covered = {
-        suite.covers
-        for suite in globals().values()
-        if isinstance(suite, type)
-        and issubclass(suite, TransportTests)
-        and hasattr(suite, "covers")
-    }
-    missing = sorted(cls.__qualname__ for cls in _transport_classes() - covered)
+    found = classes_in_contexts(_is_transport)
+    assert {S3Transport, LocalTransport} <= found  # the scan sees them
+    missing = sorted(cls.__qualname__ for cls in found - covered(globals(), TransportTests))
     assert missing == [], f"transports without a conformance class here: {missing}"
