@@ -41,7 +41,9 @@ class StoredContext(Context):
     """Opens the layout at ``url`` once, then answers each batch of line ranges with one
     ``transport.get_many`` call.
 
-    ``make_transport`` builds the transport for the parsed location; ``reader_options`` go to
+    ``make_transport`` builds the transport for the parsed location; ``layout`` names the layout
+    (``auto``: the manifest, else the line index), or is a function that names it once the
+    transport is built (``auto`` names the one its first round found); ``reader_options`` go to
     the layout reader's ``configured`` (``coalesce_bytes``, ``part_bytes``, ``partial_reads``...).
     Awaitable forms for async RLM code — :meth:`aslice`, :meth:`aread_many`, :meth:`alen` —
     give exactly the answers of ``ctx[a:b]``, ``read_many`` and ``len``; on a transport with its
@@ -56,7 +58,7 @@ class StoredContext(Context):
         url: str,
         *,
         make_transport: TransportFactory,
-        layout: str = "auto",
+        layout: str | Callable[[], str] = "auto",
         reader_options: Mapping[str, Any] | None = None,
         name: str = "stored",
         chunk_lines: int = 50_000,
@@ -71,7 +73,8 @@ class StoredContext(Context):
         self._prerequisite_flights: Flights[ByteRequest] = Flights()
         self.transport = make_transport(self.location, self._recorder)
         try:
-            reader: Any = self._checked(lambda issued: open_layout(self.transport, layout))
+            named = layout if isinstance(layout, str) else layout()
+            reader: Any = self._checked(lambda issued: open_layout(self.transport, named))
             # every reader has ``configured(**its planning options)``, each its own keywords
             self.reader: LayoutReader = (
                 reader.configured(**reader_options) if reader_options else reader

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 
 from contexts.layouts.manifest import MANIFEST_NAME, Manifest
 from contexts.layouts.segments import build_segments
-from contexts.layouts.single import DEFAULT_STRIDE, INDEX_NAME, TEXT_NAME, build_single
+from contexts.layouts.single import (
+    DEFAULT_STRIDE,
+    INDEX_NAME,
+    INLINE_BYTES,
+    TEXT_NAME,
+    build_single,
+)
 from contexts.location import check_relative_name
 from contexts.transport.options import S3Options
 from contexts.transport.s3 import WRITE_READ_TIMEOUT_S
@@ -39,6 +45,7 @@ def write_layout(
     lines_per_segment: int = 1000,
     segment_index_stride: int | None = None,
     index_stride: int = DEFAULT_STRIDE,
+    inline_bytes: int = INLINE_BYTES,
     object_name: str = TEXT_NAME,
     endpoint_url: str | None = None,
     region_name: str | None = None,
@@ -55,7 +62,8 @@ def write_layout(
     per segment (``segment_000001.idx``, the byte offset of every ``segment_index_stride``-th
     line) and names it in the manifest entry, so readers can fetch a few lines of a large segment
     by a byte range; seed readers ignore the extra field. ``single``: ``index_stride`` lines
-    between the line index's checkpoints.
+    between the line index's checkpoints; the index carries copies of the text's first and last
+    ``inline_bytes`` (each, 0: none), so one GET opens the context and answers a first peek.
     """
     if not isinstance(text, str):
         raise TypeError(f"write_layout needs a str, not {type(text).__name__}; decode bytes first")
@@ -96,7 +104,9 @@ def write_layout(
                     f"object_name {object_name!r} is reserved for layout metadata; "
                     f"choose another name such as {TEXT_NAME!r}"
                 )
-            single = build_single(text, object_name=object_name, stride=index_stride)
+            single = build_single(
+                text, object_name=object_name, stride=index_stride, inline_bytes=inline_bytes
+            )
             blobs = [(object_name, single.data)]
             metadata = (INDEX_NAME, single.index.to_bytes())
             line_count, byte_count = single.index.line_count, single.index.byte_count

@@ -81,10 +81,16 @@ def upload_segments(
 
 
 def upload_single(
-    put: Callable[[str, bytes], None], text: str, stride: int, *, char_offsets: bool = False
+    put: Callable[[str, bytes], None],
+    text: str,
+    stride: int,
+    *,
+    char_offsets: bool = False,
+    copies: tuple[int, int] = (0, 0),
 ) -> None:
     """Write the single-object layout: ``context.txt`` and its ``context.idx`` (format v1, or v2
-    with character offsets when ``char_offsets``)."""
+    with character offsets when ``char_offsets``), carrying ``copies = (head, tail)`` bytes of
+    the text's ends after the offset table when they are not zero."""
     data = text.encode("utf-8")
     offsets, chars = [0], [0]
     for line in reference_lines(text):
@@ -107,8 +113,16 @@ def upload_single(
         deltas.extend([b - c for b, c in zip(deltas, char_deltas, strict=True)])
         header["version"] = 2
         header["char_count"] = len(text)
+    head, tail = copies
+    inline = b""
+    if head or tail:
+        header["head"], header["tail"] = head, tail
+        inline = data[:head] + (data[len(data) - tail :] if tail else b"")
     put("context.txt", data)
-    put("context.idx", json.dumps(header).encode() + b"\n" + zlib.compress(deltas.tobytes()))
+    put(
+        "context.idx",
+        json.dumps(header).encode() + b"\n" + zlib.compress(deltas.tobytes()) + inline,
+    )
 
 
 def sha256(data: bytes) -> str:

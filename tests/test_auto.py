@@ -59,12 +59,13 @@ def test_open_is_one_round_of_requests_in_flight_together(layout: str) -> None:
             assert len(ctx) == len(lines)
             assert ctx[:100] == "".join(lines[:100]) and ctx[-100:] == "".join(lines[-100:])
             assert ctx.wait_loaded(60) and ctx.text() == text
-            # manifest, index, first segment, the text's tail and its head in nine parts (64
-            # KiB, then 1 MiB each; eight past the end of this small text), all in flight
-            # together; the reads and the load needed nothing more
-            assert ctx.stats.requests == 13
-            assert server.fault_counts()["requests"] == 13
-            assert server.peak_in_flight() == 13
+            # manifest and index (twice each: the first answer wins), first segment, the
+            # text's tail and its head in nine parts (64 KiB, then 1 MiB each; eight past the
+            # end of this small text), all in flight together; the reads and the load needed
+            # nothing more
+            assert ctx.stats.requests == 15 and ctx.stats.retries >= 2
+            assert server.fault_counts()["requests"] == 15
+            assert server.peak_in_flight() == 15
 
 
 def test_loaded_context_reads_cost_no_request(s3: S3Env) -> None:

@@ -16,6 +16,7 @@ from contexts.auto import (
     HEAD_BYTES,
     LOAD_PART_BYTES,
     LOAD_WORKERS,
+    METADATA_COPIES,
     PART_BYTES,
     head_parts,
     load_parts,
@@ -89,9 +90,9 @@ def estimate(config: BenchConfig) -> Estimate:
         if preloads:  # everything at open
             requests += segments
             bytes_down += int(lines * per_line)
-        elif name == "auto":  # the other metadata, segment 1, tail and head parts at open,
-            size = int(lines * per_line)  # then the rest of the text in load ranges
-            requests += 3 + len(head_parts(HEAD_BYTES, PART_BYTES))
+        elif name == "auto":  # the other metadata, copies of both, segment 1, tail and head
+            size = int(lines * per_line)  # parts at open, then the rest in load ranges
+            requests += 3 + 2 * (METADATA_COPIES - 1) + len(head_parts(HEAD_BYTES, PART_BYTES))
             loads = load_parts(size, LOAD_PART_BYTES, LOAD_WORKERS)
             requests += sum(1 for _start, stop in loads if stop > HEAD_BYTES)
             bytes_down += size

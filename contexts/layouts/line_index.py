@@ -69,6 +69,17 @@ class LineIndex:
     char_checkpoints: array[int] | None = None
     """Character offset of line ``k * stride`` for each k, then the text's length in characters
     (version 2); ``None`` for an index without character offsets."""
+    head: bytes = b""
+    """A copy of the object's first bytes, carried in the index (empty: none)."""
+    tail: bytes = b""
+    """A copy of the object's last bytes, carried in the index (empty: none)."""
+
+    def __post_init__(self) -> None:
+        if len(self.head) + len(self.tail) > self.byte_count:
+            raise ValueError(
+                f"inline copies of {len(self.head)} + {len(self.tail)} bytes overlap in an "
+                f"object of {self.byte_count} bytes"
+            )
 
     @property
     def char_count(self) -> int | None:
@@ -111,9 +122,12 @@ class LineIndex:
             byte_deltas = deltas.tolist()
             char_deltas = _deltas(self.char_checkpoints)
             deltas.extend(b - c for b, c in zip(byte_deltas, char_deltas, strict=True))
+        if self.head or self.tail:
+            header["head"], header["tail"] = len(self.head), len(self.tail)
         if sys.byteorder != "little":
             deltas.byteswap()
-        return json.dumps(header).encode("utf-8") + b"\n" + zlib.compress(deltas.tobytes(), 6)
+        stream = zlib.compress(deltas.tobytes(), 6)
+        return json.dumps(header).encode("utf-8") + b"\n" + stream + self.head + self.tail
 
 
 def _deltas(offsets: Sequence[int]) -> Iterable[int]:
@@ -186,7 +200,21 @@ def parse_index(data: bytes, *, url: str) -> LineIndex:
         if stride < 1:
             raise ValueError("stride must be at least 1")
         check_relative_name(object_name, what="the index's object")
-        raw = zlib.decompress(payload)
+        inline = [header.get(key, 0) for key in ("head", "tail")]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in inline):
+            raise ValueError("head and tail must be non-negative integers")
+        stream = zlib.decompressobj()
+        raw = stream.decompress(payload)
+        if not stream.eof:
+            raise ValueError("the offset table is cut short")
+        copies = stream.unused_data
+        if len(copies) != sum(inline):
+            raise ValueError(
+                f"{len(copies)} bytes follow the offset table, the header says {sum(inline)}"
+            )
+        if sum(inline) > byte_count:
+            raise ValueError(f"inline copies of {sum(inline)} bytes in a {byte_count}-byte object")
+        head, tail = copies[: inline[0]], copies[inline[0] :]
         if len(raw) % 8:
             raise ValueError("offset table is not a whole number of uint64 values")
         deltas = array("Q")
@@ -218,7 +246,7 @@ def parse_index(data: bytes, *, url: str) -> LineIndex:
     chars = None
     if excess is not None:
         chars = _char_offsets(deltas, excess, char_count, url=url)
-    return LineIndex(object_name, line_count, byte_count, stride, checkpoints, chars)
+    return LineIndex(object_name, line_count, byte_count, stride, checkpoints, chars, head, tail)
 
 
 def _char_offsets(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from contexts.errors import LayoutNotFoundError, ObjectNotFoundError
 from contexts.layouts.base import LineRange, ReadPlan
@@ -23,6 +23,9 @@ from contexts.transport.base import ByteRequest, Transport
 TEXT_NAME = "context.txt"
 INDEX_NAME = "context.idx"
 DEFAULT_STRIDE = 16
+INLINE_BYTES = 64 * 1024
+"""The index carries copies of the text's first and last this many bytes (each): one GET of it
+opens the context and answers a peek at either end (``context[:100]``, ``context[-100:]``)."""
 REWRITE_SINGLE = "rewrite the context with contexts.write_layout(text, url, layout='single')"
 """What to do about a text object that disagrees with its index (ends every such error)."""
 
@@ -162,9 +165,16 @@ class SingleObject:
 
 
 def build_single(
-    text: str, *, object_name: str = TEXT_NAME, stride: int = DEFAULT_STRIDE
+    text: str,
+    *,
+    object_name: str = TEXT_NAME,
+    stride: int = DEFAULT_STRIDE,
+    inline_bytes: int = INLINE_BYTES,
 ) -> SingleObject:
-    """Encode ``text`` and index the byte offset of every ``stride``-th line."""
+    """Encode ``text`` and index the byte offset of every ``stride``-th line; the index carries
+    copies of the first and last ``inline_bytes`` (each; 0: none) of the text."""
+    if isinstance(inline_bytes, bool) or not isinstance(inline_bytes, int) or inline_bytes < 0:
+        raise ValueError(f"inline_bytes must be a non-negative integer, not {inline_bytes!r}")
     data = text.encode("utf-8")
     index = build_index(
         line_starts(data),
@@ -172,4 +182,6 @@ def build_single(
         stride=stride,
         line_char_starts=line_starts(text),
     )
-    return SingleObject(data, index)
+    head = data[:inline_bytes]
+    tail = data[len(head) :][-inline_bytes:] if inline_bytes else b""
+    return SingleObject(data, replace(index, head=head, tail=tail))

@@ -270,6 +270,11 @@ class BufferedTransport(Transport):
             held = self._held.get(name)
             return None if held is None else held.whole
 
+    def drop(self, name: str) -> None:
+        """Forget the bytes held of ``name`` (they are no longer trusted)."""
+        with self._lock:
+            self._held.pop(name, None)
+
     def release(self) -> None:
         """Forget everything held (the data now lives elsewhere, or is no longer wanted)."""
         with self._lock:
