@@ -20,6 +20,7 @@ from contexts.transport.hedge import (
     REMEMBERED_ENDPOINTS,
     HedgePolicy,
     first_success,
+    forget_endpoints,
     hedged,
     policy_for,
 )
@@ -195,3 +196,7 @@ def test_a_new_context_starts_from_what_the_newest_one_on_its_endpoint_learned()
     for number in range(REMEMBERED_ENDPOINTS):
         policy_for(f"http://filler-{number}.test")
     assert policy_for("http://a.test us-east-1").delay() == HEDGE_INITIAL_S  # forgotten
+    learned = policy_for("http://c.test us-east-1")
+    learned.observe(0.02, 100)
+    forget_endpoints()  # another network under the same endpoint (the bench)
+    assert policy_for("http://c.test us-east-1").delay() == HEDGE_INITIAL_S

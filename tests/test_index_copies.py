@@ -103,7 +103,7 @@ def test_copies_that_disagree_with_their_header_are_a_named_error(
 def test_a_cut_offset_table_is_a_named_error() -> None:
     data = stored(TEXT, 4, (100, 100))["context.idx"]
     header_line, _, rest = data.partition(b"\n")
-    with pytest.raises(IndexFormatError, match="cut short|follow"):
+    with pytest.raises(IndexFormatError, match=r"cut short|follow"):
         parse_index(header_line + b"\n" + rest[: len(rest) // 3], url="idx")
 
 

@@ -173,6 +173,14 @@ def policy_for(endpoint: str) -> HedgePolicy:
     return policy
 
 
+def forget_endpoints() -> None:
+    """Forget what every endpoint's policies observed: new contexts start from nothing learned.
+    For a process whose network changes under the same endpoint (the bench, which switches the
+    simulated network between cells); a real process keeps what it learned."""
+    with _newest_lock:
+        _newest.clear()
+
+
 def hedged(
     tasks: Sequence[Callable[[], T]],
     pool: ThreadPoolExecutor,

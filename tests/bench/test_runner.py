@@ -15,7 +15,7 @@ from bench.cli import main
 from bench.network import FaultKind
 from bench.oracle import LineListOracle, iteration_digest
 from bench.results import SCHEMA, SCHEMA_VERSION, CellResult, OpRecord, RunResults, load_results
-from bench.runner import BenchConfig, run_bench, warm_up
+from bench.runner import BenchConfig, network_changes, run_bench, warm_up
 from contexts import registry
 from contexts.policies.wrapper import WrappedContext
 from scenarios import Batch, Len, Read, Trace, get_scenario
@@ -312,3 +312,25 @@ def test_warm_up_opens_and_reads_each_context_once_on_the_smallest_corpus(tmp_pa
         ("profile", "seed"),
         *(("open", (name, 200)) for name in ("volume", *names)),
     ]
+
+
+def test_each_network_of_a_run_is_warmed_up_before_its_first_cell() -> None:
+    """All cells before the first; then, where the simulated network changes (a profile the
+    last shaped cell did not have), that network's cells of that size; directory cells read
+    no network and change nothing."""
+    cells = [
+        ("auto", "peek", "seed", 100),
+        ("volume", "peek", "local-disk", 100),
+        ("auto", "random", "seed", 100),
+        ("auto", "peek", "s3-standard", 100),
+        ("auto", "random", "s3-standard", 100),
+        ("auto", "peek", "seed", 200),
+        ("auto", "peek", "s3-standard", 200),
+    ]
+    warmed = [(cell, before) for cell, before in network_changes(cells)]
+    assert [cell for cell, _ in warmed] == cells
+    assert warmed[0][1] == cells
+    assert [before for _, before in warmed[1:3]] == [[], []]
+    assert warmed[3][1] == cells[3:5] and warmed[4][1] == []
+    assert warmed[5][1] == [cells[5]] and warmed[6][1] == [cells[6]]
+    assert list(network_changes([])) == []
