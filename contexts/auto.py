@@ -50,6 +50,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import partial
 from typing import Any, Unpack
 
 from contexts.base import Context, GrepHit, LineRange
@@ -69,7 +70,7 @@ from contexts.stored import StoredContext, stored_bytes
 from contexts.transport.base import ByteRequest, Transport
 from contexts.transport.buffered import BufferedTransport
 from contexts.transport.clients import shared_s3_client
-from contexts.transport.hedge import HedgePolicy, first_success, policy_for
+from contexts.transport.hedge import HedgePolicy, first_success, hedged, policy_for
 from contexts.transport.local import PooledLocalTransport
 from contexts.transport.options import S3ClientOptions, S3Options
 from contexts.transport.retry import deadline_scope
@@ -123,6 +124,11 @@ def load_parts(size: int, load_part_bytes: int, load_workers: int) -> list[tuple
     ``load_part_bytes`` (what the head reads hold already is not fetched again)."""
     step = max(load_part_bytes, -(-size // load_workers))
     return list(split(0, size, step)) if size else []
+
+
+def _fetch_one(transport: Transport, request: ByteRequest) -> bytes:
+    """The body of one request."""
+    return transport.fetch_many([request])[0]
 
 
 def _whole_body(transport: Transport, name: str) -> bytes:
@@ -294,7 +300,10 @@ class AutoContext(Context):
             self._tail_flight = self._submit(self._speculative_tail, inner)
             for start, stop in head_parts(self.head_bytes, self.part_bytes):
                 flight = self._submit(self._speculative_part, inner, start, stop)
-                buffer.expect(TEXT_NAME, start, stop, flight)
+                # a read waits for it as long as its own request should take (a straggler of
+                # S3's latency tail is asked for again), see BufferedTransport.expect
+                eta = sent + self.hedge.expected(stop - start)
+                buffer.expect(TEXT_NAME, start, stop, flight, eta)
         with buffer.stats.waiting():
             for name, copies in futures.items():
                 outcome = self._metadata_outcome(buffer, name, copies, sent)
@@ -489,7 +498,8 @@ class AutoContext(Context):
                 assert isinstance(reader, SegmentsReader)
                 text = self._load_segments(reader)
                 memory = None if text is None else InMemoryContext(text)
-            if self._copies_differ is not None:
+            self._buffer.wait_for_flights(TEXT_NAME)  # each one checks what it brings
+            if self._copies_differ is not None:  # against the index's copies
                 raise self._copies_differ
             if memory is not None:
                 if len(memory) != reader.line_count:
@@ -559,16 +569,20 @@ class AutoContext(Context):
         return self._buffer.url(name)
 
     def _load_request(self, request: ByteRequest) -> bytes:
-        """One load request, after callers' reads in flight: the range from its first byte not
-        held to its last (a range held whole is not fetched); a fetched range of the wrong length
-        is fetched again (then the layout's checks decide)."""
+        """One load request, after the flights that bring bytes of its range not held yet and
+        after callers' reads in flight: the range from its first byte not held to its last (a
+        range held whole is not fetched); a fetched range of the wrong length is fetched again
+        (then the layout's checks decide)."""
         assert self._buffer is not None
         buffer = self._buffer
         if request.byte_range is None:
             buffer.wait_for_flights(request.name)  # the first segment, read at open
             return self._fetch_for_load(request)
         start, stop = request.byte_range
-        buffer.wait_for_flights(request.name, start, stop)
+        for gap_start, gap_stop in buffer.gaps(request.name, start, stop):
+            # only flights that bring bytes still missing (not a read of what the index's
+            # copies already hold): each one waited for is a round trip before this request
+            buffer.wait_for_flights(request.name, gap_start, gap_stop)
         gaps = buffer.gaps(request.name, start, stop)
         if gaps:  # one request from the first gap to the last (callers' reads held pieces
             gap_start, gap_stop = gaps[0][0], gaps[-1][1]  # inside; held bytes are kept)
@@ -606,7 +620,17 @@ class AutoContext(Context):
             start, stop = request.byte_range
             eta = time.monotonic() + self.hedge.expected(stop - start)
             self._buffer.expect(request.name, start, stop, landed, eta)
-        return self._buffer.inner.fetch_many([request])[0]
+        inner, stats = self._buffer.inner, self._buffer.stats
+        task = partial(self.hedge.timed, partial(_fetch_one, inner, request))
+        # one still unanswered after the hedge delay for its size goes once more (a straggler
+        # of the latency tail would hold the whole load up)
+        return hedged(
+            [task],
+            self._demand_pool,
+            self.hedge,
+            [request.nbytes],
+            partial(stats.record_repeats, 1),
+        )[0]
 
     # -- state ---------------------------------------------------------------------------------
 
