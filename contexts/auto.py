@@ -303,7 +303,7 @@ class AutoContext(Context):
                 # a read waits for it as long as its own request should take (a straggler of
                 # S3's latency tail is asked for again), see BufferedTransport.expect
                 eta = sent + self.hedge.expected(stop - start)
-                buffer.expect(TEXT_NAME, start, stop, flight, eta)
+                buffer.expect(TEXT_NAME, start, stop, flight)
         with buffer.stats.waiting():
             for name, copies in futures.items():
                 outcome = self._metadata_outcome(buffer, name, copies, sent)
