@@ -300,9 +300,6 @@ class AutoContext(Context):
             self._tail_flight = self._submit(self._speculative_tail, inner)
             for start, stop in head_parts(self.head_bytes, self.part_bytes):
                 flight = self._submit(self._speculative_part, inner, start, stop)
-                # a read waits for it as long as its own request should take (a straggler of
-                # S3's latency tail is asked for again), see BufferedTransport.expect
-                eta = sent + self.hedge.expected(stop - start)
                 buffer.expect(TEXT_NAME, start, stop, flight)
         with buffer.stats.waiting():
             for name, copies in futures.items():
