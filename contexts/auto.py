@@ -50,7 +50,6 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from functools import partial
 from typing import Any, Unpack
 
 from contexts.base import Context, GrepHit, LineRange
@@ -70,7 +69,7 @@ from contexts.stored import StoredContext, stored_bytes
 from contexts.transport.base import ByteRequest, Transport
 from contexts.transport.buffered import BufferedTransport
 from contexts.transport.clients import shared_s3_client
-from contexts.transport.hedge import HedgePolicy, first_success, hedged, policy_for
+from contexts.transport.hedge import HedgePolicy, first_success, policy_for
 from contexts.transport.local import PooledLocalTransport
 from contexts.transport.options import S3ClientOptions, S3Options
 from contexts.transport.retry import deadline_scope
@@ -124,11 +123,6 @@ def load_parts(size: int, load_part_bytes: int, load_workers: int) -> list[tuple
     ``load_part_bytes`` (what the head reads hold already is not fetched again)."""
     step = max(load_part_bytes, -(-size // load_workers))
     return list(split(0, size, step)) if size else []
-
-
-def _fetch_one(transport: Transport, request: ByteRequest) -> bytes:
-    """The body of one request."""
-    return transport.fetch_many([request])[0]
 
 
 def _whole_body(transport: Transport, name: str) -> bytes:
@@ -391,9 +385,7 @@ class AutoContext(Context):
         assert self._buffer is not None and self._layout is not None
         reader = self._layout.reader
         if isinstance(reader, SingleObjectReader):
-            index = reader.index
-            copies = ((0, index.head), (index.byte_count - len(index.tail), index.tail))
-            for copy_start, copy in copies:
+            for copy_start, copy in reader.index.copies():
                 low = max(start, copy_start)
                 high = min(start + len(body), copy_start + len(copy))
                 if (
@@ -433,11 +425,8 @@ class AutoContext(Context):
         assert self._layout is not None and self._buffer is not None
         reader = self._layout.reader
         if isinstance(reader, SingleObjectReader):
-            index = reader.index
-            if index.head:
-                self._buffer.hold(index.object_name, 0, index.head)
-            if index.tail:
-                self._buffer.hold(index.object_name, index.byte_count - len(index.tail), index.tail)
+            for start, copy in reader.index.copies():
+                self._buffer.hold(reader.index.object_name, start, copy)
         if isinstance(reader, SingleObjectReader) and reader.index.object_name == TEXT_NAME:
             size = self._text_size = reader.index.byte_count
             tail = self._tail_flight
@@ -617,17 +606,9 @@ class AutoContext(Context):
             start, stop = request.byte_range
             eta = time.monotonic() + self.hedge.expected(stop - start)
             self._buffer.expect(request.name, start, stop, landed, eta)
-        inner, stats = self._buffer.inner, self._buffer.stats
-        task = partial(self.hedge.timed, partial(_fetch_one, inner, request))
-        # one still unanswered after the hedge delay for its size goes once more (a straggler
-        # of the latency tail would hold the whole load up)
-        return hedged(
-            [task],
-            self._demand_pool,
-            self.hedge,
-            [request.nbytes],
-            partial(stats.record_repeats, 1),
-        )[0]
+        # hedged like a caller's request: a straggler of the latency tail would hold the whole
+        # load up
+        return self._buffer.fetch_hedged([request])[0]
 
     # -- state ---------------------------------------------------------------------------------
 

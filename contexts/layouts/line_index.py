@@ -81,6 +81,11 @@ class LineIndex:
                 f"object of {self.byte_count} bytes"
             )
 
+    def copies(self) -> list[tuple[int, bytes]]:
+        """``(byte offset, bytes)`` of each non-empty copy of the object's ends it carries."""
+        ends = ((0, self.head), (self.byte_count - len(self.tail), self.tail))
+        return [(start, copy) for start, copy in ends if copy]
+
     @property
     def char_count(self) -> int | None:
         """Characters in the object's text, when the index records character offsets."""

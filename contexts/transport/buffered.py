@@ -319,7 +319,7 @@ class BufferedTransport(Transport):
             if missing:
                 asked = [requests[i] for i in missing]
                 sent = self._reading_on(asked) if self.hold_demand else asked
-                fetched = self._fetch_inner(sent)
+                fetched = self.fetch_hedged(sent)
                 for i, request, out, body in zip(missing, asked, sent, fetched, strict=True):
                     if self.hold_demand and out.byte_range and len(body) == out.nbytes:
                         self.hold(out.name, out.byte_range[0], body)
@@ -374,8 +374,10 @@ class BufferedTransport(Transport):
         own = self._hedge.expected(max(request.nbytes or 0 for request in requests))
         return own if max(etas) <= time.monotonic() + own else 0.0
 
-    def _fetch_inner(self, requests: Sequence[ByteRequest]) -> list[bytes]:
-        """Callers' requests from storage: hedged on the pool, else the inner transport's way."""
+    def fetch_hedged(self, requests: Sequence[ByteRequest]) -> list[bytes]:
+        """``requests`` from storage, past what is held and in flight: hedged on the pool (a
+        caller's read, or background work that a straggler would hold up), else the inner
+        transport's way."""
         hedge, pool = self._hedge, self._pool
         if hedge is None or pool is None:
             return self.inner.fetch_many(requests)
