@@ -50,7 +50,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, Unpack
+from typing import Any, NamedTuple, TypeVar, Unpack
 
 from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import ContextClosedError, ContextError, IntegrityError, InvalidURLError
@@ -61,7 +61,7 @@ from contexts.lines import CharMap
 from contexts.loaded import CheckpointedText, loaded_context
 from contexts.location import LocalLocation, Location, S3Location
 from contexts.memory import InMemoryContext
-from contexts.metadata_cache import cache_from_option
+from contexts.metadata_cache import CachedObject, cache_from_option
 from contexts.policies.prefetch import PrefetchingContext
 from contexts.ranges import DEFAULT_COALESCE_BYTES, split
 from contexts.stats import ContextStats, StatsRecorder
@@ -128,6 +128,16 @@ def load_parts(size: int, load_part_bytes: int, load_workers: int) -> list[tuple
 def _whole_body(transport: Transport, name: str) -> bytes:
     """One whole-object GET, counted but not timed as a caller's wait."""
     return transport.fetch_many([ByteRequest(name)])[0]
+
+
+T = TypeVar("T")
+
+
+class _MetadataAnswer(NamedTuple):
+    """A metadata object's body, and whether it is the cached one (its ETag still current)."""
+
+    body: bytes
+    from_cache: bool
 
 
 class _LoadStopped(Exception):
@@ -281,9 +291,14 @@ class AutoContext(Context):
             metadata.append(MANIFEST_NAME)
         # copies of a request to a directory would only queue behind each other
         count = self.metadata_copies if isinstance(inner.location, S3Location) else 1
+        # every copy asks with the same cached entry: one that lands first and replaces the
+        # entry must not turn the next copy's answer into a revalidation
+        cached = {name: self._cached_metadata(inner, name) for name in metadata}
         sent = time.monotonic()
         futures = {
-            name: [self._submit(self._metadata_body, inner, name) for _ in range(count)]
+            name: [
+                self._submit(self._metadata_body, inner, name, cached[name]) for _ in range(count)
+            ]
             for name in metadata
         }
         buffer.stats.record_repeats(len(metadata) * (count - 1))
@@ -297,37 +312,57 @@ class AutoContext(Context):
                 buffer.expect(TEXT_NAME, start, stop, flight)
         with buffer.stats.waiting():
             for name, copies in futures.items():
-                outcome = self._metadata_outcome(buffer, name, copies, sent)
+                outcome = self._metadata_outcome(buffer, name, copies, cached[name], sent)
                 buffer.hold_once(name, outcome)
                 if name == INDEX_NAME and isinstance(outcome, bytes):
                     self._opened_layout = "single"
                     return
 
     def _metadata_outcome(
-        self, buffer: BufferedTransport, name: str, copies: list[Future[bytes]], sent: float
+        self,
+        buffer: BufferedTransport,
+        name: str,
+        copies: list[Future[_MetadataAnswer]],
+        cached: CachedObject | None,
+        sent: float,
     ) -> bytes | ContextError:
         """The first answer of the copies of a metadata request (sent at ``sent``), or their
-        error; unanswered after the hedge delay, it goes once more."""
+        error; unanswered after the hedge delay, it goes once more. A body taken from the cache
+        is listed in ``metadata_revalidated``."""
         timeout = max(0.0, sent + self.hedge.delay() - time.monotonic())
         wait(copies, timeout=timeout, return_when=FIRST_COMPLETED)
         candidates = list(copies)
         if not any(copy.done() for copy in copies):
             self.hedge.copied()
             buffer.stats.record_repeats(1)
-            candidates.append(self._submit(self._metadata_body, buffer.inner, name))
+            candidates.append(self._submit(self._metadata_body, buffer.inner, name, cached))
         try:
-            return first_success(candidates)
+            answer = first_success(candidates)
         except ContextError as error:
             return error
+        if answer.from_cache:
+            self.metadata_revalidated.append(name)
+        return answer.body
 
-    def _metadata_body(self, inner: Transport, name: str) -> bytes:
-        """``name`` from the metadata cache if its ETag still matches, else fetched (and
-        cached); one request either way."""
-        cache = self.metadata_cache if isinstance(inner.location, S3Location) else None
-        if cache is None:
-            return self.hedge.timed(lambda: _whole_body(inner, name))
-        key = f"{self._options.get('endpoint_url') or 'AWS S3'} {inner.url(name)}"
-        cached = cache.get(key)
+    def _metadata_key(self, inner: Transport, name: str) -> str | None:
+        """Where the metadata cache keeps ``name`` (``None``: not cached)."""
+        if self.metadata_cache is None or not isinstance(inner.location, S3Location):
+            return None
+        return f"{self._options.get('endpoint_url') or 'AWS S3'} {inner.url(name)}"
+
+    def _cached_metadata(self, inner: Transport, name: str) -> CachedObject | None:
+        """The cached entry of ``name``, if any."""
+        key = self._metadata_key(inner, name)
+        return None if key is None or self.metadata_cache is None else self.metadata_cache.get(key)
+
+    def _metadata_body(
+        self, inner: Transport, name: str, cached: CachedObject | None
+    ) -> _MetadataAnswer:
+        """``name``: ``cached`` if its ETag still matches, else fetched (and cached); one
+        request either way."""
+        cache, key = self.metadata_cache, self._metadata_key(inner, name)
+        if cache is None or key is None:
+            return _MetadataAnswer(self.hedge.timed(lambda: _whole_body(inner, name)), False)
         etag = None if cached is None else cached.etag
         started = time.monotonic()
         try:
@@ -338,18 +373,16 @@ class AutoContext(Context):
         self.hedge.observe(time.monotonic() - started, len(answer.body or b""))
         if answer.body is None:
             assert cached is not None
-            if name not in self.metadata_revalidated:  # (a hedged copy answers it too)
-                self.metadata_revalidated.append(name)
-            return cached.body
+            return _MetadataAnswer(cached.body, True)
         if answer.etag:
             cache.put(key, answer.etag, answer.body)
-        return answer.body
+        return _MetadataAnswer(answer.body, False)
 
-    def _submit(self, fetch: Callable[..., bytes], *args: Any) -> Future[bytes]:
+    def _submit(self, fetch: Callable[..., T], *args: Any) -> Future[T]:
         """Run ``fetch(*args)`` on a background thread under its own ``deadline_s`` (the
         speculative reads of open and each load request are reads like any slice)."""
 
-        def run() -> bytes:
+        def run() -> T:
             with deadline_scope(self._deadline_s):
                 return fetch(*args)
 

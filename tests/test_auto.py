@@ -420,3 +420,32 @@ def test_the_metadata_cache_is_keyed_by_endpoint_and_url(tmp_path: Path) -> None
         cache.put("a", '"etag-1"', b"body")
         next(cache.directory.iterdir()).write_bytes(damage)
         assert cache.get("a") is None and list(cache.directory.iterdir()) == []
+
+
+def test_copies_of_a_metadata_request_share_one_look_at_the_cache(
+    s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each metadata name is looked up in the cache once per open, and every copy of its request
+    asks with that entry: a copy that lands first and replaces a stale entry does not make a
+    later copy's answer a revalidation (it was reported as one, now and then)."""
+    from contexts.metadata_cache import MetadataCache
+
+    url = s3.new_url()
+    cache_dir = tmp_path / "metadata"
+    contexts.write_layout(TEXT, url, "single", endpoint_url=s3.endpoint_url)
+    with contexts.open(url, endpoint_url=s3.endpoint_url, metadata_cache=str(cache_dir)) as ctx:
+        assert ctx[:1] == LINES[0]
+    looked_up: list[str] = []
+    get = MetadataCache.get
+    monkeypatch.setattr(
+        MetadataCache, "get", lambda self, key: (looked_up.append(key), get(self, key))[1]
+    )
+    for number in range(8):  # each open finds the entry of the text before
+        changed = TEXT.replace("auto line", f"line {number}")
+        contexts.write_layout(changed, url, "single", endpoint_url=s3.endpoint_url)
+        looked_up.clear()
+        options = {"metadata_cache": str(cache_dir), "metadata_copies": 3}
+        with contexts.open(url, endpoint_url=s3.endpoint_url, **options) as ctx:  # type: ignore[arg-type]
+            assert isinstance(ctx, AutoContext)
+            assert ctx.metadata_revalidated == [] and ctx[:] == changed
+        assert sorted(looked_up) == sorted(set(looked_up)) and len(looked_up) == 2
