@@ -17,8 +17,6 @@ when the parent stops it or dies. `in_process=True` runs the same thing in threa
 from __future__ import annotations
 
 import multiprocessing
-import socket
-import struct
 import threading
 import time
 import traceback
@@ -27,25 +25,20 @@ from multiprocessing.connection import Connection
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from moto.moto_server.werkzeug_app import (
-    DomainDispatcherApplication,
-    MotoRequestHandler,
-    create_backend_app,
-)
-from werkzeug.serving import make_server
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.test import Client
 
 from bench.network.buckets import delete_all_buckets
+from bench.network.http_server import KeepAliveServer
 from bench.network.moto_storage import make_conditional_puts_atomic, serve_ranges_in_constant_time
 from bench.network.profiles import NetworkProfile, Sampler, load_profile
 from bench.network.proxy import ForwardingApp
-from bench.network.shaping import InjectedReset, ShapingMiddleware
+from bench.network.shaping import ShapingMiddleware
 
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
     from _typeshed.wsgi import WSGIApplication
-    from werkzeug.serving import BaseWSGIServer
 
 __all__ = ["S3Server", "ServerError"]
 
@@ -324,12 +317,12 @@ class _ServerCore:
             app = self._forwarding = ForwardingApp(upstream)
         self.middleware = ShapingMiddleware(app, Sampler(profile, seed))
         apps.append(self.middleware)
-        self._servers: list[BaseWSGIServer] = []
+        self._servers: list[KeepAliveServer] = []
         self._threads: list[threading.Thread] = []
         self._closed = False
         try:
             for wsgi_app in apps:
-                server = make_server(_HOST, 0, wsgi_app, threaded=True, request_handler=_Handler)
+                server = KeepAliveServer(_HOST, wsgi_app)
                 thread = threading.Thread(
                     target=server.serve_forever,
                     kwargs={"poll_interval": _POLL_INTERVAL_S},
@@ -366,24 +359,8 @@ class _ServerCore:
         for server in self._servers:
             server.shutdown()
             server.server_close()
+            server.close_connections()
         for thread in self._threads:
             thread.join(5.0)
         if self._forwarding is not None:
             self._forwarding.close()
-
-
-class _Handler(MotoRequestHandler):
-    """Moto's request handler, quiet, and able to abort a connection with a TCP reset."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        """No access log: it would cost CPU on every request."""
-
-    def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
-        """Werkzeug calls this when the app raised a `ConnectionError`. For an injected reset,
-        close the socket with SO_LINGER 0 so the client gets an RST, not an orderly FIN."""
-        self.close_connection = True
-        if isinstance(error, InjectedReset):
-            sock: socket.socket = self.connection
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.rfile.close()  # drop the makefile reference so close() really closes the fd
-            sock.close()

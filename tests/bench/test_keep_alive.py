@@ -1,0 +1,140 @@
+"""The embedded server's HTTP side keeps connections of bodiless requests open, as S3 does, and
+closes them where it must: a body sent without a length, a request with a body, a failed app,
+the server's stop."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from bench.network import S3Server
+from bench.network.aws_env import REGION, use_local_aws_env
+from bench.network.http_server import KeepAliveServer
+
+BODY = b"abc" * 1000
+
+
+def _app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+    """``/sized``: a body with its length; ``/unsized``: a body without one; ``/fail``: an
+    error before the response; anything else: 404."""
+    path = environ["PATH_INFO"]
+    if path == "/sized":
+        start_response("200 OK", [("Content-Length", str(len(BODY)))])
+        return [BODY]
+    if path == "/unsized":
+        start_response("200 OK", [])
+        return iter([BODY[:100], BODY[100:]])
+    if path == "/fail":
+        raise RuntimeError("the app failed")
+    start_response("404 Not Found", [("Content-Length", "0")])
+    return []
+
+
+@pytest.fixture
+def served() -> Iterator[KeepAliveServer]:
+    server = KeepAliveServer("127.0.0.1", _app)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+    server.close_connections()
+    thread.join(10)
+    assert not thread.is_alive()
+
+
+def _connection(server: KeepAliveServer) -> http.client.HTTPConnection:
+    return http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+
+
+@pytest.mark.timeout(60)
+def test_gets_with_a_length_share_one_connection(served: KeepAliveServer) -> None:
+    connection = _connection(served)
+    sockets = []
+    for path in ("/sized", "/missing", "/sized"):
+        connection.request("GET", path)
+        response = connection.getresponse()
+        assert response.read() == (BODY if path == "/sized" else b"")
+        assert not response.will_close
+        sockets.append(connection.sock)
+    assert sockets[0] is not None and all(sock is sockets[0] for sock in sockets)
+    connection.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_body_without_a_length_ends_with_the_connection(served: KeepAliveServer) -> None:
+    connection = _connection(served)
+    connection.request("GET", "/unsized")
+    response = connection.getresponse()
+    assert response.will_close
+    assert response.read() == BODY
+    connection.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_failed_app_answers_500_and_closes(served: KeepAliveServer) -> None:
+    connection = _connection(served)
+    connection.request("GET", "/fail")
+    response = connection.getresponse()
+    response.read()
+    assert response.status == 500
+    assert response.will_close
+    connection.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_request_with_a_body_closes_its_connection(served: KeepAliveServer) -> None:
+    connection = _connection(served)
+    connection.request("PUT", "/sized", body=b"x" * 10)
+    response = connection.getresponse()
+    assert response.read() == BODY
+    assert response.will_close
+    connection.close()
+
+
+@pytest.mark.timeout(60)
+def test_stop_closes_connections_kept_alive(served: KeepAliveServer) -> None:
+    connection = _connection(served)
+    connection.request("GET", "/sized")
+    connection.getresponse().read()
+    assert connection.sock is not None
+    served.close_connections()
+    connection.sock.settimeout(10)
+    with contextlib.suppress(ConnectionResetError):  # a reset says it too
+        assert connection.sock.recv(1) == b""  # the server's end is gone
+    connection.close()
+
+
+@pytest.mark.timeout(60)
+def test_the_s3_server_answers_gets_on_one_connection() -> None:
+    use_local_aws_env()
+    with S3Server(in_process=True) as running:
+        raw = boto3.client("s3", endpoint_url=running.raw_endpoint, region_name=REGION)
+        raw.create_bucket(Bucket="keep-alive")
+        raw.put_object(Bucket="keep-alive", Key="x", Body=BODY)
+        try:
+            shaped = boto3.client("s3", endpoint_url=running.shaped_endpoint, region_name=REGION)
+            url = shaped.generate_presigned_url(
+                "get_object", Params={"Bucket": "keep-alive", "Key": "x"}
+            )
+            host, _, rest = url.removeprefix("http://").partition("/")
+            connection = http.client.HTTPConnection(host, timeout=10)
+            first: socket.socket | None = None
+            for _ in range(3):
+                connection.request("GET", "/" + rest)
+                response = connection.getresponse()
+                assert (response.status, response.read()) == (200, BODY)
+                assert not response.will_close
+                first = first or connection.sock
+                assert connection.sock is first
+            connection.close()
+        finally:
+            raw.delete_object(Bucket="keep-alive", Key="x")
+            raw.delete_bucket(Bucket="keep-alive")
