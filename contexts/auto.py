@@ -69,7 +69,7 @@ from contexts.stored import StoredContext, stored_bytes
 from contexts.transport.base import ByteRequest, Transport
 from contexts.transport.buffered import BufferedTransport
 from contexts.transport.clients import shared_s3_client
-from contexts.transport.hedge import HedgePolicy, first_success, policy_for
+from contexts.transport.hedge import HedgePolicy, first_success, hedged, policy_for
 from contexts.transport.local import PooledLocalTransport
 from contexts.transport.options import S3ClientOptions, S3Options
 from contexts.transport.retry import deadline_scope
@@ -302,6 +302,27 @@ class AutoContext(Context):
             for name in metadata
         }
         buffer.stats.record_repeats(len(metadata) * (count - 1))
+        # Each request sent starts a thread, a wait for the GIL while answers already arrive:
+        # the data requests are sent from the demand pool (idle at open), and this thread
+        # only waits for the metadata.
+        launched = self._demand_pool.submit(
+            contextvars.copy_context().run, self._send_speculative, buffer
+        )
+        try:
+            with buffer.stats.waiting():
+                for name, copies in futures.items():
+                    outcome = self._metadata_outcome(buffer, name, copies, cached[name], sent)
+                    buffer.hold_once(name, outcome)
+                    if name == INDEX_NAME and isinstance(outcome, bytes):
+                        self._opened_layout = "single"
+                        return
+        finally:
+            launched.result()  # every flight is known before a read can look for it
+
+    def _send_speculative(self, buffer: BufferedTransport) -> None:
+        """Send the speculative data requests of open (the first segment; the text's end and
+        its head, in parts), each a flight of ``buffer``."""
+        inner = buffer.inner
         if self._layout_name in ("auto", "segments"):
             self._segment_flight = self._submit(self._speculative_segment, inner)
             buffer.expect_whole(segment_name(1), self._segment_flight)
@@ -310,13 +331,6 @@ class AutoContext(Context):
             for start, stop in head_parts(self.head_bytes, self.part_bytes):
                 flight = self._submit(self._speculative_part, inner, start, stop)
                 buffer.expect(TEXT_NAME, start, stop, flight)
-        with buffer.stats.waiting():
-            for name, copies in futures.items():
-                outcome = self._metadata_outcome(buffer, name, copies, cached[name], sent)
-                buffer.hold_once(name, outcome)
-                if name == INDEX_NAME and isinstance(outcome, bytes):
-                    self._opened_layout = "single"
-                    return
 
     def _metadata_outcome(
         self,
@@ -335,7 +349,12 @@ class AutoContext(Context):
         if not any(copy.done() for copy in copies):
             self.hedge.copied()
             buffer.stats.record_repeats(1)
-            candidates.append(self._submit(self._metadata_body, buffer.inner, name, cached))
+            # on the demand pool: the load pool's threads may all be speculative reads
+            # waiting for this very answer
+            copy = self._submit(
+                self._metadata_body, buffer.inner, name, cached, pool=self._demand_pool
+            )
+            candidates.append(copy)
         try:
             answer = first_success(candidates)
         except ContextError as error:
@@ -378,15 +397,18 @@ class AutoContext(Context):
             cache.put(key, answer.etag, answer.body)
         return _MetadataAnswer(answer.body, False)
 
-    def _submit(self, fetch: Callable[..., T], *args: Any) -> Future[T]:
-        """Run ``fetch(*args)`` on a background thread under its own ``deadline_s`` (the
-        speculative reads of open and each load request are reads like any slice)."""
+    def _submit(
+        self, fetch: Callable[..., T], *args: Any, pool: ThreadPoolExecutor | None = None
+    ) -> Future[T]:
+        """Run ``fetch(*args)`` on a thread of ``pool`` (the load's, by default) under its own
+        ``deadline_s`` (the speculative reads of open and each load request are reads like any
+        slice)."""
 
         def run() -> T:
             with deadline_scope(self._deadline_s):
                 return fetch(*args)
 
-        return self._background.submit(contextvars.copy_context().run, run)
+        return (pool or self._background).submit(contextvars.copy_context().run, run)
 
     # Each speculative read fetches, then waits until open knows the layout (and the text's
     # size), then holds its body if the metadata confirms its length (and hash).
@@ -394,7 +416,7 @@ class AutoContext(Context):
     def _speculative_part(self, inner: Transport, start: int, stop: int) -> bytes:
         """Bytes ``[start, stop)`` of the text (a part past the end fails or comes back short)."""
         request = ByteRequest(TEXT_NAME, (start, stop))
-        body = self.hedge.timed(lambda: inner.fetch_many([request])[0])
+        body = self._hedged_flight(inner, lambda: inner.fetch_many([request])[0], stop - start)
         self._sized.wait()
         size = self._text_size
         if size is not None and start < size and len(body) == min(stop, size) - start:
@@ -403,12 +425,27 @@ class AutoContext(Context):
 
     def _speculative_tail(self, inner: Transport) -> bytes:
         """The text's last ``tail_bytes``, placed once the size is known."""
-        body = self.hedge.timed(lambda: inner.get_suffix(TEXT_NAME, self.tail_bytes))
+        body = self._hedged_flight(
+            inner, lambda: inner.get_suffix(TEXT_NAME, self.tail_bytes), self.tail_bytes
+        )
         self._sized.wait()
         size = self._text_size
         if size is not None and len(body) == min(self.tail_bytes, size):
             self._hold_checked(size - len(body), body)
         return body
+
+    def _hedged_flight(self, inner: Transport, fetch: Callable[[], bytes], nbytes: int) -> bytes:
+        """``fetch()`` on the demand pool (idle at open), timed; sent once more if its first
+        byte is late (:func:`~contexts.transport.hedge.hedged`): a read waiting for the flight
+        would otherwise wait for the latency tail's straggler."""
+        return hedged(
+            [lambda: self.hedge.timed(fetch)],
+            self._demand_pool,
+            self.hedge,
+            [nbytes],
+            lambda: inner.stats.record_repeats(1),
+            first_byte=inner.reports_first_byte,
+        )[0]
 
     def _hold_checked(self, start: int, body: bytes) -> None:
         """Hold the text object's bytes at ``start`` once they agree with the copies of the

@@ -6,6 +6,7 @@ return at all (the timeout fails it): nothing is timed."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -19,6 +20,7 @@ from contexts.transport.hedge import (
     HEDGE_MIN_S,
     REMEMBERED_ENDPOINTS,
     HedgePolicy,
+    first_byte_arrived,
     first_success,
     forget_endpoints,
     hedged,
@@ -69,8 +71,9 @@ def test_the_delay_is_a_multiple_of_what_a_request_of_that_size_takes() -> None:
     for seconds in (0.02, 0.03, 0.5):
         policy.observe(seconds, 1000)
     assert policy.delay(1000) == pytest.approx(0.12)  # 4 x the median, 30 ms
-    policy.observe(0.1, 10_000_000)  # 100 MB/s
+    policy.observe(0.13, 10_000_000)  # the 30 ms latency, then 100 MB/s
     assert policy.delay(1_000_000) == pytest.approx(0.12 + 4 * 0.01)
+    assert policy.expected(1_000_000) == pytest.approx(0.03 + 0.01)
     assert policy.delay(None) == 2.0
     for seconds in (0.001, 0.001, 0.001):  # the window forgets the older times
         policy.observe(seconds, 10)
@@ -200,3 +203,36 @@ def test_a_new_context_starts_from_what_the_newest_one_on_its_endpoint_learned()
     learned.observe(0.02, 100)
     forget_endpoints()  # another network under the same endpoint (the bench)
     assert policy_for("http://c.test us-east-1").delay() == HEDGE_INITIAL_S
+
+
+@pytest.mark.timeout(60)
+def test_with_first_byte_a_large_request_late_to_begin_is_copied_one_flowing_is_not() -> None:
+    """``first_byte``: a large request that has not begun after the latency's delay is copied
+    (its size would otherwise put the copy off for ~20 s here); one whose response began is
+    left to finish while its transfer is within the size's delay. Events, not timings, decide:
+    the late one's first attempt hangs until the test has its answer from the copy."""
+    policy = HedgePolicy(min_s=0.05, initial_s=0.05, initial_rate=1e6)  # 20 MB: ~60 s delay
+    release = threading.Event()
+    attempts: list[str] = []
+
+    def late_to_begin() -> str:
+        attempts.append("late")
+        if attempts.count("late") == 1:
+            release.wait(60)  # no first byte: the copy answers
+        first_byte_arrived()
+        return "copy"
+
+    def flowing() -> str:
+        attempts.append("flowing")
+        first_byte_arrived()
+        time.sleep(0.3)  # 6 x the latency's delay, well within the size's
+        return "whole"
+
+    with ThreadPoolExecutor(4) as workers:
+        answers = hedged(
+            [late_to_begin, flowing], workers, policy, [20_000_000, 20_000_000], first_byte=True
+        )
+        release.set()
+    assert answers == ["copy", "whole"]
+    assert attempts.count("late") == 2 and attempts.count("flowing") == 1
+    assert policy.copies == 1

@@ -6,6 +6,8 @@ deadline has passed (:mod:`contexts.transport.retry`)."""
 from __future__ import annotations
 
 import contextvars
+import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +19,10 @@ _ATTEMPTS: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
 )
 
 
+_hooked: weakref.WeakSet[Any] = weakref.WeakSet()  # clients that count already
+_hooked_lock = threading.Lock()
+
+
 def _count_attempt(**kwargs: Any) -> None:
     before_send_deadline(**kwargs)  # past the deadline: no attempt, nothing to count
     counter = _ATTEMPTS.get()
@@ -25,10 +31,15 @@ def _count_attempt(**kwargs: Any) -> None:
 
 
 def count_get_attempts(client: Any) -> None:
-    """Register the counting hook on a boto3 / aiobotocore S3 client."""
-    client.meta.events.register(
-        "before-send.s3.GetObject", _count_attempt, unique_id="ctxlab-count-get-attempts"
-    )
+    """Register the counting hook on a boto3 / aiobotocore S3 client (once per client: a
+    registration inspects the hook's signature, a cost every open of a shared client paid)."""
+    with _hooked_lock:
+        if client in _hooked:
+            return
+        client.meta.events.register(
+            "before-send.s3.GetObject", _count_attempt, unique_id="ctxlab-count-get-attempts"
+        )
+        _hooked.add(client)
 
 
 @contextmanager

@@ -62,6 +62,9 @@ class Transport(ABC):
     for none. Set by transports that honour it (the S3 ones)."""
     stopped: bool = False
     """Set by :meth:`stop`: every request not yet sent raises ``ContextClosedError``."""
+    reports_first_byte: bool = False
+    """Whether each request calls :func:`contexts.transport.hedge.first_byte_arrived` once its
+    response begins (hedging then copies a request slow to its first byte whatever its size)."""
 
     def __init__(self, location: Location, stats: StatsRecorder) -> None:
         self.location = location

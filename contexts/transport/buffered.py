@@ -21,8 +21,9 @@ While ``hold_demand`` is on, a caller's range of an object named in :meth:`Buffe
 read_ahead` asks for more in the same request (what transfers in a quarter of a round trip,
 64 KiB to 1 MiB, up to the next held byte): ``for i in range(n): ctx[i]`` costs one round trip
 per few thousand lines, not one per index checkpoint.
-With a hedge policy, a caller's request slower than its delay is sent once more (flights are
-not: the machine is busiest while they run, and a copy would only add to it).
+With a hedge policy, a caller's request slower than its delay is sent once more; with an inner
+transport that reports its responses' first bytes, a request late to its first byte is copied
+whatever its size (:func:`~contexts.transport.hedge.hedged`). A flight is its sender's to hedge.
 """
 
 from __future__ import annotations
@@ -388,7 +389,14 @@ class BufferedTransport(Transport):
         try:
             tasks = [task(request) for request in requests]
             sizes = [request.nbytes for request in requests]
-            return hedged(tasks, pool, hedge, sizes, lambda: self.stats.record_repeats(1))
+            return hedged(
+                tasks,
+                pool,
+                hedge,
+                sizes,
+                lambda: self.stats.record_repeats(1),
+                first_byte=self.inner.reports_first_byte,
+            )
         except RuntimeError:  # the pool refused: the context closed meanwhile
             if self.stopped:
                 raise ContextClosedError(f"the context reading {self.url()} is closed") from None

@@ -23,6 +23,7 @@ from contexts.location import S3Location
 from contexts.stats import StatsRecorder
 from contexts.transport.attempts import attempts_counted, count_get_attempts
 from contexts.transport.base import ByteRequest, Revalidated, Transport, past_the_end
+from contexts.transport.hedge import first_byte_arrived
 from contexts.transport.options import S3Options
 from contexts.transport.pool import PooledTransport
 from contexts.transport.retry import BodyCut
@@ -183,6 +184,7 @@ class S3Transport(Transport):
     """GETs with one shared boto3 client; the base class runs a batch one request at a time."""
 
     location: S3Location
+    reports_first_byte = True
 
     def __init__(
         self, location: S3Location, options: S3Options, stats: StatsRecorder, client: Any = None
@@ -235,6 +237,7 @@ class S3Transport(Transport):
         def once() -> Revalidated:
             try:
                 response = self.client.get_object(**kwargs)
+                first_byte_arrived()
             except bce.ClientError as exc:
                 if _http_status(exc) == 304:  # If-None-Match: the object still has that ETag
                     return Revalidated(None, kwargs["IfNoneMatch"])
