@@ -121,7 +121,9 @@ class CheckpointedText(Context):
     A block may still be UTF-8 bytes (``None`` in ``blocks``, its bytes in ``raw``, already
     checked line by line): the first read that needs it decodes it and checks it against
     ``chars`` (:meth:`decode_all` decodes the rest ahead of reads, e.g. while the caller
-    thinks). Decoding is idempotent, so threads reading at once are safe.
+    thinks). A block is decoded once, under a lock: a reader needing a block another thread is
+    decoding waits for it (``decode_all`` walks from the end, so a forward reader and it meet
+    midway), rather than decoding it a second time beside it.
     """
 
     name = "memory"
@@ -146,6 +148,7 @@ class CheckpointedText(Context):
         self._per_block = block_checkpoints
         self._block_lines = stride * block_checkpoints
         self._url = url
+        self._decoding = threading.Lock()
 
     @classmethod
     def from_text(
@@ -197,6 +200,10 @@ class CheckpointedText(Context):
         return text if text is not None else self._decode(number)
 
     def _decode(self, number: int) -> str:
+        with self._decoding:  # one decode per block: a reader and decode_all never both do it
+            return self._decode_now(number)
+
+    def _decode_now(self, number: int) -> str:
         raw = self._raw[number]
         if raw is None:  # another thread decoded it meanwhile
             text = self._blocks[number]
@@ -221,7 +228,7 @@ class CheckpointedText(Context):
     def decode_all(self, stop: threading.Event | None = None) -> None:
         """Decode every block still in bytes (until ``stop`` is set); ``IntegrityError`` for
         the first that does not match the index."""
-        for number in range(len(self._blocks)):
+        for number in reversed(range(len(self._blocks))):  # a forward reader meets it midway
             if stop is not None and stop.is_set():
                 return
             self._block(number)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import re
+import threading
+import time
 from array import array
 
 import pytest
@@ -177,3 +179,41 @@ def test_a_text_assembled_from_pieces_in_any_cuts_reads_like_the_text(
             except IntegrityError:
                 continue
             assert got == text and raw[moved[j] - 1 : moved[j]] == b"\n"
+
+
+@pytest.mark.timeout(60)
+def test_readers_and_decode_all_decode_each_block_once() -> None:
+    """Threads reading the whole text while ``decode_all`` runs share each block's decode: a
+    block is decoded once (a reader waits for the one under way instead of decoding it again)."""
+    lines = [f"line {n} \u00e9\u2603\U0001f600\n" for n in range(4000)]
+    text = "".join(lines)
+    stride, per_block = 4, 8
+    loaded = assemble(
+        [text.encode()],
+        len(lines),
+        stride,
+        per_block,
+        _checkpoints(lines, stride, encode=True),
+        _checkpoints(lines, stride, encode=False),
+    )
+    blocks = loaded.undecoded_blocks
+    assert blocks > 100
+    decoded: list[int] = []
+    original = loaded._decode_now
+
+    def counted(number: int) -> str:
+        if loaded._raw[number] is not None:
+            decoded.append(number)
+            time.sleep(0.0005)  # a decode under way: another thread asking now must wait for it
+        return original(number)
+
+    loaded._decode_now = counted  # type: ignore[method-assign]
+    answers: list[str] = []
+    readers = [threading.Thread(target=lambda: answers.append(loaded[:])) for _ in range(4)]
+    decoder = threading.Thread(target=loaded.decode_all)
+    for thread in (*readers, decoder):
+        thread.start()
+    for thread in (*readers, decoder):
+        thread.join(30)
+    assert answers == [text] * 4
+    assert sorted(decoded) == list(range(blocks))
