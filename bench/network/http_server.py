@@ -62,6 +62,12 @@ class RequestHandler(MotoRequestHandler):
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """No access log: it would cost CPU on every request."""
 
+    def log_error(self, format: str, *args: Any) -> None:
+        """Errors as werkzeug logs them, but not an idle kept-alive connection's timeout (the
+        way it closes, not an error)."""
+        if not format.startswith("Request timed out"):
+            super().log_error(format, *args)
+
     def connection_dropped(self, error: BaseException, environ: Any = None) -> None:
         """Werkzeug calls this when the app raised a `ConnectionError`. For an injected reset,
         close the socket with SO_LINGER 0 so the client gets an RST, not an orderly FIN."""

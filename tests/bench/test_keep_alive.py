@@ -16,7 +16,7 @@ import pytest
 
 from bench.network import S3Server
 from bench.network.aws_env import REGION, use_local_aws_env
-from bench.network.http_server import KeepAliveServer
+from bench.network.http_server import KeepAliveServer, RequestHandler
 
 BODY = b"abc" * 1000
 
@@ -138,3 +138,30 @@ def test_the_s3_server_answers_gets_on_one_connection() -> None:
         finally:
             raw.delete_object(Bucket="keep-alive", Key="x")
             raw.delete_bucket(Bucket="keep-alive")
+
+
+@pytest.mark.timeout(60)
+def test_an_idle_connection_closes_quietly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A kept-alive connection idle past the handler's timeout is closed by the server, and its
+    timeout is not logged as an error (a bench run would print one line per idle connection)."""
+    monkeypatch.setattr(RequestHandler, "timeout", 0.2)
+    server = KeepAliveServer("127.0.0.1", _app)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        connection = _connection(server)
+        connection.request("GET", "/sized")
+        assert connection.getresponse().read() == BODY
+        assert connection.sock is not None
+        connection.sock.settimeout(10)
+        with contextlib.suppress(ConnectionResetError):
+            assert connection.sock.recv(1) == b""  # closed by the server, idle
+        connection.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        server.close_connections()
+        thread.join(10)
+    assert "timed out" not in caplog.text
