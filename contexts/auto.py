@@ -346,7 +346,7 @@ class AutoContext(Context):
         timeout = max(0.0, sent + self.hedge.delay() - time.monotonic())
         wait(copies, timeout=timeout, return_when=FIRST_COMPLETED)
         candidates = list(copies)
-        if not any(copy.done() for copy in copies):
+        if not any(copy.done() for copy in copies) and self.hedge.may_copy():
             self.hedge.copied()
             buffer.stats.record_repeats(1)
             # on the demand pool: the load pool's threads may all be speculative reads

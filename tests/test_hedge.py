@@ -16,6 +16,7 @@ from contexts.errors import StorageError
 from contexts.transport.base import ByteRequest
 from contexts.transport.buffered import BufferedTransport
 from contexts.transport.hedge import (
+    HEDGE_FREE,
     HEDGE_INITIAL_S,
     HEDGE_MIN_S,
     REMEMBERED_ENDPOINTS,
@@ -236,3 +237,25 @@ def test_with_first_byte_a_large_request_late_to_begin_is_copied_one_flowing_is_
     assert answers == ["copy", "whole"]
     assert attempts.count("late") == 2 and attempts.count("flowing") == 1
     assert policy.copies == 1
+
+
+@pytest.mark.timeout(60)
+def test_copies_stay_within_the_budget_when_every_request_is_slow() -> None:
+    """A stalled endpoint makes every request late: the policy copies ``HEDGE_FREE`` of them
+    (plus a share of those it has timed, none here), not all, which would double the load."""
+    policy = HedgePolicy(min_s=0.01, initial_s=0.01)
+    release = threading.Event()
+    sent: list[int] = []
+
+    def stalled() -> str:
+        release.wait(60)
+        return "late"
+
+    def copied() -> None:
+        sent.append(1)
+        if len(sent) == HEDGE_FREE:  # let the loop run on a while: a copy past the budget fails
+            threading.Timer(0.3, release.set).start()
+
+    with ThreadPoolExecutor(16) as workers:
+        assert hedged([stalled] * 6, workers, policy, [0] * 6, copied) == ["late"] * 6
+    assert policy.copies == len(sent) == HEDGE_FREE

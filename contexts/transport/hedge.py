@@ -39,6 +39,13 @@ HEDGE_INITIAL_RATE = 50e6
 per connection)."""
 HEDGE_INITIAL_S = 2.0
 """The delay before any request has been timed (an open: only a stalled request is copied)."""
+HEDGE_BUDGET = 0.1
+"""Copies a policy may send, as a share of the requests it has timed (plus ``HEDGE_FREE``): a
+hedge copies the slowest few percent; when every request is slow (a stalled endpoint) copies
+would only double the load, and spend the client's retry quota (botocore's standard mode stops
+retrying timeouts once it is spent)."""
+HEDGE_FREE = 2
+"""Copies a policy may send before any request has been timed."""
 
 
 class HedgePolicy:
@@ -71,6 +78,7 @@ class HedgePolicy:
         self._lock = threading.Lock()
         self.copies = 0
         """Copies sent so far."""
+        self._timed = 0  # requests timed by this policy
 
     def delay(self, nbytes: int | None = 0) -> float:
         """Seconds to wait for a request of ``nbytes`` (``None``: unknown) before its copy."""
@@ -113,6 +121,7 @@ class HedgePolicy:
         says (less than a quarter of its time left for the transfer) is rated over its whole
         time: one draw of the latency tail is not a measure of the link."""
         with self._lock:
+            self._timed += 1
             if nbytes < LARGE_BYTES:
                 self._small.append(seconds)
             elif seconds > 0:
@@ -147,6 +156,12 @@ class HedgePolicy:
         """Count a copy sent."""
         with self._lock:
             self.copies += 1
+
+    def may_copy(self) -> bool:
+        """Whether a copy is within the budget (``HEDGE_BUDGET`` of the requests timed, plus
+        ``HEDGE_FREE``)."""
+        with self._lock:
+            return self.copies < HEDGE_FREE + HEDGE_BUDGET * self._timed
 
 
 def first_success(futures: Sequence[Future[T]]) -> T:
@@ -214,7 +229,8 @@ def hedged(
     """Run each of ``tasks`` (one request each, of ``sizes`` bytes; ``None``: unknown) on
     ``pool``; a task running longer than ``policy.delay(size)`` is started once more (one still
     queued is not: it is not slow; each copy calls ``on_copy``), and the first answer of each
-    wins. Each run sees the caller's context variables (its deadline).
+    wins. Each run sees the caller's context variables (its deadline). Copies stay within the
+    policy's budget (:meth:`HedgePolicy.may_copy`).
 
     With ``first_byte`` (the tasks' transport calls :func:`first_byte_arrived`), S3's tail is
     caught where it lives, in the first byte: a task whose response has not begun after
@@ -253,13 +269,16 @@ def hedged(
             if future.done() or number in copies:
                 continue
             started, wait_s = starts[number], delay(number)
-            if started is not None and now - started >= wait_s:
+            late = started is not None and now - started >= wait_s
+            if late and policy.may_copy():
                 copies[number] = submit(tasks[number])
                 policy.copied()
                 on_copy()
                 continue
             waiting.append(future)
-            if started is not None:
+            if late:  # over the copy budget: look again later (the budget grows as they land)
+                due.append(policy.min_s)
+            elif started is not None:
                 due.append(started + wait_s - now)
         if not waiting:
             break
