@@ -50,6 +50,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from functools import partial
 from typing import Any, NamedTuple, TypeVar, Unpack
 
 from contexts.base import Context, GrepHit, LineRange
@@ -69,7 +70,7 @@ from contexts.stored import StoredContext, stored_bytes
 from contexts.transport.base import ByteRequest, Transport
 from contexts.transport.buffered import BufferedTransport
 from contexts.transport.clients import shared_s3_client
-from contexts.transport.hedge import HedgePolicy, first_success, hedged, policy_for
+from contexts.transport.hedge import HedgePolicy, first_success, policy_for
 from contexts.transport.local import PooledLocalTransport
 from contexts.transport.options import S3ClientOptions, S3Options
 from contexts.transport.retry import deadline_scope
@@ -329,7 +330,7 @@ class AutoContext(Context):
         if self._layout_name in ("auto", "single"):
             self._tail_flight = self._submit(self._speculative_tail, inner)
             for start, stop in head_parts(self.head_bytes, self.part_bytes):
-                flight = self._submit(self._speculative_part, inner, start, stop)
+                flight = self._submit(self._speculative_part, start, stop)
                 buffer.expect(TEXT_NAME, start, stop, flight)
 
     def _metadata_outcome(
@@ -413,10 +414,12 @@ class AutoContext(Context):
     # Each speculative read fetches, then waits until open knows the layout (and the text's
     # size), then holds its body if the metadata confirms its length (and hash).
 
-    def _speculative_part(self, inner: Transport, start: int, stop: int) -> bytes:
+    def _speculative_part(self, start: int, stop: int) -> bytes:
         """Bytes ``[start, stop)`` of the text (a part past the end fails or comes back short)."""
-        request = ByteRequest(TEXT_NAME, (start, stop))
-        body = self._hedged_flight(inner, lambda: inner.fetch_many([request])[0], stop - start)
+        assert self._buffer is not None
+        # hedged like a caller's read: a read waiting for this flight would otherwise wait for
+        # the latency tail's straggler (on the demand pool, idle at open)
+        body = self._buffer.fetch_hedged([ByteRequest(TEXT_NAME, (start, stop))])[0]
         self._sized.wait()
         size = self._text_size
         if size is not None and start < size and len(body) == min(stop, size) - start:
@@ -425,27 +428,14 @@ class AutoContext(Context):
 
     def _speculative_tail(self, inner: Transport) -> bytes:
         """The text's last ``tail_bytes``, placed once the size is known."""
-        body = self._hedged_flight(
-            inner, lambda: inner.get_suffix(TEXT_NAME, self.tail_bytes), self.tail_bytes
-        )
+        assert self._buffer is not None
+        fetch = partial(inner.get_suffix, TEXT_NAME, self.tail_bytes)
+        body = self._buffer.hedged_calls([fetch], [self.tail_bytes])[0]
         self._sized.wait()
         size = self._text_size
         if size is not None and len(body) == min(self.tail_bytes, size):
             self._hold_checked(size - len(body), body)
         return body
-
-    def _hedged_flight(self, inner: Transport, fetch: Callable[[], bytes], nbytes: int) -> bytes:
-        """``fetch()`` on the demand pool (idle at open), timed; sent once more if its first
-        byte is late (:func:`~contexts.transport.hedge.hedged`): a read waiting for the flight
-        would otherwise wait for the latency tail's straggler."""
-        return hedged(
-            [lambda: self.hedge.timed(fetch)],
-            self._demand_pool,
-            self.hedge,
-            [nbytes],
-            lambda: inner.stats.record_repeats(1),
-            first_byte=inner.reports_first_byte,
-        )[0]
 
     def _hold_checked(self, start: int, body: bytes) -> None:
         """Hold the text object's bytes at ``start`` once they agree with the copies of the

@@ -379,18 +379,32 @@ class BufferedTransport(Transport):
         """``requests`` from storage, past what is held and in flight: hedged on the pool (a
         caller's read, or background work that a straggler would hold up), else the inner
         transport's way."""
-        hedge, pool = self._hedge, self._pool
-        if hedge is None or pool is None:
+        if self._hedge is None or self._pool is None:
             return self.inner.fetch_many(requests)
 
-        def task(request: ByteRequest) -> Callable[[], bytes]:
-            return lambda: hedge.timed(lambda: self.inner.fetch_many([request])[0])
+        def fetch(request: ByteRequest) -> Callable[[], bytes]:
+            return lambda: self.inner.fetch_many([request])[0]
+
+        return self.hedged_calls(
+            [fetch(request) for request in requests], [request.nbytes for request in requests]
+        )
+
+    def hedged_calls(
+        self, fetches: Sequence[Callable[[], bytes]], sizes: Sequence[int | None]
+    ) -> list[bytes]:
+        """Each of ``fetches`` (one request of the inner transport, of ``sizes`` bytes), timed
+        and hedged on the pool (:func:`~contexts.transport.hedge.hedged`, on the first byte
+        where the inner transport reports it); without a policy and a pool, one after another."""
+        hedge, pool = self._hedge, self._pool
+        if hedge is None or pool is None:
+            return [fetch() for fetch in fetches]
+
+        def task(fetch: Callable[[], bytes]) -> Callable[[], bytes]:
+            return lambda: hedge.timed(fetch)
 
         try:
-            tasks = [task(request) for request in requests]
-            sizes = [request.nbytes for request in requests]
             return hedged(
-                tasks,
+                [task(fetch) for fetch in fetches],
                 pool,
                 hedge,
                 sizes,

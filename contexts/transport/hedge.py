@@ -52,9 +52,10 @@ class HedgePolicy:
     """When to send a request's copy: ``multiple`` x what a request of its size is expected to
     take. The expectation is learned from the last ``window`` requests: the median time of the
     small ones (under ``LARGE_BYTES``) as the latency, within ``[min_s, max_s]``, plus the size
-    at the median transfer rate of the large ones (see :meth:`observe`). Before any small request is timed the latency part
-    is ``initial_s``; before any large one the rate is ``initial_rate``. A request of unknown
-    size waits ``max_s`` (only a stalled transfer is copied). Thread-safe."""
+    at the median transfer rate of the large ones (see :meth:`observe`). Before any small
+    request is timed the latency part is ``initial_s``; before any large one the rate is
+    ``initial_rate``. A request of unknown size waits ``max_s`` (only a stalled transfer is
+    copied). Thread-safe."""
 
     def __init__(
         self,
@@ -250,11 +251,10 @@ def hedged(
         """Seconds after its start at which task ``number`` is copied (learns meanwhile)."""
         if not first_byte:
             return policy.delay(sizes[number])
-        head, started = heads[number], starts[number]
+        head, started, latency = heads[number], starts[number], policy.delay(0)
         if head is None or started is None:
-            return policy.delay(0)
-        transfer = policy.delay(sizes[number]) - policy.delay(0)
-        return head - started + max(policy.delay(0), transfer)
+            return latency
+        return head - started + max(latency, policy.delay(sizes[number]) - latency)
 
     def submit(fn: Callable[..., T], *args: object) -> Future[T]:
         return pool.submit(contextvars.copy_context().run, fn, *args)
