@@ -4,7 +4,6 @@ the server's stop."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import socket
 import threading
@@ -69,34 +68,41 @@ def test_gets_with_a_length_share_one_connection(served: KeepAliveServer) -> Non
 
 
 @pytest.mark.timeout(60)
-def test_a_body_without_a_length_ends_with_the_connection(served: KeepAliveServer) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "answer"),
+    [
+        ("GET", "/unsized", None, 200, BODY),  # the body ends where the connection does
+        ("GET", "/fail", None, 500, None),  # an app error
+        ("PUT", "/sized", b"x" * 10, 200, BODY),  # a request with a body: werkzeug's way
+    ],
+)
+def test_these_responses_close_their_connection(
+    served: KeepAliveServer,
+    method: str,
+    path: str,
+    body: bytes | None,
+    status: int,
+    answer: bytes | None,
+) -> None:
     connection = _connection(served)
-    connection.request("GET", "/unsized")
+    connection.request(method, path, body=body)
     response = connection.getresponse()
-    assert response.will_close
-    assert response.read() == BODY
-    connection.close()
-
-
-@pytest.mark.timeout(60)
-def test_a_failed_app_answers_500_and_closes(served: KeepAliveServer) -> None:
-    connection = _connection(served)
-    connection.request("GET", "/fail")
-    response = connection.getresponse()
-    response.read()
-    assert response.status == 500
-    assert response.will_close
-    connection.close()
-
-
-@pytest.mark.timeout(60)
-def test_a_request_with_a_body_closes_its_connection(served: KeepAliveServer) -> None:
-    connection = _connection(served)
-    connection.request("PUT", "/sized", body=b"x" * 10)
-    response = connection.getresponse()
-    assert response.read() == BODY
+    read = response.read()
+    assert response.status == status
+    if answer is not None:
+        assert read == answer
     assert response.will_close
     connection.close()
+
+
+def _closed_by_server(connection: http.client.HTTPConnection) -> bool:
+    """Whether the server's end of ``connection`` is gone (its socket reads EOF or a reset)."""
+    assert connection.sock is not None
+    connection.sock.settimeout(10)
+    try:
+        return connection.sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
 
 
 @pytest.mark.timeout(60)
@@ -104,11 +110,8 @@ def test_stop_closes_connections_kept_alive(served: KeepAliveServer) -> None:
     connection = _connection(served)
     connection.request("GET", "/sized")
     connection.getresponse().read()
-    assert connection.sock is not None
     served.close_connections()
-    connection.sock.settimeout(10)
-    with contextlib.suppress(ConnectionResetError):  # a reset says it too
-        assert connection.sock.recv(1) == b""  # the server's end is gone
+    assert _closed_by_server(connection)
     connection.close()
 
 
@@ -142,26 +145,14 @@ def test_the_s3_server_answers_gets_on_one_connection() -> None:
 
 @pytest.mark.timeout(60)
 def test_an_idle_connection_closes_quietly(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    served: KeepAliveServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A kept-alive connection idle past the handler's timeout is closed by the server, and its
     timeout is not logged as an error (a bench run would print one line per idle connection)."""
-    monkeypatch.setattr(RequestHandler, "timeout", 0.2)
-    server = KeepAliveServer("127.0.0.1", _app)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
-    thread.start()
-    try:
-        connection = _connection(server)
-        connection.request("GET", "/sized")
-        assert connection.getresponse().read() == BODY
-        assert connection.sock is not None
-        connection.sock.settimeout(10)
-        with contextlib.suppress(ConnectionResetError):
-            assert connection.sock.recv(1) == b""  # closed by the server, idle
-        connection.close()
-    finally:
-        server.shutdown()
-        server.server_close()
-        server.close_connections()
-        thread.join(10)
+    monkeypatch.setattr(RequestHandler, "timeout", 0.2)  # read as each connection is set up
+    connection = _connection(served)
+    connection.request("GET", "/sized")
+    assert connection.getresponse().read() == BODY
+    assert _closed_by_server(connection)
+    connection.close()
     assert "timed out" not in caplog.text
