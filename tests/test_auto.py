@@ -4,8 +4,11 @@ close. Everything is counted (requests, requests in flight, threads), never time
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+import zlib
+from array import array
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -449,3 +452,55 @@ def test_copies_of_a_metadata_request_share_one_look_at_the_cache(
             assert isinstance(ctx, AutoContext)
             assert ctx.metadata_revalidated == [] and ctx[:] == changed
         assert sorted(looked_up) == sorted(set(looked_up)) and len(looked_up) == 2
+
+
+def test_the_load_waits_after_open_for_the_callers_first_read_or_wait_loaded(
+    s3: S3Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right after open the load holds back (``LOAD_GRACE_S``, here a minute) so that a read
+    made at once goes out first; the caller's first read that needs storage, or
+    ``wait_loaded``, starts it. Counted, not timed: with the grace a minute long, a load that
+    started by itself would show requests before the read, and ``wait_loaded(30)`` would
+    time out."""
+    monkeypatch.setattr(auto, "LOAD_GRACE_S", 60.0)
+    url = s3.new_url()
+    text = TEXT * 20  # ~2.5 MB: the head read holds 64 KiB, the load asks for the rest
+    lines = reference_lines(text)
+    contexts.write_layout(text, url, "single", endpoint_url=s3.endpoint_url)
+    options = {"endpoint_url": s3.endpoint_url, "head_bytes": 64 * 1024, "metadata_copies": 1}
+    with contexts.open(url, **options) as ctx:
+        assert isinstance(ctx, AutoContext)
+
+        def sent() -> int:  # requests, not counting hedge copies
+            return ctx.stats.requests - ctx.stats.retries
+
+        assert not ctx._load_ended.wait(0.5)
+        # index, manifest, segment 1, the tail and the 64 KiB head: open's, and no more
+        assert sent() == 5
+        assert ctx[40_000] == lines[40_000]  # past the head: the caller's read goes first
+        assert sent() == 6
+        assert ctx._load_ended.wait(30) and ctx.loaded  # and the load follows
+    with contexts.open(url, **options) as ctx:
+        assert ctx.wait_loaded(30) and ctx.text() == text
+
+
+def test_character_offsets_are_checked_when_first_used_and_lines_read_on(s3: S3Env) -> None:
+    """An index whose character offsets UTF-8 cannot hold opens (they are computed and checked
+    on first use, not by open); the load names them in ``load_error``, lines read through
+    storage, and the character view names them too."""
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, "single", endpoint_url=s3.endpoint_url)
+    header_bytes, _, payload = s3.get(url, "context.idx").partition(b"\n")
+    stream = zlib.decompressobj()
+    table = array("Q", stream.decompress(payload))
+    half = len(table) // 2
+    table[half + 1] = table[1]  # block 0: all its bytes beyond one per character
+    header = json.loads(header_bytes)
+    forged = zlib.compress(table.tobytes()) + stream.unused_data
+    s3.put(url, "context.idx", json.dumps(header).encode() + b"\n" + forged)
+    with contexts.open(url, endpoint_url=s3.endpoint_url) as ctx:
+        assert not ctx.wait_loaded(60)
+        assert isinstance(ctx.load_error, contexts.IndexFormatError)
+        assert ctx[10:20] == "".join(LINES[10:20]) and ctx[-1] == LINES[-1]
+        with pytest.raises(contexts.IndexFormatError, match="UTF-8 cannot encode"):
+            ctx.char_map()

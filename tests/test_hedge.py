@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
@@ -84,6 +84,26 @@ def test_the_delay_is_a_multiple_of_what_a_request_of_that_size_takes() -> None:
     assert policy.delay() == 2.0
     with pytest.raises(ValueError):
         HedgePolicy(min_s=0.0)
+
+
+def test_a_request_that_reports_its_first_byte_is_rated_over_its_body_alone() -> None:
+    """Where the transport reports the first byte, a large request's rate is its body's
+    time, not its time beyond a guessed latency (a fast latency draw would inflate it)."""
+    policy = HedgePolicy(multiple=1.0, min_s=0.01, initial_s=0.01, window=3)
+    for _ in range(3):
+        policy.observe(0.05, 1000)  # a 50 ms latency
+    policy.observe(0.06, 1_000_000, first_byte_s=0.01)  # 50 ms of body: 20 MB/s, not 100
+    assert policy.expected(1_000_000) == pytest.approx(0.05 + 0.05)
+    seen: list[float | None] = []
+    policy.observe = lambda seconds, nbytes, first_byte_s=None: seen.append(first_byte_s)  # type: ignore[method-assign]
+
+    def fetch() -> bytes:
+        first_byte_arrived()
+        return bytes(300_000)
+
+    policy.timed(fetch)
+    policy.timed(lambda: bytes(300_000))  # no first byte reported
+    assert seen[0] is not None and seen[0] >= 0 and seen[1] is None
 
 
 @pytest.mark.timeout(60)
@@ -259,3 +279,44 @@ def test_copies_stay_within_the_budget_when_every_request_is_slow() -> None:
     with ThreadPoolExecutor(16) as workers:
         assert hedged([stalled] * 6, workers, policy, [0] * 6, copied) == ["late"] * 6
     assert policy.copies == len(sent) == HEDGE_FREE
+
+
+@pytest.mark.timeout(60)
+def test_a_large_request_late_behind_a_busy_link_waits_for_the_queue_a_small_one_does_not() -> None:
+    """While the large requests in flight need longer than the latency's delay to transfer, a
+    large request late to its first byte is queued behind them, not the latency tail: its copy
+    waits until they have landed. A small one is copied at the latency's delay all the same
+    (a copy of it costs little). Order, not timing, is checked: without the rule the large
+    copy would go out ~0.45 s before the busy transfer lands."""
+    policy = HedgePolicy(min_s=0.05, initial_s=0.05, initial_rate=1e6)  # 20 MB: 20 s queued
+    release = threading.Event()
+    events: list[str] = []
+
+    def busy() -> str:
+        first_byte_arrived()
+        time.sleep(0.5)
+        events.append("busy landed")
+        return "busy"
+
+    def late(name: str) -> Callable[[], str]:
+        def fetch() -> str:
+            events.append(name)
+            if events.count(name) == 1:
+                release.wait(60)  # no first byte: the copy answers
+            first_byte_arrived()
+            return name
+
+        return fetch
+
+    with ThreadPoolExecutor(6) as workers:
+        sizes = [20_000_000, 20_000_000, 1_000]
+        answers = hedged(
+            [busy, late("large"), late("small")], workers, policy, sizes, first_byte=True
+        )
+        release.set()
+    assert answers == ["busy", "large", "small"]
+    assert policy.copies == 2
+    landed = events.index("busy landed")
+    second = [i for i, event in enumerate(events) if event in ("large", "small")][2:]
+    copies = {events[i]: i for i in second}
+    assert copies["small"] < landed < copies["large"], events

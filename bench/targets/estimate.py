@@ -93,7 +93,7 @@ def estimate(config: BenchConfig) -> Estimate:
         elif name == "auto":  # the other metadata, copies of both, segment 1, tail and head
             size = int(lines * per_line)  # parts at open, then the rest in load ranges
             requests += 3 + 2 * (METADATA_COPIES - 1) + len(head_parts(HEAD_BYTES, PART_BYTES))
-            loads = load_parts(size, LOAD_PART_BYTES, LOAD_WORKERS)
+            loads = load_parts(size, LOAD_PART_BYTES, LOAD_WORKERS, HEAD_BYTES)
             requests += sum(1 for _start, stop in loads if stop > HEAD_BYTES)
             bytes_down += size
         if layout == "segments":

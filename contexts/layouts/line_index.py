@@ -15,7 +15,8 @@ Version 2 adds character offsets at the same checkpoints (for the str view,
 :mod:`contexts.char_view`): the header carries ``"char_count": C`` and the stream continues
 with, per checkpoint delta, the bytes beyond one per character (``byte delta - char delta``,
 all zeros for ASCII text, so it compresses to almost nothing). Readers accept both versions; a
-version-1 index has no character offsets. The same format indexes a large segment of the segments layout
+version-1 index has no character offsets; a parsed index computes (and checks) its
+character offsets when first asked for them. The same format indexes a large segment of the segments layout
 (``"line_index"`` in its manifest entry), so a few lines of it cost one small range GET.
 
 Reading by index (both layouts): :func:`plan_spans` turns the byte spans of a batch into
@@ -33,8 +34,9 @@ import operator
 import sys
 import zlib
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property, partial
 from itertools import accumulate, compress, count, repeat
 
 from contexts.errors import IndexFormatError, IntegrityError, UnsafePathError
@@ -52,7 +54,7 @@ Span = tuple[int, int, int, int]
 """``(first_line, last_line, byte_start, byte_stop)``: whole lines of one object and their bytes."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LineIndex:
     """Byte offsets of every ``stride``-th line of one text object."""
 
@@ -66,9 +68,9 @@ class LineIndex:
     """Lines between checkpoints."""
     checkpoints: array[int]
     """Byte offset of line ``k * stride`` for each k, then ``byte_count``."""
-    char_checkpoints: array[int] | None = None
-    """Character offset of line ``k * stride`` for each k, then the text's length in characters
-    (version 2); ``None`` for an index without character offsets."""
+    chars: array[int] | Callable[[], array[int]] | None = None
+    """The character offsets (:attr:`char_checkpoints`), or the function that computes and
+    checks them on first use (:func:`parse_index`); ``None`` without character offsets."""
     head: bytes = b""
     """A copy of the object's first bytes, carried in the index (empty: none)."""
     tail: bytes = b""
@@ -80,6 +82,33 @@ class LineIndex:
                 f"inline copies of {len(self.head)} + {len(self.tail)} bytes overlap in an "
                 f"object of {self.byte_count} bytes"
             )
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LineIndex):
+            return NotImplemented
+        return self._compared() == other._compared()
+
+    __hash__ = object.__hash__
+
+    def _compared(self) -> tuple[object, ...]:
+        return (
+            self.object_name,
+            self.line_count,
+            self.byte_count,
+            self.stride,
+            self.checkpoints,
+            self.char_checkpoints,
+            self.head,
+            self.tail,
+        )
+
+    @cached_property
+    def char_checkpoints(self) -> array[int] | None:
+        """Character offset of line ``k * stride`` for each k, then the text's length in
+        characters (version 2); ``None`` for an index without character offsets. A parsed
+        index computes and checks them here, once (:class:`IndexFormatError` if they are
+        impossible): ~15 ms for 2M lines that an open does not wait for."""
+        return self.chars() if callable(self.chars) else self.chars
 
     def copies(self) -> list[tuple[int, bytes]]:
         """``(byte offset, bytes)`` of each non-empty copy of the object's ends it carries."""
@@ -175,7 +204,8 @@ def _sampled(starts: array[int], stride: int) -> array[int]:
 
 
 def parse_index(data: bytes, *, url: str) -> LineIndex:
-    """Parse and check an index sidecar read from ``url``; raise :class:`IndexFormatError`."""
+    """Parse and check an index sidecar read from ``url``; raise :class:`IndexFormatError`.
+    Character offsets are computed and checked on first use (``char_checkpoints``)."""
     header_bytes, newline, payload = data.partition(b"\n")
     try:
         if not newline:
@@ -249,8 +279,8 @@ def parse_index(data: bytes, *, url: str) -> LineIndex:
     if deltas.count(0) > 1:  # unsigned deltas from 0: increasing unless another is zero
         raise IndexFormatError(f"line index {url} offsets are not increasing; {_FIX}")
     chars = None
-    if excess is not None:
-        chars = _char_offsets(deltas, excess, char_count, url=url)
+    if excess is not None:  # computed and checked on first use
+        chars = partial(_char_offsets, deltas, excess, char_count, url=url)
     return LineIndex(object_name, line_count, byte_count, stride, checkpoints, chars, head, tail)
 
 

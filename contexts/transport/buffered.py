@@ -136,11 +136,14 @@ class BufferedTransport(Transport):
         *,
         hedge: HedgePolicy | None = None,
         pool: ThreadPoolExecutor | None = None,
+        on_demand: Callable[[], None] = lambda: None,
     ) -> None:
         """With ``hedge`` and ``pool``, callers' requests run on ``pool``, each copied once if
-        it is slower than the policy's delay (:mod:`contexts.transport.hedge`)."""
+        it is slower than the policy's delay (:mod:`contexts.transport.hedge`). ``on_demand``
+        is called as each caller's read that needs storage (or a flight) begins."""
         super().__init__(inner.location, inner.stats)
         self.inner = inner
+        self._on_demand = on_demand
         self._hedge = hedge if pool is not None else None
         self._pool = pool
         self.hold_demand = False
@@ -433,6 +436,7 @@ class BufferedTransport(Transport):
         with self._lock:
             ticket = next(self._tickets)
             self._demand.add(ticket)
+        self._on_demand()
         try:
             yield
         finally:

@@ -7,7 +7,8 @@ slow request of a round is what an RLM's step waits for.
 that size takes: about the 90th percentile of a lognormal latency tail); :func:`hedged` runs a
 batch with it.
 A copy is one more request (counted like any other, and as a repeat in ``stats.retries``); the
-slower copy runs to its end in the background and its answer is dropped.
+slower copy runs to its end in the background and its answer is dropped. A large request is
+not copied while the link is busy with other large ones (it queues; its copy would too).
 
 What a policy learns is the network's, not one context's: :func:`policy_for` gives a new context
 a policy that starts from what the newest one for the same endpoint has seen (and registers the
@@ -18,6 +19,7 @@ measured latency rather than after ``initial_s``.
 from __future__ import annotations
 
 import contextvars
+import itertools
 import statistics
 import threading
 import time
@@ -76,10 +78,13 @@ class HedgePolicy:
         self.initial_rate = initial_rate
         self._small: deque[float] = deque(maxlen=window)
         self._rates: deque[float] = deque(maxlen=window)
+        self._aggregates: deque[float] = deque(maxlen=window)
         self._lock = threading.Lock()
         self.copies = 0
         """Copies sent so far."""
         self._timed = 0  # requests timed by this policy
+        self._tickets = itertools.count()
+        self._large: dict[int, tuple[int, bool]] = {}  # in flight: ticket -> (bytes, flowing)
 
     def delay(self, nbytes: int | None = 0) -> float:
         """Seconds to wait for a request of ``nbytes`` (``None``: unknown) before its copy."""
@@ -114,27 +119,89 @@ class HedgePolicy:
         latency, rate = self._latency_and_rate()
         return int(share * latency * rate)
 
-    def observe(self, seconds: float, nbytes: int) -> None:
+    def observe(self, seconds: float, nbytes: int, first_byte_s: float | None = None) -> None:
         """A request of ``nbytes`` took ``seconds``: a small one its latency; a large one its
-        transfer rate, over the time beyond the median latency (a rate over the whole time
-        would count the latency twice in :meth:`expected`, and delay a 2 MB copy at
-        ``s3-standard`` by 240 ms instead of 130). A large request much faster than the latency
-        says (less than a quarter of its time left for the transfer) is rated over its whole
-        time: one draw of the latency tail is not a measure of the link."""
+        transfer rate, over the time after its first byte (``first_byte_s``, where the
+        transport reports it), else over the time beyond the median latency (a rate over the
+        whole time would count the latency twice in :meth:`expected`, and delay a 2 MB copy at
+        ``s3-standard`` by 240 ms instead of 130). Without a first byte, a large request much
+        faster than the latency says (less than a quarter of its time left for the transfer)
+        is rated over its whole time: one draw of the latency tail is not a measure of the
+        link. (Guessed from the latency, the transfer of a 1 MiB part at ``s3-standard`` is a
+        few ms of a lognormal 20 ms: its rate came out several times the link's, and 13 MB
+        load parts sharing the link were copied as "slow" 100 ms after their first byte.)"""
         with self._lock:
             self._timed += 1
             if nbytes < LARGE_BYTES:
                 self._small.append(seconds)
+            elif first_byte_s is not None and seconds > first_byte_s:
+                rate = nbytes / (seconds - first_byte_s)
+                self._rates.append(rate)
+                flowing = sum(1 for _nbytes, flows in self._large.values() if flows)
+                self._aggregates.append(rate * max(1, flowing))
             elif seconds > 0:
                 latency = statistics.median(self._small) if self._small else 0.0
                 transfer = seconds - latency
                 self._rates.append(nbytes / (transfer if transfer > seconds / 4 else seconds))
 
+    def began(self, nbytes: int | None) -> int | None:
+        """Count a request of ``nbytes`` in flight (``None``: unknown, counted as large); a
+        ticket for :meth:`flowing` and :meth:`ended` (``None`` for a small request)."""
+        if nbytes is not None and nbytes < LARGE_BYTES:
+            return None
+        ticket = next(self._tickets)
+        with self._lock:
+            self._large[ticket] = (nbytes or LARGE_BYTES, False)
+        return ticket
+
+    def flowing(self, ticket: int | None) -> None:
+        """The request of ``ticket`` has its first byte: its body is flowing."""
+        if ticket is not None:
+            with self._lock:
+                if ticket in self._large:
+                    self._large[ticket] = (self._large[ticket][0], True)
+
+    def ended(self, ticket: int | None) -> None:
+        """The request of ``ticket`` is no longer in flight."""
+        if ticket is not None:
+            with self._lock:
+                self._large.pop(ticket, None)
+
+    def congested(self, besides: int | None = None) -> bool:
+        """Whether the large requests in flight (but ``besides``) need longer than the
+        latency's delay to transfer at the link's aggregate rate: a large request late now is
+        queued behind them (at the server, in the client's CPU), not drawn from the latency
+        tail, and its copy would queue too, and lengthen the queue by its size. The aggregate
+        rate is the median of a large request's rate times the bodies flowing as it ended
+        (before any: the median rate of one; the median, as a late-noticed first byte makes
+        a few rates many times the link's)."""
+        with self._lock:
+            queued = sum(nbytes for ticket, (nbytes, _) in self._large.items() if ticket != besides)
+            if not queued:
+                return False
+            rates = self._aggregates or self._rates
+            aggregate = statistics.median(rates) if rates else self.initial_rate
+        return queued / aggregate > self.delay(0)
+
     def timed(self, fetch: Callable[[], bytes]) -> bytes:
-        """``fetch()``, its time and size observed."""
+        """``fetch()``, its time, size and first byte (if its transport reports it, see
+        :func:`first_byte_arrived`) observed."""
         started = time.monotonic()
-        body = fetch()
-        self.observe(time.monotonic() - started, len(body))
+        heads: list[float] = []
+        outer = _FIRST_BYTE.get()
+
+        def arrived() -> None:
+            heads.append(time.monotonic())  # the last one counts (a retry starts over)
+            if outer is not None:
+                outer()
+
+        token = _FIRST_BYTE.set(arrived)
+        try:
+            body = fetch()
+        finally:
+            _FIRST_BYTE.reset(token)
+        first_byte_s = heads[-1] - started if heads else None
+        self.observe(time.monotonic() - started, len(body), first_byte_s)
         return body
 
     def following(self) -> HedgePolicy:
@@ -151,6 +218,7 @@ class HedgePolicy:
         with self._lock:
             policy._small.extend(self._small)
             policy._rates.extend(self._rates)
+            policy._aggregates.extend(self._aggregates)
         return policy
 
     def copied(self) -> None:
@@ -237,15 +305,41 @@ def hedged(
     caught where it lives, in the first byte: a task whose response has not begun after
     ``policy.delay(0)`` (the latency's delay) is copied whatever its size, and one whose body is
     flowing only if its transfer overruns ``policy.delay(size)`` from there on (a 2 MB part
-    drawn 285 ms to its first byte at ``s3-standard`` is copied after ~100 ms, not ~270)."""
+    drawn 285 ms to its first byte at ``s3-standard`` is copied after ~100 ms, not ~270).
+
+    A large task is not copied while the link is busy (:meth:`HedgePolicy.congested`: the
+    large requests in flight would take longer than the latency's delay to transfer). Then
+    it is late because it queues, at the server or for the client's CPU, and its copy would
+    queue too: with the copies, 13 MB load parts at a fixed 20 ms latency, no tail at all,
+    were sent twice, and the load took longer."""
     starts: list[float | None] = [None] * len(tasks)
     heads: list[float | None] = [None] * len(tasks)
+    tickets: list[int | None] = [None] * len(tasks)  # a large request's, in the policy
 
     def run(number: int) -> T:
+        ticket = tickets[number] = policy.began(sizes[number])
         starts[number] = time.monotonic()
         if first_byte:
-            _FIRST_BYTE.set(lambda: heads.__setitem__(number, time.monotonic()))
-        return tasks[number]()
+
+            def arrived() -> None:
+                heads[number] = time.monotonic()
+                policy.flowing(ticket)
+
+            _FIRST_BYTE.set(arrived)
+        else:
+            policy.flowing(ticket)  # unknown: counted as flowing from the start
+        try:
+            return tasks[number]()
+        finally:
+            policy.ended(ticket)
+
+    def copy(number: int) -> T:
+        ticket = policy.began(sizes[number])
+        policy.flowing(ticket)
+        try:
+            return tasks[number]()
+        finally:
+            policy.ended(ticket)
 
     def delay(number: int) -> float:
         """Seconds after its start at which task ``number`` is copied (learns meanwhile)."""
@@ -255,6 +349,12 @@ def hedged(
         if head is None or started is None:
             return latency
         return head - started + max(latency, policy.delay(sizes[number]) - latency)
+
+    def queued_behind(number: int) -> bool:
+        """Whether task ``number`` is large and late because the link is busy (a small
+        request's copy costs little)."""
+        ticket = tickets[number]
+        return ticket is not None and policy.congested(besides=ticket)
 
     def submit(fn: Callable[..., T], *args: object) -> Future[T]:
         return pool.submit(contextvars.copy_context().run, fn, *args)
@@ -270,13 +370,13 @@ def hedged(
                 continue
             started, wait_s = starts[number], delay(number)
             late = started is not None and now - started >= wait_s
-            if late and policy.may_copy():
-                copies[number] = submit(tasks[number])
+            if late and policy.may_copy() and not queued_behind(number):
+                copies[number] = submit(copy, number)
                 policy.copied()
                 on_copy()
                 continue
             waiting.append(future)
-            if late:  # over the copy budget: look again later (the budget grows as they land)
+            if late:  # over the copy budget, or queued: look again later
                 due.append(policy.min_s)
             elif started is not None:
                 due.append(started + wait_s - now)
