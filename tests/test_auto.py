@@ -4,9 +4,11 @@ close. Everything is counted (requests, requests in flight, threads), never time
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
+import weakref
 import zlib
 from array import array
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -504,3 +506,21 @@ def test_character_offsets_are_checked_when_first_used_and_lines_read_on(s3: S3E
         assert ctx[10:20] == "".join(LINES[10:20]) and ctx[-1] == LINES[-1]
         with pytest.raises(contexts.IndexFormatError, match="UTF-8 cannot encode"):
             ctx.char_map()
+
+
+def test_a_closed_context_lets_go_of_its_text_without_the_cyclic_collector(s3: S3Env) -> None:
+    """An auto context sits in reference cycles (its layout calls back into it); once closed,
+    its loaded text is freed at once, not when the cyclic collector next runs (texts of
+    closed contexts piled up to gigabytes in a long bench run)."""
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, "single", endpoint_url=s3.endpoint_url)
+    gc.collect()
+    gc.disable()
+    try:
+        ctx = contexts.open(url, endpoint_url=s3.endpoint_url)
+        assert isinstance(ctx, AutoContext) and ctx.wait_loaded(60) and ctx._memory is not None
+        text = weakref.ref(ctx._memory)
+        ctx.close()
+        assert text() is None
+    finally:
+        gc.enable()

@@ -35,6 +35,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from contexts.errors import ContextClosedError, ContextError
@@ -195,15 +196,16 @@ class BufferedTransport(Transport):
             self._flights.setdefault(name, []).append((start, stop, flight))
             if eta is not None:
                 self._etas[flight] = eta
-        flight.add_done_callback(lambda _done: self._landed(name, flight))
+        flight.add_done_callback(partial(self._landed, name))  # no cycle through the flight
 
     def expect_whole(self, name: str, flight: Future[Any]) -> None:
         """``flight`` is fetching the whole of ``name`` and holds it if it verifies."""
         with self._lock:
             self._whole_flights[name] = flight
-        flight.add_done_callback(lambda _done: self._landed(name, flight))
+        flight.add_done_callback(partial(self._landed, name))  # no cycle through the flight
 
     def _landed(self, name: str, flight: Future[Any]) -> None:
+        """``flight`` of ``name`` is done: no read waits for it any more."""
         with self._lock:
             self._etas.pop(flight, None)
             if self._whole_flights.get(name) is flight:
