@@ -101,6 +101,14 @@ class CellResult:
     0 on a real network."""
     physical_ratio: float | None = None
     """``total_s / physical_limit_s``; ``None`` when the limit is 0 (winners rank by it)."""
+    user_s: float = 0.0
+    """CPU seconds in user mode the bench process spent during the open and the ops (the
+    context's own threads included; think time, the bench's checks and the embedded server's
+    process not): ``bench/usage.py``."""
+    system_s: float = 0.0
+    """CPU seconds in the kernel in the same sections (page faults, socket calls)."""
+    page_faults: int = 0
+    """Minor page faults in the same sections: fresh memory touched, one per 4 KiB page."""
     ops: list[OpRecord] = field(default_factory=list)
     """Every timed op, in order."""
     extra: dict[str, Any] = field(default_factory=dict)

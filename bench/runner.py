@@ -28,6 +28,7 @@ from bench.network.choice import EMBEDDED, ServerChoice, serve
 from bench.oracle import LineListOracle, iteration_digest
 from bench.reliability import record_error, record_faults
 from bench.results import CellResult, OpRecord, RunResults, run_metadata
+from bench.usage import Usage, process_usage
 from contexts import Context, ContextError, InMemoryContext, registry
 from contexts.metadata_cache import CACHE_ENV
 from contexts.transport.hedge import forget_endpoints
@@ -392,11 +393,13 @@ def replay(
                 continue
             expected = expected_answer(oracle, op)
             watchdog = _Watchdog(ctx, remaining)
+            used = process_usage()
             started_ns = time.perf_counter_ns()
             try:
                 answer = apply_op(ctx, op, pool)
             except Exception as exc:
                 latency = (time.perf_counter_ns() - started_ns) / 1e9
+                _add_usage(cell, process_usage() - used)
                 timed_s += latency
                 if watchdog.stop():  # the budget ran out inside this op: it was abandoned
                     cell.abandoned_s = latency
@@ -410,6 +413,7 @@ def replay(
                 record_error(cell, type(op).__name__.lower(), latency, exc)
                 continue
             latency = (time.perf_counter_ns() - started_ns) / 1e9
+            _add_usage(cell, process_usage() - used)
             timed_s += latency
             watchdog.stop()  # an op that finished as the budget ran out still counts
             correct = answer == expected
@@ -450,11 +454,13 @@ def run_cell(
     # leaves to the cyclic collector (a client, a pool, a text in a cycle) would be paid for
     # by whichever cell the collector runs in, and page in again there.
     gc.collect()
+    used = process_usage()
     started = time.perf_counter()
     try:
         ctx = target.open(name, lines, config.segment_lines)
     except Exception as exc:
         cell.open_s = cell.total_s = cell.stall_s = time.perf_counter() - started
+        _add_usage(cell, process_usage() - used)
         if isinstance(exc, ContextError):
             cell.errors += 1
         if profile != LOCAL_DISK:
@@ -462,6 +468,7 @@ def run_cell(
         _bound(cell, trace, corpus, config.think_scale, target)
         return _errored(cell, exc)
     cell.open_s = time.perf_counter() - started
+    _add_usage(cell, process_usage() - used)
     cell.open_requests = ctx.stats.requests
     replayed = trace
     try:
@@ -484,6 +491,13 @@ def run_cell(
     cell.stall_s = cell.total_s - cell.think_s
     _bound(cell, replayed, corpus, config.think_scale, target)
     return cell
+
+
+def _add_usage(cell: CellResult, used: Usage) -> None:
+    """Count ``used`` (one timed section's CPU and page faults) in the cell's."""
+    cell.user_s += used.user_s
+    cell.system_s += used.system_s
+    cell.page_faults += used.page_faults
 
 
 def _bound(

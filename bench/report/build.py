@@ -413,6 +413,8 @@ def _all_cells(data: RunData) -> list[Block]:
                 "÷ physical",
                 "requests",
                 "bytes",
+                "CPU (user + system)",
+                "page faults",
                 "error",
             ),
             tuple(
@@ -432,6 +434,8 @@ def _all_cells(data: RunData) -> list[Block]:
                     times(c.physical_ratio),
                     f"{c.requests:,}",
                     f"{c.bytes:,}",
+                    f"{seconds(c.user_s)} + {seconds(c.system_s)}",
+                    f"{c.page_faults:,}",
                     c.error or "",
                 )
                 for c in data.cells
