@@ -8,7 +8,6 @@ ordinary characters, so :meth:`str.splitlines` is *not* this definition.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import accumulate
 
@@ -137,17 +136,3 @@ def plain_literal(pattern: object, flags: int) -> str | None:
             return None
         literal.append(char)
     return "".join(literal)
-
-
-def lines_containing(
-    text: str, starts: Sequence[int], literal: str, max_hits: int | None = None
-) -> list[int]:
-    """Numbers of the lines of ``text`` (line ``i`` starts at ``starts[i]``) that contain
-    ``literal`` (no ``"\\n"`` in it), ascending, at most ``max_hits``: one ``str.find`` pass."""
-    found: list[int] = []
-    at = text.find(literal)
-    while at != -1 and (max_hits is None or len(found) < max_hits):
-        line = bisect_right(starts, at) - 1
-        found.append(line)
-        at = text.find(literal, starts[line + 1])  # the next line: one hit per line
-    return found

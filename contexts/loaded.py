@@ -29,9 +29,10 @@ from operator import sub
 
 from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import IntegrityError
+from contexts.grep_filter import line_end, line_filter, lines_holding
 from contexts.layouts.line_index import LineIndex, checkpoint_count, plan_spans, read_group
 from contexts.layouts.single import REWRITE_SINGLE
-from contexts.lines import NEWLINE, CharMap, plain_literal
+from contexts.lines import NEWLINE, CharMap, split_lines
 from contexts.memory import InMemoryContext
 
 RawBlock = bytes | memoryview
@@ -282,28 +283,41 @@ class CheckpointedText(Context):
     def grep(
         self, pattern: str | re.Pattern[str], flags: int = 0, *, max_hits: int | None = None
     ) -> list[GrepHit]:
-        """As :meth:`Context.grep`; a plain string is found with ``str.find`` block by block."""
-        literal = plain_literal(pattern, flags)
-        if literal is None:
-            return super().grep(pattern, flags, max_hits=max_hits)
+        """As :meth:`Context.grep`, block by block: a pattern holding literals searches only
+        the lines that hold one (:mod:`contexts.grep_filter`: ``str.find`` passes over each
+        block), any other pattern every line of each block, with no copy of the text."""
         self._check_open()
         limit = None if max_hits is None else max(1, max_hits)  # as Context.grep counts
+        found = line_filter(pattern, flags)
+        if found is None:
+            return self._grep_every_line(re.compile(pattern, flags), limit)
         hits: list[GrepHit] = []
         for number in range(len(self._blocks)):
             text = self._block(number)
             first = number * self._per_block
             base = self._chars[first]
-            at = text.find(literal)
-            while at != -1:
+            for start in lines_holding(text, found.literals):
+                line = text[start : line_end(text, start)]
+                if not found.matches(line):
+                    continue
                 if limit is not None and len(hits) >= limit:
                     return hits
-                checkpoint = bisect_right(self._chars, base + at) - 1
-                start = text.rfind(NEWLINE, 0, at) + 1
-                line = checkpoint * self._stride
-                line += text.count(NEWLINE, self._chars[checkpoint] - base, start)
-                stop = text.find(NEWLINE, at) + 1 or len(text)
-                hits.append(GrepHit(line, text[start:stop]))
-                at = text.find(literal, stop) if stop < len(text) else -1
+                checkpoint = bisect_right(self._chars, base + start) - 1
+                at = checkpoint * self._stride
+                at += text.count(NEWLINE, self._chars[checkpoint] - base, start)
+                hits.append(GrepHit(at, line))
+        return hits
+
+    def _grep_every_line(self, regex: re.Pattern[str], limit: int | None) -> list[GrepHit]:
+        """``regex.search`` on every line, block by block."""
+        hits: list[GrepHit] = []
+        for number in range(len(self._blocks)):
+            first_line = number * self._block_lines
+            for at, line in enumerate(split_lines(self._block(number)), first_line):
+                if regex.search(line):
+                    if limit is not None and len(hits) >= limit:
+                        return hits
+                    hits.append(GrepHit(at, line))
         return hits
 
     def _describe(self) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any, Self
 
 from contexts.base import Context, GrepHit, LineRange
-from contexts.lines import CharMap, line_starts, lines_containing, plain_literal
+from contexts.grep_filter import line_filter, lines_holding
+from contexts.lines import CharMap, line_starts
 
 
 class InMemoryContext(Context):
@@ -51,16 +53,24 @@ class InMemoryContext(Context):
     def grep(
         self, pattern: str | re.Pattern[str], flags: int = 0, *, max_hits: int | None = None
     ) -> list[GrepHit]:
-        """As :meth:`Context.grep`; a plain string (no regex syntax) is found with one
-        ``str.find`` pass over the text instead of a search per line."""
-        literal = plain_literal(pattern, flags)
-        if literal is None:
+        """As :meth:`Context.grep`; a pattern holding literals searches only the lines that
+        hold one (:mod:`contexts.grep_filter`: a ``str.find`` pass over the text per literal)
+        instead of every line."""
+        found = line_filter(pattern, flags)
+        if found is None:
             return super().grep(pattern, flags, max_hits=max_hits)
         self._check_open()
         starts, text = self._starts, self._text
         limit = None if max_hits is None else max(1, max_hits)  # as Context.grep counts
-        numbers = lines_containing(text, starts, literal, limit)
-        return [GrepHit(n, text[starts[n] : starts[n + 1]]) for n in numbers]
+        hits: list[GrepHit] = []
+        for start in lines_holding(text, found.literals):
+            number = bisect_right(starts, start) - 1
+            line = text[start : starts[number + 1]]
+            if found.matches(line):
+                if limit is not None and len(hits) >= limit:
+                    break
+                hits.append(GrepHit(number, line))
+        return hits
 
     def _describe(self) -> str:
         return f"{self._line_count()} lines"

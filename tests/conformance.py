@@ -44,7 +44,7 @@ conformance_settings = settings(
 str_view_settings = settings(conformance_settings, max_examples=8)
 """The str view reads through the line interface tested above, so fewer examples suffice."""
 
-GREP_PATTERNS = ["a", "^\r", "é$", "\u2028", ".", "^$", r"\s$", "中|€", "(?i)z"]
+GREP_PATTERNS = ["a", "^\r", "é$", "\u2028", ".", "^$", r"\s$", "中|€", "(?i)z", "a a|ZZZZ+$"]
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,24 @@ def reference_lines(text: str) -> list[str]:
     return _LINE.findall(text)
 
 
+def reference_grep(
+    lines: list[str], pattern: str, max_hits: int | None = None
+) -> list[tuple[int, str]]:
+    """``(number, line)`` of each line ``re.search(pattern, line)`` matches, at most
+    ``max(1, max_hits)`` of them (as ``Context.grep`` counts)."""
+    hits = [(number, line) for number, line in enumerate(lines) if re.search(pattern, line)]
+    return hits if max_hits is None else hits[: max(1, max_hits)]
+
+
+def checkpoint_offsets(lines: list[str], stride: int, *, encoded: bool = False) -> array[int]:
+    """Where every ``stride``-th line starts (in characters, or in UTF-8 bytes when
+    ``encoded``), then the text's end: an index's checkpoints, computed the slow, plain way."""
+    size = (lambda text: len(text.encode())) if encoded else len
+    offsets = array("q", [size("".join(lines[:k])) for k in range(0, len(lines), stride)])
+    offsets.append(size("".join(lines)))
+    return offsets
+
+
 def seed_segments(
     text: str, lines_per_segment: int, *, joined: bool = False
 ) -> list[tuple[str, bytes, int]]:

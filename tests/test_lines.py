@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from contexts.lines import count_lines, cut_lines, line_starts, plain_literal, split_lines
 from contexts.loaded import CheckpointedText, TextAssembler
-from tests.reference import reference_lines
+from tests.reference import checkpoint_offsets, reference_grep, reference_lines
 from tests.strategies import nasty_texts
 
 
@@ -62,14 +62,10 @@ def test_a_plain_string_grep_is_the_per_line_search(
 
     lines = reference_lines(text)
     pattern = re.escape(literal)
-    expected = [(i, line) for i, line in enumerate(lines) if re.search(pattern, line)]
-    if max_hits is not None:
-        expected = expected[: max(1, max_hits)]
-    chars = array("q", [len("".join(lines[:k])) for k in range(0, len(lines), stride)])
-    chars.append(len(text))
+    expected = reference_grep(lines, pattern, max_hits)
+    chars = checkpoint_offsets(lines, stride)
     checkpointed = CheckpointedText.from_text(text, len(lines), stride, chars, block_checkpoints=2)
-    offsets = array("q", [len("".join(lines[:k]).encode()) for k in range(0, len(lines), stride)])
-    offsets.append(len(text.encode()))
+    offsets = checkpoint_offsets(lines, stride, encoded=True)
     decoded = assemble([text.encode()], len(lines), stride, 2, offsets, chars)
     for a in range(len(lines) + 1):
         for b in range(a, len(lines) + 1):

@@ -94,3 +94,17 @@ def test_loaded_auto_slice(
     answer = benchmark(lambda: loaded_auto[start : start + size])
     assert answer == corpus[1].read(start, start + size)
     assert loaded_auto.stats.requests == requests
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["ERROR", r"^### session \d+ session_id=", "timeout|retry", r"\d{4}-\d\d"],
+    ids=["literal", "anchored-regex", "alternation", "regex-without-literal"],
+)
+def test_loaded_auto_grep(
+    benchmark: Benchmark, loaded_auto: Context, corpus: tuple[str, LineListOracle], pattern: str
+) -> None:
+    """A grep of the loaded text: the first three search only the lines holding their literals
+    (``contexts.grep_filter``); the last searches every line."""
+    answer = benchmark(loaded_auto.grep, pattern)
+    assert answer == corpus[1].grep(pattern)
