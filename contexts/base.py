@@ -16,7 +16,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Self, overload
 
 from contexts.errors import ContextClosedError
-from contexts.lines import CharMap, split_lines
+from contexts.grep_filter import LineFilter, line_end, line_filter, lines_holding
+from contexts.lines import NEWLINE, CharMap, split_lines
 from contexts.stats import ContextStats, StatsRecorder
 
 if TYPE_CHECKING:
@@ -133,13 +134,33 @@ class Context(ABC):
         """Lines where ``re.search(pattern, line)`` matches, as ``(line_number, line)`` pairs.
 
         Each line is searched on its own (with its ``"\\n"``), so ``^`` and ``$`` anchor to the
-        line. Stops after ``max_hits`` hits when given.
+        line. Stops after ``max_hits`` hits when given. A pattern holding literals searches only
+        the lines holding one of them (:mod:`contexts.grep_filter`), with the same answer.
         """
+        found = line_filter(pattern, flags)
+        if found is not None:
+            return self._grep_filtered(found, max_hits)
         regex = re.compile(pattern, flags)
         hits: list[GrepHit] = []
         for start, chunk in self._chunks():
             for number, line in enumerate(split_lines(chunk), start):
                 if regex.search(line):
+                    hits.append(GrepHit(number, line))
+                    if max_hits is not None and len(hits) >= max_hits:
+                        return hits
+        return hits
+
+    def _grep_filtered(self, found: LineFilter, max_hits: int | None) -> list[GrepHit]:
+        """:meth:`grep` of a pattern holding literals: in each chunk, only the lines holding
+        one are searched (:mod:`contexts.grep_filter`)."""
+        hits: list[GrepHit] = []
+        for first, chunk in self._chunks():
+            number, counted = first, 0
+            for start in lines_holding(chunk, found.literals):
+                number += chunk.count(NEWLINE, counted, start)
+                counted = start
+                line = chunk[start : line_end(chunk, start)]
+                if found.matches(line):
                     hits.append(GrepHit(number, line))
                     if max_hits is not None and len(hits) >= max_hits:
                         return hits

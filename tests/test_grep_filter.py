@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contexts import InMemoryContext
+from contexts import Context, InMemoryContext
 from contexts.grep_filter import line_filter, lines_holding, required_literals
 from contexts.loaded import CheckpointedText
 from tests.reference import checkpoint_offsets, reference_grep, reference_lines
@@ -114,8 +114,9 @@ def test_lines_holding_counts_each_line_once() -> None:
 def test_greps_in_memory_are_the_per_line_search(
     text: str, pattern: str, max_hits: int | None, stride: int
 ) -> None:
-    """The in-memory text and the checkpointed blocks (``auto``'s loaded text) give the hits
-    of ``re.search`` on every line, with its ``"\\n"``, whichever way they search."""
+    """The in-memory text, the checkpointed blocks (``auto``'s loaded text) and the chunked
+    search every stored context inherits give the hits of ``re.search`` on every line, with
+    its ``"\\n"``, whichever way they search."""
     lines = reference_lines(text)
     expected = reference_grep(lines, pattern, max_hits)
     chars = checkpoint_offsets(lines, stride)
@@ -123,3 +124,6 @@ def test_greps_in_memory_are_the_per_line_search(
     for ctx in (InMemoryContext(text), blocks):
         assert ctx.grep(pattern, max_hits=max_hits) == expected
         assert ctx.grep(re.compile(pattern), max_hits=max_hits) == expected
+    chunked = InMemoryContext(text)
+    chunked.chunk_lines = 3  # the stored contexts' way: chunk by chunk, hits across chunk edges
+    assert Context.grep(chunked, pattern, max_hits=max_hits) == expected
