@@ -34,13 +34,6 @@ class Usage:
             self.page_faults - earlier.page_faults,
         )
 
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.user_s + other.user_s,
-            self.system_s + other.system_s,
-            self.page_faults + other.page_faults,
-        )
-
 
 def process_usage() -> Usage:
     """This process's usage so far (all zero where ``getrusage`` is missing)."""

@@ -16,7 +16,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, NamedTuple, Self, overload
 
 from contexts.errors import ContextClosedError
-from contexts.grep_filter import LineFilter, line_end, line_filter, lines_holding
+from contexts.grep_filter import LineFilter, line_filter, matching_lines
 from contexts.lines import NEWLINE, CharMap, split_lines
 from contexts.stats import ContextStats, StatsRecorder
 
@@ -142,28 +142,31 @@ class Context(ABC):
             return self._grep_filtered(found, max_hits)
         regex = re.compile(pattern, flags)
         hits: list[GrepHit] = []
-        for start, chunk in self._chunks():
-            for number, line in enumerate(split_lines(chunk), start):
+        for start, text in self._grep_texts():
+            for number, line in enumerate(split_lines(text), start):
                 if regex.search(line):
                     hits.append(GrepHit(number, line))
                     if max_hits is not None and len(hits) >= max_hits:
                         return hits
         return hits
 
+    def _grep_texts(self) -> Iterator[tuple[int, str]]:
+        """``(first_line, text)`` of whole lines covering the context in order, for
+        :meth:`grep`: the chunks (a context holding its text in pieces gives those, uncopied)."""
+        return self._chunks()
+
     def _grep_filtered(self, found: LineFilter, max_hits: int | None) -> list[GrepHit]:
-        """:meth:`grep` of a pattern holding literals: in each chunk, only the lines holding
-        one are searched (:mod:`contexts.grep_filter`)."""
+        """:meth:`grep` of a pattern holding literals: in each text of :meth:`_grep_texts`,
+        only the lines holding one are searched (:mod:`contexts.grep_filter`)."""
         hits: list[GrepHit] = []
-        for first, chunk in self._chunks():
+        for first, text in self._grep_texts():
             number, counted = first, 0
-            for start in lines_holding(chunk, found.literals):
-                number += chunk.count(NEWLINE, counted, start)
+            for start, line in matching_lines(text, found):
+                number += text.count(NEWLINE, counted, start)
                 counted = start
-                line = chunk[start : line_end(chunk, start)]
-                if found.matches(line):
-                    hits.append(GrepHit(number, line))
-                    if max_hits is not None and len(hits) >= max_hits:
-                        return hits
+                hits.append(GrepHit(number, line))
+                if max_hits is not None and len(hits) >= max_hits:
+                    return hits
         return hits
 
     # -- life cycle ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +75,7 @@ def required_literals(regex: re.Pattern[str]) -> tuple[str, ...] | None:
         return None
     try:
         tree = _sre_parse.parse(regex.pattern, regex.flags)
-    except Exception:
+    except Exception:  # a change in CPython's internal parser: search line by line
         return None
     try:
         found = _required(list(tree))
@@ -144,16 +144,20 @@ def lines_holding(text: str, literals: Iterable[str]) -> list[int]:
     return sorted(starts)
 
 
-def line_end(text: str, start: int) -> int:
-    """Where the line of ``text`` starting at ``start`` ends (after its ``"\\n"``)."""
-    return text.find(NEWLINE, start) + 1 or len(text)
+def matching_lines(text: str, found: LineFilter) -> Iterator[tuple[int, str]]:
+    """``(start, line)`` of each line of ``text`` (whole lines) that ``found`` matches, in
+    order: only the lines holding one of its literals are searched."""
+    for start in lines_holding(text, found.literals):
+        line = text[start : text.find(NEWLINE, start) + 1 or len(text)]
+        if found.matches(line):
+            yield start, line
 
 
 __all__ = [
     "MIN_LITERAL",
     "LineFilter",
-    "line_end",
     "line_filter",
     "lines_holding",
+    "matching_lines",
     "required_literals",
 ]

@@ -18,21 +18,20 @@ runs: decoding costs about as much as the transfer, and a load need not wait for
 
 from __future__ import annotations
 
-import re
 import threading
 from array import array
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import repeat
 from operator import sub
 
 from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import IntegrityError
-from contexts.grep_filter import line_end, line_filter, lines_holding
+from contexts.grep_filter import LineFilter, matching_lines
 from contexts.layouts.line_index import LineIndex, checkpoint_count, plan_spans, read_group
 from contexts.layouts.single import REWRITE_SINGLE
-from contexts.lines import NEWLINE, CharMap, split_lines
+from contexts.lines import NEWLINE, CharMap
 from contexts.memory import InMemoryContext
 
 RawBlock = bytes | memoryview
@@ -280,44 +279,28 @@ class CheckpointedText(Context):
         lines.append(self._count)
         return lines, self._chars
 
-    def grep(
-        self, pattern: str | re.Pattern[str], flags: int = 0, *, max_hits: int | None = None
-    ) -> list[GrepHit]:
-        """As :meth:`Context.grep`, block by block: a pattern holding literals searches only
-        the lines that hold one (:mod:`contexts.grep_filter`: ``str.find`` passes over each
-        block), any other pattern every line of each block, with no copy of the text."""
+    def _grep_texts(self) -> Iterator[tuple[int, str]]:
+        """The blocks themselves, decoded as the search reaches them: no copy of the text."""
+        self._check_open()
+        for number in range(len(self._blocks)):
+            yield number * self._block_lines, self._block(number)
+
+    def _grep_filtered(self, found: LineFilter, max_hits: int | None) -> list[GrepHit]:
+        """As :meth:`Context._grep_filtered`, block by block, each line number from its
+        character checkpoint (at most ``stride`` lines to count, not the block up to it)."""
         self._check_open()
         limit = None if max_hits is None else max(1, max_hits)  # as Context.grep counts
-        found = line_filter(pattern, flags)
-        if found is None:
-            return self._grep_every_line(re.compile(pattern, flags), limit)
         hits: list[GrepHit] = []
         for number in range(len(self._blocks)):
             text = self._block(number)
-            first = number * self._per_block
-            base = self._chars[first]
-            for start in lines_holding(text, found.literals):
-                line = text[start : line_end(text, start)]
-                if not found.matches(line):
-                    continue
+            base = self._chars[number * self._per_block]
+            for start, line in matching_lines(text, found):
                 if limit is not None and len(hits) >= limit:
                     return hits
                 checkpoint = bisect_right(self._chars, base + start) - 1
                 at = checkpoint * self._stride
                 at += text.count(NEWLINE, self._chars[checkpoint] - base, start)
                 hits.append(GrepHit(at, line))
-        return hits
-
-    def _grep_every_line(self, regex: re.Pattern[str], limit: int | None) -> list[GrepHit]:
-        """``regex.search`` on every line, block by block."""
-        hits: list[GrepHit] = []
-        for number in range(len(self._blocks)):
-            first_line = number * self._block_lines
-            for at, line in enumerate(split_lines(self._block(number)), first_line):
-                if regex.search(line):
-                    if limit is not None and len(hits) >= limit:
-                        return hits
-                    hits.append(GrepHit(at, line))
         return hits
 
     def _describe(self) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import Any, Self
 
 from contexts.base import Context, GrepHit, LineRange
-from contexts.grep_filter import line_filter, lines_holding
+from contexts.grep_filter import LineFilter, matching_lines
 from contexts.lines import CharMap, line_starts
 
 
@@ -50,26 +49,16 @@ class InMemoryContext(Context):
         self._check_open()
         return self._text
 
-    def grep(
-        self, pattern: str | re.Pattern[str], flags: int = 0, *, max_hits: int | None = None
-    ) -> list[GrepHit]:
-        """As :meth:`Context.grep`; a pattern holding literals searches only the lines that
-        hold one (:mod:`contexts.grep_filter`: a ``str.find`` pass over the text per literal)
-        instead of every line."""
-        found = line_filter(pattern, flags)
-        if found is None:
-            return super().grep(pattern, flags, max_hits=max_hits)
+    def _grep_filtered(self, found: LineFilter, max_hits: int | None) -> list[GrepHit]:
+        """As :meth:`Context._grep_filtered`, in one pass over the whole text, each line
+        number from the line offsets."""
         self._check_open()
-        starts, text = self._starts, self._text
-        limit = None if max_hits is None else max(1, max_hits)  # as Context.grep counts
+        starts, limit = self._starts, None if max_hits is None else max(1, max_hits)
         hits: list[GrepHit] = []
-        for start in lines_holding(text, found.literals):
-            number = bisect_right(starts, start) - 1
-            line = text[start : starts[number + 1]]
-            if found.matches(line):
-                if limit is not None and len(hits) >= limit:
-                    break
-                hits.append(GrepHit(number, line))
+        for start, line in matching_lines(self._text, found):
+            if limit is not None and len(hits) >= limit:
+                break
+            hits.append(GrepHit(bisect_right(starts, start) - 1, line))
         return hits
 
     def _describe(self) -> str:

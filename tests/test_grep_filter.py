@@ -4,12 +4,14 @@ line does; the literals read from a pattern are in every string it matches."""
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contexts import Context, InMemoryContext
+from contexts.base import LineRange
 from contexts.grep_filter import line_filter, lines_holding, required_literals
 from contexts.loaded import CheckpointedText
 from tests.reference import checkpoint_offsets, reference_grep, reference_lines
@@ -121,9 +123,23 @@ def test_greps_in_memory_are_the_per_line_search(
     expected = reference_grep(lines, pattern, max_hits)
     chars = checkpoint_offsets(lines, stride)
     blocks = CheckpointedText.from_text(text, len(lines), stride, chars, block_checkpoints=2)
-    for ctx in (InMemoryContext(text), blocks):
+    for ctx in (InMemoryContext(text), blocks, ChunkedLines(lines)):
         assert ctx.grep(pattern, max_hits=max_hits) == expected
         assert ctx.grep(re.compile(pattern), max_hits=max_hits) == expected
-    chunked = InMemoryContext(text)
-    chunked.chunk_lines = 3  # the stored contexts' way: chunk by chunk, hits across chunk edges
-    assert Context.grep(chunked, pattern, max_hits=max_hits) == expected
+
+
+class ChunkedLines(Context):
+    """A context with only :class:`Context`'s own grep, as every stored context has it: chunk
+    by chunk, 3 lines each, so that hits fall on both sides of chunk edges."""
+
+    chunk_lines = 3
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__()
+        self._lines = lines
+
+    def _line_count(self) -> int:
+        return len(self._lines)
+
+    def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
+        return ["".join(self._lines[start:stop]) for start, stop in ranges]

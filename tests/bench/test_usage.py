@@ -21,13 +21,10 @@ def test_touching_fresh_memory_counts_its_pages() -> None:
     used = process_usage() - before
     del block
     assert used.page_faults >= (64 << 20) // 4096 // 2  # the kernel may map some pages at once
-    assert used.user_s >= 0 and used.system_s >= 0
 
 
-def test_usages_add_and_subtract() -> None:
-    a, b = Usage(1.0, 0.5, 10), Usage(0.25, 0.25, 3)
-    assert a - b == Usage(0.75, 0.25, 7)
-    assert (a - b) + b == a
+def test_a_usage_minus_an_earlier_one_is_what_was_spent_between() -> None:
+    assert Usage(1.0, 0.5, 10) - Usage(0.25, 0.25, 3) == Usage(0.75, 0.25, 7)
 
 
 @pytest.mark.timeout(180)
