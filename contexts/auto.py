@@ -20,7 +20,9 @@ It composes the lab's best parts:
 * **Progressive load.** Right after open, a loader fetches the rest in ``load_workers`` parallel
   ranges, none under ``load_part_bytes`` (whole segments for the segments layout), each request
   yielding to the caller's reads in flight, and swaps in an in-memory copy when all is there
-  and checked. Bytes already loaded answer reads meanwhile; a read of more than
+  and checked. Bytes already loaded answer reads meanwhile, a read of up to a window of lines
+  as its whole window where that costs no request or rides on one that goes anyway, decoded
+  and checked once and kept (:class:`~contexts.windows.LineWindows`); a read of more than
   ``WAIT_FOR_LOAD_BYTES`` waits for the load instead of fetching its bytes a second time. A
   context over ``max_bytes`` (UTF-8 bytes) is not loaded: reads go through a byte-bounded LRU
   cache with sequential read-ahead (:class:`~contexts.policies.prefetch.PrefetchingContext`).
@@ -59,7 +61,7 @@ from contexts.errors import ContextClosedError, ContextError, IntegrityError, In
 from contexts.layouts.manifest import MANIFEST_NAME
 from contexts.layouts.segments import SegmentsReader, segment_name
 from contexts.layouts.single import INDEX_NAME, REWRITE_SINGLE, TEXT_NAME, SingleObjectReader
-from contexts.lines import CharMap
+from contexts.lines import CharMap, cut_lines
 from contexts.loaded import CheckpointedText, loaded_context
 from contexts.location import LocalLocation, Location, S3Location
 from contexts.memory import InMemoryContext
@@ -76,6 +78,7 @@ from contexts.transport.local import PooledLocalTransport
 from contexts.transport.options import S3ClientOptions, S3Options
 from contexts.transport.retry import deadline_scope
 from contexts.transport.s3 import ThreadedS3Transport
+from contexts.windows import LineWindows
 
 MiB = 1024 * 1024
 LOAD_LIMIT_BYTES = 512 * MiB
@@ -112,6 +115,9 @@ METADATA_COPIES = 2
 waits for one request, and the fastest of two draws of S3's long-tailed first-byte latency
 is about 0.6 x the median of one (lognormal p50 20 ms / p99 150 ms: 12.5 ms); one more small
 GET per open, where a second round trip would cost far more."""
+WINDOW_MAX_BYTES = 1 * MiB
+"""Largest window of lines (:class:`~contexts.windows.LineWindows`) a read while the load runs
+widens to: what it costs beyond the read is a few ms of transfer, once per window."""
 WAIT_FOR_LOAD_BYTES = 32 * MiB
 """A read of more than this (estimated from its share of the lines) while the load runs waits
 for the load: the load is already moving those bytes at the link's rate, and asking for them
@@ -280,6 +286,7 @@ class AutoContext(Context):
         self._memory: Context | None = None
         self._fallback: PrefetchingContext | None = None
         self._loader: threading.Thread | None = None
+        self._windows: LineWindows | None = None  # while the load runs: small reads' windows
         self._layout: StoredContext | None = None
         try:
             self._layout = StoredContext(
@@ -566,6 +573,7 @@ class AutoContext(Context):
         if isinstance(reader, SingleObjectReader):  # callers' reads are held, and read on
             self._buffer.hold_demand = True
             self._buffer.read_ahead(reader.index.object_name, reader.index.byte_count)
+            self._windows = LineWindows(reader.line_count)
         self._loader = threading.Thread(target=self._load, name="auto-loader", daemon=True)
         self._loader.start()
 
@@ -610,6 +618,7 @@ class AutoContext(Context):
                         f"{reader.line_count}; rewrite it with contexts.write_layout"
                     )
                 self._memory = memory
+                self._windows = None  # reads go to memory now
         except (_LoadStopped, ContextClosedError):
             pass
         except BaseException as exc:  # reads stay correct through storage
@@ -771,7 +780,62 @@ class AutoContext(Context):
                 return memory._read_ranges(ranges)
             except IntegrityError as exc:
                 self._drop_memory(exc)
+        windows = self._windows
+        if windows is not None and self._fallback is None:
+            return self._read_through_windows(windows, ranges)
         return self._source()._read_ranges(ranges)
+
+    def _read_through_windows(self, windows: LineWindows, ranges: Sequence[LineRange]) -> list[str]:
+        """``ranges`` from the windows of lines kept, else from storage (held bytes first),
+        those up to a window long as their whole window where that pays (:meth:`_window_pays`),
+        which is kept: ``for i in range(n): ctx[i]`` decodes each window once, not each line."""
+        assert self._layout is not None
+        answers = [windows.cut(start, stop) for start, stop in ranges]
+        if all(answer is not None for answer in answers):
+            return [answer for answer in answers if answer is not None]
+        reads: dict[LineRange, LineRange | None] = {}  # what is read -> its window (if one)
+        for (start, stop), answer in zip(ranges, answers, strict=True):
+            if answer is None:
+                window = windows.window_of(start, stop)
+                if window is not None and self._window_pays(window, (start, stop)):
+                    reads[window] = window
+                else:
+                    reads.setdefault((start, stop), None)
+        texts = dict(zip(reads, self._layout._read_ranges(list(reads)), strict=True))
+        for window in {window for window in reads.values() if window is not None}:
+            windows.keep(window, texts[window])
+        result: list[str] = []
+        for (start, stop), answer in zip(ranges, answers, strict=True):
+            if answer is None and (start, stop) in texts:
+                answer = texts[(start, stop)]
+            if answer is None:
+                answer = windows.cut(start, stop)
+            if answer is None:  # kept, then dropped by a later window of this batch
+                window = windows.window_of(start, stop)
+                assert window is not None
+                answer = cut_lines(
+                    texts[window], start - window[0], stop - window[0], window[1] - window[0]
+                )
+            result.append(answer)
+        return result
+
+    def _window_pays(self, window: LineRange, read: LineRange) -> bool:
+        """Whether ``read`` is better read as its whole ``window``: one of at most
+        ``WINDOW_MAX_BYTES`` whose bytes are held (decoded once, no request), or whose read
+        needs a request anyway (the window's bytes come in it)."""
+        assert self._layout is not None and self._buffer is not None
+        reader = self._layout.reader
+        if not isinstance(reader, SingleObjectReader):
+            return False
+        index = reader.index
+        _first, _last, window_start, window_stop = index.span(*window)
+        if window_stop - window_start > WINDOW_MAX_BYTES:
+            return False
+        name = index.object_name
+        if not self._buffer.gaps(name, max(0, window_start - 1), window_stop):
+            return True
+        _first, _last, read_start, read_stop = index.span(*read)
+        return bool(self._buffer.gaps(name, max(0, read_start - 1), read_stop))
 
     def _drop_memory(self, exc: IntegrityError) -> None:
         """A loaded block failed its checks when first decoded: read through storage from now

@@ -524,3 +524,49 @@ def test_a_closed_context_lets_go_of_its_text_without_the_cyclic_collector(s3: S
         assert text() is None
     finally:
         gc.enable()
+
+
+def test_small_reads_while_loading_decode_each_window_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the load runs (held here until the test lets it go), a read of up to a window of
+    lines is read as its whole aligned window (two across an edge), once: line after line of it,
+    and any range inside it, is cut from the kept window without reading the layout again.
+    Longer ranges are read as asked; a batch reads its windows together; every answer is the
+    reference's. Once loaded, reads go to memory and the windows are dropped."""
+    go = threading.Event()
+    load = AutoContext._load_into_memory
+
+    def held_back(self: AutoContext) -> None:
+        go.wait(60)
+        load(self)
+
+    monkeypatch.setattr(AutoContext, "_load_into_memory", held_back)
+    contexts.write_layout(TEXT, str(tmp_path), "single")
+    with contexts.open(str(tmp_path)) as ctx:
+        assert isinstance(ctx, AutoContext) and ctx._layout is not None
+        layout_reads: list[list[tuple[int, int]]] = []
+        read = ctx._layout._read_ranges
+
+        def counted(ranges: list[tuple[int, int]]) -> list[str]:
+            layout_reads.append(list(ranges))
+            return read(ranges)
+
+        monkeypatch.setattr(ctx._layout, "_read_ranges", counted)
+        try:
+            assert [ctx[i] for i in range(1500, 1700)] == LINES[1500:1700]
+            assert ctx[1030:1100] == "".join(LINES[1030:1100]) and ctx[-2049] == LINES[951]
+            assert layout_reads == [[(1024, 2048)], [(0, 1024)]]
+            assert ctx[2040:2050] == "".join(LINES[2040:2050])  # across an edge: both windows
+            assert ctx[0:2000] == "".join(LINES[:2000])  # longer than a window: as asked
+            assert ctx.read_many([(5, 6), (2999, 3000), (2100, 2101)]) == [
+                LINES[5],
+                LINES[2999],
+                LINES[2100],
+            ]  # (5, 6) from a kept window, the other two from the one window they share
+            assert layout_reads[2:] == [[(1024, 3000)], [(0, 2000)], [(2048, 3000)]]
+            assert not ctx.loaded
+        finally:
+            go.set()
+        assert ctx.wait_loaded(60) and ctx._windows is None
+        assert ctx[1500] == LINES[1500] and len(layout_reads) == 5
