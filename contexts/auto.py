@@ -443,7 +443,8 @@ class AutoContext(Context):
         request either way."""
         cache, key = self.metadata_cache, self._metadata_key(inner, name)
         if cache is None or key is None:
-            return _MetadataAnswer(self.hedge.timed(lambda: _whole_body(inner, name)), False)
+            body = self.hedge.timed(lambda: _whole_body(inner, name), eager=True)
+            return _MetadataAnswer(body, False)
         etag = None if cached is None else cached.etag
         started = time.monotonic()
         try:
@@ -480,7 +481,7 @@ class AutoContext(Context):
         assert self._buffer is not None
         # hedged like a caller's read: a read waiting for this flight would otherwise wait for
         # the latency tail's straggler (on the demand pool, idle at open)
-        body = self._buffer.fetch_hedged([ByteRequest(TEXT_NAME, (start, stop))])[0]
+        body = self._buffer.fetch_hedged([ByteRequest(TEXT_NAME, (start, stop))], eager=True)[0]
         self._sized.wait()
         size = self._text_size
         if size is not None and start < size and len(body) == min(stop, size) - start:
@@ -491,7 +492,7 @@ class AutoContext(Context):
         """The text's last ``tail_bytes``, placed once the size is known."""
         assert self._buffer is not None
         fetch = partial(inner.get_suffix, TEXT_NAME, self.tail_bytes)
-        body = self._buffer.hedged_calls([fetch], [self.tail_bytes])[0]
+        body = self._buffer.hedged_calls([fetch], [self.tail_bytes], eager=True)[0]
         self._sized.wait()
         size = self._text_size
         if size is not None and len(body) == min(self.tail_bytes, size):
@@ -526,7 +527,7 @@ class AutoContext(Context):
 
     def _speculative_segment(self, inner: Transport) -> bytes:
         """The first segment of a segments layout."""
-        body = self.hedge.timed(lambda: _whole_body(inner, segment_name(1)))
+        body = self.hedge.timed(lambda: _whole_body(inner, segment_name(1)), eager=True)
         self._sized.wait()
         reader = None if self._layout is None else self._layout.reader
         if isinstance(reader, SegmentsReader) and reader.manifest.segments:
@@ -786,36 +787,35 @@ class AutoContext(Context):
         return self._source()._read_ranges(ranges)
 
     def _read_through_windows(self, windows: LineWindows, ranges: Sequence[LineRange]) -> list[str]:
-        """``ranges`` from the windows of lines kept, else from storage (held bytes first),
-        those up to a window long as their whole window where that pays (:meth:`_window_pays`),
-        which is kept: ``for i in range(n): ctx[i]`` decodes each window once, not each line."""
+        """``ranges`` from the runs of lines kept, else from storage (held bytes first): a range
+        up to a window long as its whole window where that pays (:meth:`_window_pays`), a longer
+        one as asked; both are kept. ``for i in range(n): ctx[i]`` decodes each window once, not
+        each line, and a slice read again is not decoded again."""
         assert self._layout is not None
         answers = [windows.cut(start, stop) for start, stop in ranges]
         if all(answer is not None for answer in answers):
             return [answer for answer in answers if answer is not None]
-        reads: dict[LineRange, LineRange | None] = {}  # what is read -> its window (if one)
+        reads: dict[LineRange, bool] = {}  # what is read -> whether it is kept
         for (start, stop), answer in zip(ranges, answers, strict=True):
             if answer is None:
                 window = windows.window_of(start, stop)
-                if window is not None and self._window_pays(window, (start, stop)):
-                    reads[window] = window
+                if window is None:
+                    reads[(start, stop)] = True
+                elif self._window_pays(window, (start, stop)):
+                    reads[window] = True
                 else:
-                    reads.setdefault((start, stop), None)
+                    reads.setdefault((start, stop), False)
         texts = dict(zip(reads, self._layout._read_ranges(list(reads)), strict=True))
-        for window in {window for window in reads.values() if window is not None}:
-            windows.keep(window, texts[window])
+        for run, kept in reads.items():
+            if kept:
+                windows.keep(run, texts[run])
         result: list[str] = []
         for (start, stop), answer in zip(ranges, answers, strict=True):
-            if answer is None and (start, stop) in texts:
-                answer = texts[(start, stop)]
             if answer is None:
-                answer = windows.cut(start, stop)
-            if answer is None:  # kept, then dropped by a later window of this batch
-                window = windows.window_of(start, stop)
-                assert window is not None
-                answer = cut_lines(
-                    texts[window], start - window[0], stop - window[0], window[1] - window[0]
-                )
+                answer = texts.get((start, stop))  # read as asked
+            if answer is None:  # read as its window
+                first, last = windows.window_of(start, stop) or (start, stop)
+                answer = cut_lines(texts[(first, last)], start - first, stop - first, last - first)
             result.append(answer)
         return result
 

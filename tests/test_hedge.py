@@ -76,6 +76,9 @@ def test_the_delay_is_a_multiple_of_what_a_request_of_that_size_takes() -> None:
     assert policy.delay(1_000_000) == pytest.approx(0.12 + 4 * 0.01)
     assert policy.expected(1_000_000) == pytest.approx(0.03 + 0.01)
     assert policy.delay(None) == 2.0
+    assert policy.delay(1000, eager=True) == pytest.approx(0.06)  # 2 x the median for a
+    assert policy.delay(1_000_000, eager=True) == pytest.approx(0.06 + 2 * 0.01)  # waiting caller
+    assert policy.following().delay(1000, eager=True) == pytest.approx(0.06)
     for seconds in (0.001, 0.001, 0.001):  # the window forgets the older times
         policy.observe(seconds, 10)
     assert policy.delay() == 0.05
@@ -95,7 +98,9 @@ def test_a_request_that_reports_its_first_byte_is_rated_over_its_body_alone() ->
     policy.observe(0.06, 1_000_000, first_byte_s=0.01)  # 50 ms of body: 20 MB/s, not 100
     assert policy.expected(1_000_000) == pytest.approx(0.05 + 0.05)
     seen: list[float | None] = []
-    policy.observe = lambda seconds, nbytes, first_byte_s=None: seen.append(first_byte_s)  # type: ignore[method-assign]
+    policy.observe = lambda seconds, nbytes, first_byte_s=None, eager=False: seen.append(  # type: ignore[method-assign]
+        first_byte_s
+    )
 
     def fetch() -> bytes:
         first_byte_arrived()
@@ -104,6 +109,23 @@ def test_a_request_that_reports_its_first_byte_is_rated_over_its_body_alone() ->
     policy.timed(fetch)
     policy.timed(lambda: bytes(300_000))  # no first byte reported
     assert seen[0] is not None and seen[0] >= 0 and seen[1] is None
+
+
+def test_the_latency_is_learned_from_the_first_bytes_callers_wait_for() -> None:
+    """Where the transport reports first bytes, a small request's first byte is a latency, and
+    so is a large one's a caller waited for (``eager``: an open's few small requests, slowed by
+    its own traffic, would not say it); a large background request's is not (it queues behind
+    its own burst). Without a first byte, a small request's whole time is."""
+    policy = HedgePolicy(multiple=3.0, min_s=0.001, initial_s=1.0)
+    policy.observe(0.3, 10_000_000)  # large, no first byte: no latency
+    policy.observe(0.3, 10_000_000, first_byte_s=0.2)  # large, in the background: none either
+    assert policy.delay() == 1.0
+    for first_byte in (0.02, 0.02, 0.03):
+        policy.observe(0.2, 10_000_000, first_byte_s=first_byte, eager=True)
+    policy.observe(0.08, 1000)  # a small one's whole time
+    assert policy.delay() == pytest.approx(3 * 0.025)
+    policy.observe(0.5, 1000, first_byte_s=0.01)  # a small one's first byte
+    assert policy.delay() == pytest.approx(3 * 0.02)
 
 
 @pytest.mark.timeout(60)
@@ -118,6 +140,22 @@ def test_a_slow_request_is_copied_and_the_copy_answers(pool: ThreadPoolExecutor)
             inner.gets["obj"] == inner.stats.snapshot().requests == 2
         )  # copies; two first GETs hang
         assert buffer._hedge is not None and buffer._hedge.copies == 2
+    finally:
+        inner.release.set()
+
+
+@pytest.mark.timeout(60)
+def test_a_callers_read_is_copied_at_the_eager_delay(pool: ThreadPoolExecutor) -> None:
+    """A caller's read is copied after ``eager_multiple`` x the latency (20 ms here), not after
+    ``multiple`` x (here 100 s: past the test's timeout, so a read that waited for it fails)."""
+    policy = HedgePolicy(multiple=10_000.0, eager_multiple=2.0, min_s=0.01, max_s=1000.0)
+    for _ in range(3):
+        policy.observe(0.01, 1000)
+    inner = FirstCallHangs()
+    buffer = BufferedTransport(inner, hedge=policy, pool=pool)
+    try:
+        assert buffer.get("obj", (0, 100)) == DATA[0:100]
+        assert policy.copies == 1 and not inner.release.is_set()
     finally:
         inner.release.set()
 

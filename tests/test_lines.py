@@ -178,6 +178,32 @@ def test_a_text_assembled_from_pieces_in_any_cuts_reads_like_the_text(
 
 
 @pytest.mark.timeout(60)
+def test_a_reader_waits_only_for_the_block_it_needs() -> None:
+    """A reader needing block 0 does not wait while another thread decodes another block (a
+    single lock, which ``decode_all`` takes again block after block, kept readers out for up to
+    0.47 s at 1M lines): here the last block's decode never ends until the read has its
+    answer, so a reader that waited for it could not answer at all."""
+    lines = [f"line {n} \u00e9\U0001f600\n" for n in range(64)]
+    stride, per_block = 4, 2
+    loaded = assemble(
+        ["".join(lines).encode()],
+        len(lines),
+        stride,
+        per_block,
+        _checkpoints(lines, stride, encode=True),
+        _checkpoints(lines, stride, encode=False),
+    )
+    last = len(loaded._decoding) - 1
+    assert last > 0 and loaded.undecoded_blocks == last + 1
+    answers: list[str] = []
+    with loaded._decoding[last]:  # the last block's decode, under way
+        reader = threading.Thread(target=lambda: answers.append(loaded[1:3]))
+        reader.start()
+        reader.join(30)
+        assert answers == ["".join(lines[1:3])]
+    assert loaded[-1] == lines[-1]
+
+
 def test_readers_and_decode_all_decode_each_block_once() -> None:
     """Threads reading the whole text while ``decode_all`` runs share each block's decode: a
     block is decoded once (a reader waits for the one under way instead of decoding it again)."""

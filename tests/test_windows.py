@@ -3,6 +3,8 @@ the reference cuts the text."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,6 +35,23 @@ def test_windows_are_kept_least_recently_used_first_out() -> None:
     assert windows.cut(40, 41) is None and len(windows) == 0
     with pytest.raises(ValueError, match="at least 1"):
         LineWindows(10, window_lines=0)
+
+
+def test_longer_runs_are_kept_within_the_byte_budget() -> None:
+    text = "".join(f"{i:03d}\n" for i in range(100))
+    windows = LineWindows(100, window_lines=4, capacity=8, max_bytes=sys.getsizeof(text) + 100)
+    windows.keep((0, 100), text)
+    assert windows.cut(0, 100) is text  # read again whole: the same string
+    assert windows.cut(10, 12) == "010\n011\n" and windows.kept_bytes == sys.getsizeof(text)
+    windows.keep((0, 100), text)  # kept again: counted once
+    assert windows.kept_bytes == sys.getsizeof(text)
+    windows.keep((0, 4), text[:16])
+    windows.keep((4, 8), text[16:32])
+    assert windows.cut(0, 100) is None  # the oldest run made room within the budget
+    assert windows.cut(5, 6) == "005\n" and windows.kept_bytes <= windows.max_bytes
+    huge = "x\n" * 10_000
+    windows.keep((0, 10_000), huge)  # over the budget alone: not kept
+    assert windows.cut(0, 10_000) is None and len(windows) == 2
 
 
 @settings(max_examples=150, deadline=None)

@@ -21,7 +21,8 @@ While ``hold_demand`` is on, a caller's range of an object named in :meth:`Buffe
 read_ahead` asks for more in the same request (what transfers in a quarter of a round trip,
 64 KiB to 1 MiB, up to the next held byte): ``for i in range(n): ctx[i]`` costs one round trip
 per few thousand lines, not one per index checkpoint.
-With a hedge policy, a caller's request slower than its delay is sent once more; with an inner
+With a hedge policy, a caller's request slower than its delay (an eager one: a caller waits
+for it) is sent once more; with an inner
 transport that reports its responses' first bytes, a request late to its first byte is copied
 whatever its size (:func:`~contexts.transport.hedge.hedged`). A flight is its sender's to hedge.
 """
@@ -325,7 +326,7 @@ class BufferedTransport(Transport):
             if missing:
                 asked = [requests[i] for i in missing]
                 sent = self._reading_on(asked) if self.hold_demand else asked
-                fetched = self.fetch_hedged(sent)
+                fetched = self.fetch_hedged(sent, eager=True)
                 for i, request, out, body in zip(missing, asked, sent, fetched, strict=True):
                     if self.hold_demand and out.byte_range and len(body) == out.nbytes:
                         self.hold(out.name, out.byte_range[0], body)
@@ -380,9 +381,10 @@ class BufferedTransport(Transport):
         own = self._hedge.expected(max(request.nbytes or 0 for request in requests))
         return own if max(etas) <= time.monotonic() + own else 0.0
 
-    def fetch_hedged(self, requests: Sequence[ByteRequest]) -> list[bytes]:
+    def fetch_hedged(self, requests: Sequence[ByteRequest], *, eager: bool = False) -> list[bytes]:
         """``requests`` from storage, past what is held and in flight: hedged on the pool (a
-        caller's read, or background work that a straggler would hold up), else the inner
+        caller's read, or background work that a straggler would hold up; ``eager``: a caller
+        waits for them, see :func:`~contexts.transport.hedge.hedged`), else the inner
         transport's way."""
         if self._hedge is None or self._pool is None:
             return self.inner.fetch_many(requests)
@@ -391,21 +393,28 @@ class BufferedTransport(Transport):
             return lambda: self.inner.fetch_many([request])[0]
 
         return self.hedged_calls(
-            [fetch(request) for request in requests], [request.nbytes for request in requests]
+            [fetch(request) for request in requests],
+            [request.nbytes for request in requests],
+            eager=eager,
         )
 
     def hedged_calls(
-        self, fetches: Sequence[Callable[[], bytes]], sizes: Sequence[int | None]
+        self,
+        fetches: Sequence[Callable[[], bytes]],
+        sizes: Sequence[int | None],
+        *,
+        eager: bool = False,
     ) -> list[bytes]:
         """Each of ``fetches`` (one request of the inner transport, of ``sizes`` bytes), timed
         and hedged on the pool (:func:`~contexts.transport.hedge.hedged`, on the first byte
-        where the inner transport reports it); without a policy and a pool, one after another."""
+        where the inner transport reports it; ``eager``: a caller waits for them); without a
+        policy and a pool, one after another."""
         hedge, pool = self._hedge, self._pool
         if hedge is None or pool is None:
             return [fetch() for fetch in fetches]
 
         def task(fetch: Callable[[], bytes]) -> Callable[[], bytes]:
-            return lambda: hedge.timed(fetch)
+            return lambda: hedge.timed(fetch, eager=eager)
 
         try:
             return hedged(
@@ -415,6 +424,7 @@ class BufferedTransport(Transport):
                 sizes,
                 lambda: self.stats.record_repeats(1),
                 first_byte=self.inner.reports_first_byte,
+                eager=eager,
             )
         except RuntimeError:  # the pool refused: the context closed meanwhile
             if self.stopped:
