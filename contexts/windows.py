@@ -13,11 +13,10 @@ a range inside it is cut from it.
 from __future__ import annotations
 
 import sys
-import threading
-from collections import OrderedDict
 
 from contexts.base import LineRange
 from contexts.lines import IndexedText
+from contexts.lru import SizedLRU
 
 WINDOW_LINES = 1024
 """Lines per window (a multiple of the line index's default stride of 16)."""
@@ -44,9 +43,7 @@ class LineWindows:
         self.window_lines = window_lines
         self.capacity = capacity
         self.max_bytes = max_bytes
-        self._kept: OrderedDict[LineRange, tuple[IndexedText, int]] = OrderedDict()
-        self._kept_bytes = 0
-        self._lock = threading.Lock()
+        self._kept: SizedLRU[LineRange, IndexedText] = SizedLRU(max_bytes, capacity)
 
     def window_of(self, start: int, stop: int) -> LineRange | None:
         """The aligned window (or two adjacent ones) holding lines ``[start, stop)``; ``None``
@@ -59,51 +56,34 @@ class LineWindows:
     def cut(self, start: int, stop: int) -> str | None:
         """Lines ``[start, stop)`` if a kept run holds them all, else ``None``."""
         window = self.window_of(start, stop)
-        with self._lock:
-            run = window if window in self._kept else None
-            if run is None:
-                run = next(
-                    (kept for kept in self._kept if kept[0] <= start and stop <= kept[1]), None
-                )
-            if run is None:
-                return None
-            self._kept.move_to_end(run)
-            return self._kept[run][0].cut(start - run[0], stop - run[0])
+        if window is not None and (text := self._kept.get(window)) is not None:
+            return text.cut(start - window[0], stop - window[0])
+        found = self._kept.find(lambda run: run[0] <= start and stop <= run[1])
+        if found is None:
+            return None
+        (first, _last), text = found
+        return text.cut(start - first, stop - first)
 
     def keep(self, run: LineRange, text: str) -> None:
         """Keep ``text``, lines ``run``: a window (as :meth:`window_of` gives it), its lines
         indexed on the first cut, or a longer read, indexed on a second partial cut (one that
         is read again whole is never indexed)."""
         first, last = run
-        size = sys.getsizeof(text)
-        if size > self.max_bytes:
-            return
         window = last - first <= 2 * self.window_lines
         indexed = IndexedText(text, last - first, index_first_cut=window)
-        with self._lock:
-            replaced = self._kept.pop(run, None)
-            if replaced is not None:
-                self._kept_bytes -= replaced[1]
-            self._kept[run] = (indexed, size)
-            self._kept_bytes += size
-            while len(self._kept) > self.capacity or self._kept_bytes > self.max_bytes:
-                _run, (_text, dropped) = self._kept.popitem(last=False)
-                self._kept_bytes -= dropped
+        self._kept.put(run, indexed, sys.getsizeof(text))
 
     def clear(self) -> None:
         """Drop every run."""
-        with self._lock:
-            self._kept.clear()
-            self._kept_bytes = 0
+        self._kept.clear()
 
     @property
     def kept_bytes(self) -> int:
         """Memory the kept runs hold (at most ``max_bytes``)."""
-        return self._kept_bytes
+        return self._kept.nbytes
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._kept)
+        return len(self._kept)
 
 
 __all__ = ["KEPT_BYTES", "KEPT_RUNS", "WINDOW_LINES", "LineWindows"]

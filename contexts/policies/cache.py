@@ -9,14 +9,13 @@ constantly — are served from memory.
 from __future__ import annotations
 
 import sys
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from contexts.base import Context, LineRange
 from contexts.lines import IndexedText
+from contexts.lru import SizedLRU
 from contexts.policies.wrapper import WrappedContext
 from contexts.stats import ContextStats
 
@@ -51,14 +50,12 @@ class CachedContext(WrappedContext):
         self.block_lines = block_lines
         self.chunk_lines = max(inner.chunk_lines, block_lines)
         self._lines = len(inner)  # fixed once a context is open; read on every warm slice
-        self._blocks: OrderedDict[int, tuple[IndexedText, int]] = OrderedDict()
-        self._cached_bytes = 0
-        self._lock = threading.Lock()
+        self._blocks: SizedLRU[int, IndexedText] = SizedLRU(max_bytes)
 
     @property
     def cached_bytes(self) -> int:
         """Bytes the cache holds now (always <= ``max_bytes``)."""
-        return self._cached_bytes
+        return self._blocks.nbytes
 
     @property
     def stats(self) -> ContextStats:
@@ -115,14 +112,12 @@ class CachedContext(WrappedContext):
         block = start // self.block_lines
         if (stop - 1) // self.block_lines != block:
             return None
-        with self._lock:
-            entry = self._blocks.get(block)
-            if entry is None:
-                return None
-            self._blocks.move_to_end(block)
+        entry = self._blocks.get(block)
+        if entry is None:
+            return None
         self._recorder.record_cache(hits=1)
         first = block * self.block_lines
-        return entry[0].cut(start - first, stop - first)
+        return entry.cut(start - first, stop - first)
 
     def _block_ids(self, start: int, stop: int) -> range:
         return range(start // self.block_lines, (stop - 1) // self.block_lines + 1)
@@ -138,33 +133,19 @@ class CachedContext(WrappedContext):
 
     def _lookup(self, blocks: list[int]) -> dict[int, IndexedText]:
         found = {}
-        with self._lock:
-            for block in blocks:
-                entry = self._blocks.get(block)
-                if entry is not None:
-                    self._blocks.move_to_end(block)
-                    found[block] = entry[0]
+        for block in blocks:
+            entry = self._blocks.get(block)
+            if entry is not None:
+                found[block] = entry
         return found
 
     def _store(self, block: int, text: IndexedText) -> None:
         # The text, plus the line-offset array IndexedText may build on a second cut.
-        size = sys.getsizeof(text.text) + _OFFSET_BYTES * (text.total + 1)
-        if size > self.max_bytes:
-            return  # larger than the whole budget: serve it, never keep it
-        with self._lock:
-            previous = self._blocks.pop(block, None)
-            if previous is not None:
-                self._cached_bytes -= previous[1]
-            while self._blocks and self._cached_bytes + size > self.max_bytes:
-                _evicted, (_text, evicted_size) = self._blocks.popitem(last=False)
-                self._cached_bytes -= evicted_size
-            self._blocks[block] = (text, size)
-            self._cached_bytes += size
+        # larger than the whole budget: served, never kept
+        self._blocks.put(block, text, sys.getsizeof(text.text) + _OFFSET_BYTES * (text.total + 1))
 
     def _close(self) -> None:
-        with self._lock:
-            self._blocks.clear()
-            self._cached_bytes = 0
+        self._blocks.clear()
         super()._close()
 
     def _describe(self) -> str:

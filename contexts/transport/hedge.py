@@ -145,10 +145,10 @@ class HedgePolicy:
         latency was 63 ms where the first bytes of all its requests said ~23 ms, and a
         caller's read drawn 285 ms was copied only after 140 ms. A background load's first
         bytes say little: its 16 parts queue behind each other at the server, 40-140 ms.)
-        A large one gives its transfer rate, over the
-        time after its first byte, else over the time beyond the median latency (a rate over the
-        whole time would count the latency twice in :meth:`expected`, and delay a 2 MB copy at
-        ``s3-standard`` by 240 ms instead of 130). Without a first byte, a large request much
+        A large one gives its transfer rate, over the time after its first byte, else over the
+        time beyond the median latency (a rate over the whole time would count the latency
+        twice in :meth:`expected`, and delay a 2 MB copy at ``s3-standard`` by 240 ms instead
+        of 130). Without a first byte, a large request much
         faster than the latency says (less than a quarter of its time left for the transfer)
         is rated over its whole time: one draw of the latency tail is not a measure of the
         link. (Guessed from the latency, the transfer of a 1 MiB part at ``s3-standard`` is a
