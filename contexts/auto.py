@@ -36,7 +36,9 @@ CheckpointedText`): at first the fetched bytes, checked as they arrive (the size
 ending wherever the index puts a line start), which is when ``wait_loaded()`` returns; then each
 block as a ``str`` of 1 to 4 bytes per character, decoded and checked line by line against the
 index by the first read that needs it or by the loader, which goes on decoding after the load
-while the caller thinks (a block's bytes are dropped once it is decoded). A block that fails
+while the caller thinks (the bytes are dropped once every block is decoded; a whole read
+before then decodes them at once). After a whole read (``ctx[:]``, ``text()``) the loaded text
+is that ``str`` where it holds no more memory than the blocks: the next one is no copy. A block that fails
 those checks sends that read, and every later one, through storage, whose own checks decide
 (``load_error`` says why).
 """
@@ -591,12 +593,13 @@ class AutoContext(Context):
             self._load_into_memory()
         finally:
             self._load_ended.set()
-        memory = self._memory
-        if isinstance(memory, CheckpointedText):
-            try:
+        decoded = None
+        while isinstance(memory := self._memory, CheckpointedText) and memory is not decoded:
+            try:  # and the one that replaces it after a whole read (its offsets to check)
                 memory.decode_all(self._stop)
             except IntegrityError as exc:  # bytes that came wrong: read through storage instead
                 self._drop_memory(exc)
+            decoded = memory
 
     def _load_into_memory(self) -> None:
         assert self._layout is not None and self._buffer is not None
@@ -778,6 +781,8 @@ class AutoContext(Context):
         memory = self._memory
         if memory is not None:
             try:
+                if ranges == [(0, self._line_count())]:
+                    return [self._whole_text(memory)]
                 return memory._read_ranges(ranges)
             except IntegrityError as exc:
                 self._drop_memory(exc)
@@ -849,10 +854,22 @@ class AutoContext(Context):
         memory = self._memory
         if memory is not None:
             try:
-                return memory.text()
+                return self._whole_text(memory)
             except IntegrityError as exc:
                 self._drop_memory(exc)
         return super().text()
+
+    def _whole_text(self, memory: Context) -> str:
+        """The loaded text as one ``str``; from then on the loaded text is that ``str`` where it
+        holds no more memory than the blocks (:meth:`CheckpointedText.whole`): the next
+        whole read is the same object, not another copy of hundreds of MB."""
+        if not isinstance(memory, CheckpointedText):
+            return memory.text()
+        text, kept = memory.whole()
+        if kept is not None and self._memory is memory:
+            self._memory = kept
+            memory.retire()  # its decode_all stops; the loader checks the kept text's offsets
+        return text
 
     def grep(
         self, pattern: str | re.Pattern[str], flags: int = 0, *, max_hits: int | None = None

@@ -18,6 +18,8 @@ runs: decoding costs about as much as the transfer, and a load need not wait for
 
 from __future__ import annotations
 
+import re
+import sys
 import threading
 import time
 from array import array
@@ -26,6 +28,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import repeat
 from operator import sub
+from typing import NamedTuple
 
 from contexts.base import Context, GrepHit, LineRange
 from contexts.errors import IntegrityError
@@ -37,8 +40,25 @@ from contexts.memory import InMemoryContext
 
 RawBlock = bytes | memoryview
 """A block's UTF-8 bytes, not yet decoded."""
+PendingBlock = RawBlock | str
+"""A block not yet checked against the index: its UTF-8 bytes, or its text decoded elsewhere
+(a whole read's, kept: :meth:`CheckpointedText.whole`)."""
 BLOCK_CHECKPOINTS = 256
 """Checkpoints per block: 4,096 lines at the index's default stride of 16."""
+WIDE_LEADS = {2: re.compile(rb"[\xc4-\xf4]"), 4: re.compile(rb"[\xf0-\xf4]")}
+"""UTF-8 lead bytes of the characters that make a ``str`` 2 (from U+0100) or 4 (from U+10000)
+bytes per character."""
+
+
+def char_width(text: str) -> int:
+    """Bytes per character of ``text`` in memory: 1, 2 or 4 (CPython keeps each ``str`` as wide
+    as its widest character)."""
+    if text.isascii():
+        return 1
+    if len(text) >= 1024:  # the header is under one character per 1,000
+        return sys.getsizeof(text) // len(text)
+    top = ord(max(text))
+    return 1 if top < 0x100 else 2 if top < 0x10000 else 4
 
 
 def _expected_lines(checkpoint: int, stride: int, line_count: int) -> int:
@@ -114,6 +134,14 @@ def _check_block_chars(
         )
 
 
+class WholeText(NamedTuple):
+    """A whole read of a :class:`CheckpointedText` (:meth:`CheckpointedText.whole`)."""
+
+    text: str
+    kept: CheckpointedText | None
+    """The same lines held as ``text`` in one block, where that costs no more memory."""
+
+
 class CheckpointedText(Context):
     """Lines in ``blocks`` (block ``k`` holds checkpoints ``k * block_checkpoints`` onwards),
     located by ``chars``: the character offset of line ``j * stride`` for each ``j``, then the
@@ -124,7 +152,9 @@ class CheckpointedText(Context):
     ``chars`` (:meth:`decode_all` decodes the rest ahead of reads, e.g. while the caller
     thinks). A block is decoded once, under its own lock: a reader needing a block another
     thread is decoding waits for that block only (``decode_all`` walks from the end, so a
-    forward reader and it meet midway), rather than decoding it a second time beside it.
+    forward reader and it meet midway), rather than decoding it a second time beside it. The
+    bytes stay until ``decode_all`` has decoded every block: until then a read of the whole text
+    decodes them at once, and :meth:`whole` offers that answer as the text, in one block.
     """
 
     name = "memory"
@@ -137,12 +167,14 @@ class CheckpointedText(Context):
         stride: int,
         chars: Sequence[int],
         block_checkpoints: int,
-        raw: Sequence[RawBlock | None] | None = None,
+        raw: Sequence[PendingBlock | None] | None = None,
         url: str = "text",
     ) -> None:
         super().__init__()
         self._blocks = list(blocks)
-        self._raw: list[RawBlock | None] = [None] * len(self._blocks) if raw is None else list(raw)
+        self._raw: list[PendingBlock | None] = (
+            [None] * len(self._blocks) if raw is None else list(raw)
+        )
         self._count = line_count
         self._stride = stride
         self._chars = chars
@@ -152,6 +184,7 @@ class CheckpointedText(Context):
         # one lock per block: a reader waits only for the block it needs (a single lock, which
         # decode_all took again block after block, kept a reader out for up to 0.47 s)
         self._decoding = [threading.Lock() for _ in self._blocks]
+        self._retired = threading.Event()
 
     @classmethod
     def from_text(
@@ -207,15 +240,15 @@ class CheckpointedText(Context):
             return self._decode_now(number)
 
     def _decode_now(self, number: int) -> str:
-        raw = self._raw[number]
-        if raw is None:  # another thread decoded it meanwhile
-            text = self._blocks[number]
-            assert text is not None
+        text = self._blocks[number]
+        if text is not None:  # another thread decoded it meanwhile
             return text
+        raw = self._raw[number]
+        assert raw is not None
         first = number * self._per_block
         checkpoints = checkpoint_count(self._count, self._stride)
         try:
-            text = str(raw, "utf-8")
+            text = raw if isinstance(raw, str) else str(raw, "utf-8")
         except UnicodeDecodeError as exc:
             start = self._chars[first]
             raise IntegrityError(
@@ -225,18 +258,22 @@ class CheckpointedText(Context):
         last = min(checkpoints, first + self._per_block)
         _check_block_chars(text, first, last, self._count, self._stride, self._chars, self._url)
         self._blocks[number] = text
-        self._raw[number] = None
         return text
 
     def decode_all(self, stop: threading.Event | None = None) -> None:
-        """Decode every block still in bytes (until ``stop`` is set); ``IntegrityError`` for
-        the first that does not match the index."""
+        """Decode every block still in bytes (until ``stop`` is set or :meth:`retire`), then
+        drop the bytes; ``IntegrityError`` for the first that does not match the index."""
         for number in reversed(range(len(self._blocks))):  # a forward reader meets it midway
-            if stop is not None and stop.is_set():
+            if self._retired.is_set() or (stop is not None and stop.is_set()):
                 return
             if self._blocks[number] is None:
                 self._decode(number)
                 time.sleep(0)  # the GIL to a reader waiting for it, at once
+        self._raw = [None] * len(self._blocks)  # the bytes answered whole reads until now
+
+    def retire(self) -> None:
+        """Stop :meth:`decode_all` (another object answers reads now); reads still work."""
+        self._retired.set()
 
     @property
     def undecoded_blocks(self) -> int:
@@ -265,6 +302,9 @@ class CheckpointedText(Context):
     def _read_ranges(self, ranges: Sequence[LineRange]) -> list[str]:
         block, results = self._block, []
         for start, stop in ranges:
+            if start == 0 and stop == self._count:
+                results.append(self._whole()[0])
+                continue
             first, at = self._locate(start)
             last, end = self._locate(stop)
             if first == last:
@@ -277,7 +317,59 @@ class CheckpointedText(Context):
 
     def text(self) -> str:
         self._check_open()
-        return "".join(map(self._block, range(len(self._blocks))))
+        return self._whole()[0]
+
+    def whole(self) -> WholeText:
+        """The whole text as one ``str``, and these lines held as that ``str`` in one block
+        where that holds no more memory than the blocks (``kept``: a whole read of it is the
+        ``str`` itself, not another copy; ``None`` beside a block of narrower characters, such
+        as ASCII lines beside one emoji)."""
+        self._check_open()
+        text, checked = self._whole()
+        return WholeText(text, self._one_block(text, checked))
+
+    def _whole(self) -> tuple[str, bool]:
+        """The whole text, and whether its character offsets were checked: the blocks joined
+        once all are decoded (checked), else all the bytes decoded at once (one decode and no
+        join, instead of a decode per block and a copy of them all), their lines counted."""
+        blocks, raws = list(self._blocks), list(self._raw)
+        if len(blocks) == 1 or all(block is not None for block in blocks):
+            return "".join(map(self._block, range(len(blocks)))), True
+        if any(raw is None for raw in raws):  # decode_all dropped them just now
+            return "".join(map(self._block, range(len(blocks)))), True
+        data = b"".join(raws)  # type: ignore[arg-type]
+        try:
+            text = str(data, "utf-8")
+        except UnicodeDecodeError:  # name the block: decode them one by one
+            return "".join(map(self._block, range(len(blocks)))), True
+        # The bytes hold a line start at every checkpoint (checked as they came) and, counted
+        # here, the index's number of lines: this is the text. Whether the index's character
+        # offsets match it matters to reads that use them (a kept text checks them later).
+        if data.count(b"\n") != self._count - (not data.endswith(b"\n")):
+            return "".join(map(self._block, range(len(blocks)))), True  # names the block
+        return text, False
+
+    def _one_block(self, text: str, checked: bool) -> CheckpointedText | None:
+        """``text`` as the one block of these lines, unless a block is narrower; unchecked, its
+        character offsets are checked as a block's are: by the first read that needs them, or
+        by :meth:`decode_all` (~0.13 s at 1M lines, off the whole read)."""
+        checkpoints = checkpoint_count(self._count, self._stride)
+        if not checkpoints or len(self._blocks) == 1:
+            return None
+        width = char_width(text)
+        if width > 1:
+            wide = WIDE_LEADS[width]
+            for block, raw in zip(list(self._blocks), list(self._raw), strict=True):
+                if block is not None:
+                    if char_width(block) < width:
+                        return None
+                elif isinstance(raw, bytes | memoryview) and wide.search(raw) is None:
+                    return None
+        if checked:
+            return CheckpointedText([text], self._count, self._stride, self._chars, checkpoints)
+        return CheckpointedText(
+            [None], self._count, self._stride, self._chars, checkpoints, [text], self._url
+        )
 
     def char_map(self) -> CharMap:
         lines = array("q", range(0, self._count, self._stride))

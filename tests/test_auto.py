@@ -508,6 +508,33 @@ def test_character_offsets_are_checked_when_first_used_and_lines_read_on(s3: S3E
             ctx.char_map()
 
 
+def test_a_whole_read_becomes_the_loaded_text_where_it_costs_no_more_memory(s3: S3Env) -> None:
+    """After ``ctx[:]`` or ``text()`` of a loaded text whose every block is as wide, the loaded
+    text is that one ``str``: the next whole read is the same object (no copy of the whole
+    text), lines and greps read from it, and no request goes out. A text of narrower blocks
+    (ASCII beside one emoji) keeps its blocks."""
+    from contexts.loaded import CheckpointedText
+
+    wide = "".join(f"{i:05d} naïve \U0001f600 {'x' * (i % 41)}\n" for i in range(20_000))
+    narrow = "".join(f"{i:05d} line\n" for i in range(20_000)) + "end \U0001f600\n"
+    for text, kept in ((wide, True), (narrow, False)):
+        url = s3.new_url()
+        lines = reference_lines(text)
+        contexts.write_layout(text, url, "single", endpoint_url=s3.endpoint_url)
+        with contexts.open(url, endpoint_url=s3.endpoint_url) as ctx:
+            assert isinstance(ctx, AutoContext) and ctx.wait_loaded(60)
+            before = ctx.stats.requests
+            first = ctx[:] if kept else ctx.text()
+            assert first == text
+            memory = ctx._memory
+            assert isinstance(memory, CheckpointedText)
+            assert (len(memory._blocks) == 1) is kept
+            assert (ctx.text() is first) is kept and (ctx[:] is first) is kept
+            assert ctx[19_990:] == "".join(lines[19_990:]) and ctx[7] == lines[7]
+            assert ctx.grep("12345 ") == [(12345, lines[12345])]
+            assert ctx.stats.requests == before
+
+
 def test_a_closed_context_lets_go_of_its_text_without_the_cyclic_collector(s3: S3Env) -> None:
     """An auto context sits in reference cycles (its layout calls back into it); once closed,
     its loaded text is freed at once, not when the cyclic collector next runs (texts of

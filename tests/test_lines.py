@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import threading
@@ -127,7 +128,9 @@ def test_a_text_assembled_from_pieces_in_any_cuts_reads_like_the_text(
 ) -> None:
     """Bytes fed in any pieces (cuts inside multibyte characters and lines included) give the
     text, checked block by block; a shifted character checkpoint or a missing byte is an
-    IntegrityError, and a shifted byte checkpoint is one or changes no answer."""
+    IntegrityError (a whole read, which is the bytes decoded whole and uses no character
+    checkpoint, may still answer the text), and a shifted byte checkpoint is one or changes no
+    answer."""
     from contexts.errors import IntegrityError
 
     lines = reference_lines(text)
@@ -163,9 +166,11 @@ def test_a_text_assembled_from_pieces_in_any_cuts_reads_like_the_text(
             moved[j] += data.draw(st.sampled_from([-1, 1]))
             if moved[j] <= moved[j - 1] or moved[j] >= moved[j + 1]:
                 continue  # the index parser refuses offsets out of order
-            if which == "chars":
-                with pytest.raises(IntegrityError):
-                    assembled(pieces, offsets, moved)
+            if which == "chars":  # refused by the blocks' checks; a whole read does not use
+                with pytest.raises(IntegrityError):  # them: its answer is the text, or refused
+                    finished(pieces, offsets, moved).decode_all()
+                with contextlib.suppress(IntegrityError):
+                    assert assembled(pieces, offsets, moved) == text
                 continue
             # A byte checkpoint is only where the load cuts: one moved to a byte that does not
             # follow a newline is refused; one that does (an empty line beside it) cuts blocks
@@ -205,7 +210,7 @@ def test_a_reader_waits_only_for_the_block_it_needs() -> None:
 
 
 def test_readers_and_decode_all_decode_each_block_once() -> None:
-    """Threads reading the whole text while ``decode_all`` runs share each block's decode: a
+    """Threads reading nearly the whole text while ``decode_all`` runs share each block's decode: a
     block is decoded once (a reader waits for the one under way instead of decoding it again)."""
     lines = [f"line {n} \u00e9\u2603\U0001f600\n" for n in range(4000)]
     text = "".join(lines)
@@ -224,18 +229,104 @@ def test_readers_and_decode_all_decode_each_block_once() -> None:
     original = loaded._decode_now
 
     def counted(number: int) -> str:
-        if loaded._raw[number] is not None:
+        if loaded._blocks[number] is None:
             decoded.append(number)
             time.sleep(0.0005)  # a decode under way: another thread asking now must wait for it
         return original(number)
 
     loaded._decode_now = counted  # type: ignore[method-assign]
     answers: list[str] = []
-    readers = [threading.Thread(target=lambda: answers.append(loaded[:])) for _ in range(4)]
+    # all but the first and last lines: the blocks one by one (a whole read decodes the bytes)
+    readers = [threading.Thread(target=lambda: answers.append(loaded[1:-1])) for _ in range(4)]
     decoder = threading.Thread(target=loaded.decode_all)
     for thread in (*readers, decoder):
         thread.start()
     for thread in (*readers, decoder):
         thread.join(30)
-    assert answers == [text] * 4
+    assert answers == ["".join(lines[1:-1])] * 4
     assert sorted(decoded) == list(range(blocks))
+
+
+def _wide_and_mixed() -> tuple[list[str], list[str]]:
+    """Lines with an emoji in every block, and ASCII lines with one emoji in the last."""
+    wide = [f"line {n} \u00e9\U0001f600\n" for n in range(400)]
+    mixed = [f"line {n}\n" for n in range(399)] + ["last \U0001f600"]
+    return wide, mixed
+
+
+def test_a_whole_read_decodes_the_bytes_at_once_and_checks_them_as_blocks() -> None:
+    """``text()`` and ``[:]`` of a text still in bytes decode them in one go (no block is
+    decoded, so the bytes are not decoded twice); a line more than the index says is still an
+    IntegrityError, and bytes that are not UTF-8 name their block."""
+    from contexts.errors import IntegrityError
+
+    for lines in _wide_and_mixed():
+        text = "".join(lines)
+        offsets = _checkpoints(lines, 4, encode=True)
+        chars = _checkpoints(lines, 4, encode=False)
+        loaded = assemble([text.encode()], len(lines), 4, 8, offsets, chars)
+        blocks = loaded.undecoded_blocks
+        assert blocks > 10 and loaded.text() == text and loaded[:] == text
+        assert loaded.undecoded_blocks == blocks  # nothing kept from the whole read
+        loaded.decode_all()  # then the bytes go, and a whole read joins the blocks
+        assert loaded.undecoded_blocks == 0 and loaded._raw == [None] * blocks
+        assert loaded.text() == text
+        extra = text.encode().replace(b"line 7", b"lin\n 7", 1)  # a line more, same size
+        with pytest.raises(IntegrityError, match="index"):
+            assemble([extra], len(lines), 4, 8, offsets, chars).text()
+    broken = text.encode().replace("\U0001f600".encode(), b"\xff\xfe\xfd\xfc")
+    with pytest.raises(IntegrityError, match="not valid UTF-8"):
+        assemble([broken], len(lines), 4, 8, offsets, chars).text()
+
+
+def test_a_whole_read_is_kept_as_the_text_only_where_it_costs_no_more_memory() -> None:
+    """A text whose every block is as wide as its whole read offers it as its one block (a
+    whole read of that is the same object, every line reads the same, its character offsets
+    checked on first use); one with narrower blocks (ASCII lines beside one emoji: 4 bytes a
+    character instead of 1) does not."""
+    from contexts.errors import IntegrityError
+
+    wide, mixed = _wide_and_mixed()
+    for lines, kept in ((wide, True), (mixed, False), ([f"{n}\n" for n in range(400)], True)):
+        text = "".join(lines)
+        offsets = _checkpoints(lines, 4, encode=True)
+        chars = _checkpoints(lines, 4, encode=False)
+        for decoded in (False, True):
+            loaded = assemble([text.encode()], len(lines), 4, 8, offsets, chars)
+            if decoded:
+                loaded.decode_all()
+            whole, one = loaded.whole()
+            assert whole == text and (one is not None) is kept
+            if one is not None:
+                assert one.undecoded_blocks == (0 if decoded else 1)  # offsets still to check
+                assert one[:] is whole and one.text() is whole and one.undecoded_blocks == 0
+                assert [one[a:b] for a, b in ((0, 1), (5, 99), (398, 400))] == [
+                    "".join(lines[a:b]) for a, b in ((0, 1), (5, 99), (398, 400))
+                ]
+                assert one.grep("12[0-9]") == [(n, lines[n]) for n in range(120, 130)]
+        moved = array("q", chars)
+        moved[len(moved) // 2] += 1  # the bytes read whole, the offsets wrong
+        whole, one = assemble([text.encode()], len(lines), 4, 8, offsets, moved).whole()
+        assert whole == text
+        if one is not None:
+            with pytest.raises(IntegrityError, match="index"):
+                one.decode_all()
+            with pytest.raises(IntegrityError, match="index"):
+                one[3:5]
+
+
+def test_retire_stops_decode_all() -> None:
+    wide, _mixed = _wide_and_mixed()
+    text = "".join(wide)
+    loaded = assemble(
+        [text.encode()],
+        len(wide),
+        4,
+        8,
+        _checkpoints(wide, 4, encode=True),
+        _checkpoints(wide, 4, encode=False),
+    )
+    blocks = loaded.undecoded_blocks
+    loaded.retire()
+    loaded.decode_all()
+    assert loaded.undecoded_blocks == blocks and loaded[7:9] == "".join(wide[7:9])
