@@ -540,20 +540,11 @@ LOCAL_DISK = "local-disk"
 
 def cells_of(config: BenchConfig) -> Iterator[tuple[str, str, str, int]]:
     """Cells in run order: by size, then profile, scenario, context. Directory contexts run
-    once per size and scenario, labelled ``local-disk``.
-
-    Each (size, profile, scenario) group starts one context further down the list than the
-    group before, so every context runs first in as many groups as the others. The first cell
-    of a group pays for memory the process has not touched lately (a 417 MB answer at 1M lines
-    cost 0.9 s more in whichever context ran first, in both orders of a pair): always the same
-    context first would charge it that every time."""
-    group = 0
+    once per size and scenario, labelled ``local-disk``."""
     for lines in config.lines:
         for profile in config.profiles:
             for scenario in config.scenarios:
-                turn = group % len(config.contexts) if config.contexts else 0
-                group += 1
-                for name in (*config.contexts[turn:], *config.contexts[:turn]):
+                for name in config.contexts:
                     if registry.spec(name).storage == "local":
                         if profile == config.profiles[0]:
                             yield name, scenario, LOCAL_DISK, lines
@@ -654,12 +645,17 @@ def run_bench(
                     opened.ceiling_bytes_per_s
                 )
             todo = [cell_key for cell_key in planned if cell_key not in done]
-            warmed_s = 0.0
+            warmed_s = settled_s = 0.0
+            group: tuple[str, str, int] | None = None
             for cell_key, network_cells in network_changes(todo):
                 if network_cells:  # the first cell, or the first on another network
                     forget_endpoints()
                     warmed_s += warm_up(opened, config, network_cells)
                     results.meta["warm_up_s"] = round(warmed_s, 3)
+                if cell_key[1:] != group:  # a group's first cell: one untimed run before it
+                    group = cell_key[1:]
+                    settled_s += settle(opened, config, cell_key)
+                    results.meta["settle_s"] = round(settled_s, 3)
                 on_cell_start(cell_key)
                 cell = run_cell(opened, config, *cell_key)
                 results.cells.append(cell)
@@ -739,6 +735,18 @@ def warm_up(
             pass
         finally:
             ctx.close()
+    return time.perf_counter() - started
+
+
+def settle(target: BenchTarget, config: BenchConfig, cell_key: tuple[str, str, str, int]) -> float:
+    """Run ``cell_key`` once and throw the result away, before the group it starts (seconds
+    spent): the first cell of a group paid for memory the process had not touched lately (on
+    this 2-core VM up to 8 us a page fault instead of 1.5: whichever context ran first in
+    slice-sizes at 1M lines took 1.4-1.8 s longer, in both orders of a pair), so each group's
+    timed cells now all follow a cell of the same work."""
+    started = time.perf_counter()
+    with contextlib.suppress(Exception):  # the timed cell fails the same way, and says why
+        run_cell(target, config, *cell_key)
     return time.perf_counter() - started
 
 

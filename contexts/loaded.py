@@ -331,23 +331,28 @@ class CheckpointedText(Context):
     def _whole(self) -> tuple[str, bool]:
         """The whole text, and whether its character offsets were checked: the blocks joined
         once all are decoded (checked), else all the bytes decoded at once (one decode and no
-        join, instead of a decode per block and a copy of them all), their lines counted."""
+        join, instead of a decode per block and a copy of them all), their lines counted; bytes
+        that fail either are decoded block by block, so that the error names the block."""
         blocks, raws = list(self._blocks), list(self._raw)
         if len(blocks) == 1 or all(block is not None for block in blocks):
-            return "".join(map(self._block, range(len(blocks)))), True
+            return self._joined(), True
         if any(raw is None for raw in raws):  # decode_all dropped them just now
-            return "".join(map(self._block, range(len(blocks)))), True
+            return self._joined(), True
         data = b"".join(raws)  # type: ignore[arg-type]
         try:
             text = str(data, "utf-8")
-        except UnicodeDecodeError:  # name the block: decode them one by one
-            return "".join(map(self._block, range(len(blocks)))), True
+        except UnicodeDecodeError:
+            return self._joined(), True
         # The bytes hold a line start at every checkpoint (checked as they came) and, counted
         # here, the index's number of lines: this is the text. Whether the index's character
         # offsets match it matters to reads that use them (a kept text checks them later).
         if data.count(b"\n") != self._count - (not data.endswith(b"\n")):
-            return "".join(map(self._block, range(len(blocks)))), True  # names the block
+            return self._joined(), True
         return text, False
+
+    def _joined(self) -> str:
+        """Every block, decoded and checked, joined."""
+        return "".join(map(self._block, range(len(self._blocks))))
 
     def _one_block(self, text: str, checked: bool) -> CheckpointedText | None:
         """``text`` as the one block of these lines, unless a block is narrower; unchecked, its
