@@ -149,7 +149,7 @@ def _add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="a smoke run: 20k lines, seed profile, think scale 0.01, every cell bounded to "
         f"{QUICK_BUDGET.max_ops} ops / {QUICK_BUDGET.max_seconds:g} s (all scenarios x all "
-        "contexts in under 4 minutes on 2 cores)",
+        "contexts in about 5 minutes on 2 cores)",
     )
     parser.add_argument(
         "--full",
