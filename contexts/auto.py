@@ -38,9 +38,9 @@ block as a ``str`` of 1 to 4 bytes per character, decoded and checked line by li
 index by the first read that needs it or by the loader, which goes on decoding after the load
 while the caller thinks (the bytes are dropped once every block is decoded; a whole read
 before then decodes them at once). After a whole read (``ctx[:]``, ``text()``) the loaded text
-is that ``str`` where it holds no more memory than the blocks: the next one is no copy. A block that fails
-those checks sends that read, and every later one, through storage, whose own checks decide
-(``load_error`` says why).
+is that ``str`` where it holds no more memory than the blocks: the next one is no copy. A block
+that fails those checks sends that read, and every later one, through storage, whose own checks
+decide (``load_error`` says why).
 """
 
 from __future__ import annotations
@@ -781,7 +781,7 @@ class AutoContext(Context):
         memory = self._memory
         if memory is not None:
             try:
-                if ranges == [(0, self._line_count())]:
+                if len(ranges) == 1 and tuple(ranges[0]) == (0, self._line_count()):
                     return [self._whole_text(memory)]
                 return memory._read_ranges(ranges)
             except IntegrityError as exc:

@@ -329,26 +329,32 @@ class CheckpointedText(Context):
         return WholeText(text, self._one_block(text, checked))
 
     def _whole(self) -> tuple[str, bool]:
-        """The whole text, and whether its character offsets were checked: the blocks joined
-        once all are decoded (checked), else all the bytes decoded at once (one decode and no
-        join, instead of a decode per block and a copy of them all), their lines counted; bytes
-        that fail either are decoded block by block, so that the error names the block."""
+        """The whole text, and whether its character offsets were checked: the bytes decoded
+        at once while they are all still held (unchecked), else the blocks joined (checked)."""
+        text = self._decoded_at_once()
+        return (text, False) if text is not None else (self._joined(), True)
+
+    def _decoded_at_once(self) -> str | None:
+        """All the bytes decoded in one go (no decode per block, no copy of them all), their
+        lines counted; ``None`` when a block is decoded already (the join is cheaper), when
+        ``decode_all`` dropped the bytes, or when the bytes fail either check (decoded block
+        by block instead, the error names the block)."""
         blocks, raws = list(self._blocks), list(self._raw)
         if len(blocks) == 1 or all(block is not None for block in blocks):
-            return self._joined(), True
+            return None
         if any(raw is None for raw in raws):  # decode_all dropped them just now
-            return self._joined(), True
+            return None
         data = b"".join(raws)  # type: ignore[arg-type]
         try:
             text = str(data, "utf-8")
         except UnicodeDecodeError:
-            return self._joined(), True
+            return None
         # The bytes hold a line start at every checkpoint (checked as they came) and, counted
         # here, the index's number of lines: this is the text. Whether the index's character
         # offsets match it matters to reads that use them (a kept text checks them later).
         if data.count(b"\n") != self._count - (not data.endswith(b"\n")):
-            return self._joined(), True
-        return text, False
+            return None
+        return text
 
     def _joined(self) -> str:
         """Every block, decoded and checked, joined."""

@@ -356,4 +356,4 @@ def test_each_group_starts_with_one_untimed_run_of_its_first_cell(
     cells = [(c.context, c.scenario, c.profile, c.lines) for c in results.cells]
     assert cells == list(cells_of(config)) and len(cells) == 4
     assert ran == [cells[0], *cells[:2], cells[2], *cells[2:]]  # each group's first, twice
-    assert results.meta["settle_s"] > 0 and all(c.correct for c in results.cells)
+    assert "settle_s" in results.meta and all(c.correct for c in results.cells)
