@@ -2,7 +2,9 @@
 
 It composes the lab's best parts:
 
-* **Cheap open.** boto3 clients are shared by every context of the process that reaches the same
+* **Cheap open.** S3 is read with obstore where it is installed (``client="auto"``: a GET costs
+  this process a seventh of boto3's CPU, :mod:`contexts.transport.obstore_threaded`), else with
+  boto3; clients and stores are shared by every context of the process that reaches the same
   endpoint with the same settings and credentials (:mod:`contexts.transport.clients`).
 * **One round trip to the first byte.** The metadata requests (``manifest.json`` and
   ``context.idx``, both when the layout is not given) go out together with speculative data
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import importlib.util
 import os
 import re
 import threading
@@ -59,7 +62,13 @@ from itertools import chain, islice
 from typing import Any, NamedTuple, TypeVar, Unpack
 
 from contexts.base import Context, GrepHit, LineRange
-from contexts.errors import ContextClosedError, ContextError, IntegrityError, InvalidURLError
+from contexts.errors import (
+    ContextClosedError,
+    ContextError,
+    IntegrityError,
+    InvalidURLError,
+    MissingDependencyError,
+)
 from contexts.layouts.manifest import MANIFEST_NAME
 from contexts.layouts.segments import SegmentsReader, segment_name
 from contexts.layouts.single import INDEX_NAME, REWRITE_SINGLE, TEXT_NAME, SingleObjectReader
@@ -199,6 +208,22 @@ class _LoadQueue:
             future.cancel()
 
 
+def s3_client_name(client: str) -> str:
+    """``obstore`` or ``boto3`` for the ``client`` option: ``auto`` picks obstore where it is
+    installed (a request costs this process about a seventh of boto3's CPU: see
+    :mod:`contexts.transport.obstore_threaded`), else boto3."""
+    if client == "auto":
+        return "obstore" if importlib.util.find_spec("obstore") is not None else "boto3"
+    if client not in ("obstore", "boto3"):
+        raise ValueError(f"client must be 'auto', 'obstore' or 'boto3', not {client!r}")
+    if client == "obstore" and importlib.util.find_spec("obstore") is None:
+        raise MissingDependencyError(
+            "client='obstore' needs obstore: pip install 'rlm-context-lab[obstore]', or pass "
+            "client='boto3'"
+        )
+    return client
+
+
 class AutoContext(Context):
     """Open in one round trip, cold slices in one more, everything in memory soon after.
 
@@ -225,6 +250,7 @@ class AutoContext(Context):
         load_part_bytes: int = LOAD_PART_BYTES,
         metadata_cache: bool | str | os.PathLike[str] = True,
         metadata_copies: int = METADATA_COPIES,
+        client: str = "auto",
         **options: Unpack[S3ClientOptions],
     ) -> None:
         sizes = {
@@ -242,6 +268,9 @@ class AutoContext(Context):
                 raise ValueError(f"{option} must be a positive integer, not {value!r}")
         if layout not in ("auto", "segments", "single"):
             raise ValueError(f"layout must be 'auto', 'segments' or 'single', not {layout!r}")
+        self.client = s3_client_name(client)
+        """The S3 client the context reads with: ``obstore`` or ``boto3`` (``client="auto"``:
+        obstore where it is installed)."""
         cache = cache_from_option(metadata_cache)
         super().__init__()
         self.url = url
@@ -329,6 +358,10 @@ class AutoContext(Context):
             pool = self.max_workers + self.load_workers
             options = S3Options(max_pool_connections=pool, **self._options)
             self.hedge = policy_for(f"{options.endpoint_url or 'AWS S3'} {options.region_name}")
+            if self.client == "obstore":
+                from contexts.transport.obstore_threaded import ThreadedObstoreTransport
+
+                return ThreadedObstoreTransport(location, options, stats, self.max_workers)
             client = shared_s3_client(options)
             return ThreadedS3Transport(location, options, stats, self.max_workers, client)
         if isinstance(location, LocalLocation):

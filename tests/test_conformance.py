@@ -22,6 +22,14 @@ class TestAuto(ContextTests):
     speculative_requests = 11  # at open, unwaited: 8 MiB of head in 9 parts, tail, segment 1
 
 
+class TestAutoBoto3(ContextTests):
+    """``auto`` where obstore is not installed: the same context over boto3."""
+
+    name = "auto"
+    open_options: ClassVar[dict[str, Any]] = {"client": "boto3"}
+    speculative_requests = 11
+
+
 class TestAutoOverBudget(ContextTests):
     """``auto`` over a context larger than its budget: the LRU cache + read-ahead path."""
 

@@ -1,4 +1,4 @@
-"""obstore: the conformance suite, batches planned into few exact GETs, real overlap on a slow
+"""obstore (on its loop and, for ``auto``, on threads): the conformance suite, batches planned into few exact GETs, real overlap on a slow
 network, every attempt counted, named errors within the deadline, and no thread left behind."""
 
 from __future__ import annotations
@@ -19,8 +19,12 @@ from obstore.exceptions import GenericError, PermissionDeniedError, Unauthentica
 import contexts
 from bench.network import S3Server
 from bench.network.profiles import FaultRates, NetworkProfile
+from contexts.layouts.segments import segment_name
+from contexts.location import S3Location
+from contexts.stats import StatsRecorder
 from contexts.transport.base import ByteRequest
 from contexts.transport.obstore import Piece, plan_batch, translate_error
+from contexts.transport.obstore_threaded import ThreadedObstoreTransport
 from contexts.transport.options import S3Options
 from tests.conftest import S3Env, SilentServer
 from tests.reference import reference_lines, upload_segments, upload_single
@@ -368,6 +372,33 @@ def test_persistent_faults_raise_named_errors(fault_server: S3Server) -> None:
             ctx[0:10]
         assert ctx.stats.requests == 1 + 3 + 3
     fault_server.set_profile("none")
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("fault", "seed"), [("slowdown", 5), ("internal_error", 2), ("reset", 3)])
+def test_threaded_transport_retries_and_counts_failed_attempts(
+    fault_server: S3Server, fault: str, seed: int
+) -> None:
+    """``auto``'s obstore transport: each attempt counted, the bodies exact."""
+    location = S3Location("obstore-faults", "ctx/")
+    names = [segment_name(number) for number in range(1, 21)]
+    raw = boto3.client("s3", endpoint_url=fault_server.raw_endpoint)
+    expected = [
+        raw.get_object(Bucket="obstore-faults", Key=f"ctx/{n}")["Body"].read() for n in names
+    ]
+    raw.close()
+    fault_server.set_profile(faulty(fault, **{fault: 0.3}), seed=seed)
+    options = S3Options(endpoint_url=fault_server.shaped_endpoint, max_attempts=8)
+    transport = ThreadedObstoreTransport(location, options, StatsRecorder(), max_workers=4)
+    try:
+        assert transport.get_many([ByteRequest(name) for name in names]) == expected
+        stats = transport.stats.snapshot()
+        injected = fault_server.fault_counts()[fault]
+    finally:
+        transport.close()
+        fault_server.set_profile("none")
+    assert injected > 0, "the profile injected no fault; pick another seed"
+    assert stats.retries == injected and stats.requests == 20 + injected
 
 
 # -- named errors ---------------------------------------------------------------------------------

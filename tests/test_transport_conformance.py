@@ -1,5 +1,5 @@
 """Every transport in ``contexts`` passes the one storage suite (tests/transport_conformance.py):
-boto3 one request at a time and pooled, aiobotocore, obstore, s3fs, local files one at a time and
+boto3 one request at a time and pooled, aiobotocore, obstore on its loop and on threads, s3fs, local files one at a time and
 pooled, the buffered transport of ``auto`` over a real one, and the dict test double."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from contexts.transport.buffered import BufferedTransport
 from contexts.transport.hedge import HedgePolicy
 from contexts.transport.local import LocalTransport, PooledLocalTransport
 from contexts.transport.obstore import ObstoreTransport
+from contexts.transport.obstore_threaded import ThreadedObstoreTransport
 from contexts.transport.options import S3Options
 from contexts.transport.s3 import S3Transport, ThreadedS3Transport
 from contexts.transport.s3fs import S3fsTransport
@@ -77,6 +78,14 @@ class TestObstoreTransport(OnS3):
         return ObstoreTransport(location, options, StatsRecorder(), max_concurrency=8)
 
 
+class TestThreadedObstoreTransport(OnS3):
+    covers = ThreadedObstoreTransport
+    has_etags = True
+
+    def make_s3(self, location: S3Location, options: S3Options) -> Transport:
+        return ThreadedObstoreTransport(location, options, StatsRecorder(), max_workers=8)
+
+
 class TestS3fsTransport(OnS3):
     covers = S3fsTransport
     counts_each_request = False  # its file reads go through fsspec's block cache
@@ -132,7 +141,8 @@ class TestDictTransport(TransportTests):
 
 
 class TestBufferedTransport(OnS3):
-    """``auto``'s transport: held bytes first, callers' reads hedged on a pool, over boto3."""
+    """``auto``'s transport: held bytes first, callers' reads hedged on a pool, over boto3
+    (where obstore is not installed)."""
 
     covers = BufferedTransport
     has_etags = True
@@ -144,8 +154,18 @@ class TestBufferedTransport(OnS3):
             yield
 
     def make_s3(self, location: S3Location, options: S3Options) -> Transport:
-        inner = ThreadedS3Transport(location, options, StatsRecorder(), max_workers=8)
+        inner = self.make_inner(location, options)
         return BufferedTransport(inner, hedge=HedgePolicy(), pool=self.pool)
+
+    def make_inner(self, location: S3Location, options: S3Options) -> Transport:
+        return ThreadedS3Transport(location, options, StatsRecorder(), max_workers=8)
+
+
+class TestBufferedObstoreTransport(TestBufferedTransport):
+    """``auto``'s transport where obstore is installed."""
+
+    def make_inner(self, location: S3Location, options: S3Options) -> Transport:
+        return ThreadedObstoreTransport(location, options, StatsRecorder(), max_workers=8)
 
 
 def _is_transport(cls: type) -> bool:
