@@ -8,6 +8,7 @@ keeps every finished cell.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -199,8 +200,25 @@ def run_metadata(**extra: Any) -> dict[str, Any]:
             "python": platform.python_version(),
             "cpus": os.cpu_count(),
         },
+        "libraries": library_versions(),
         **extra,
     }
+
+
+CLIENT_LIBRARIES = ("boto3", "botocore", "obstore", "aioboto3", "s3fs", "moto")
+"""The client libraries (and the server) whose versions a run records: ``auto`` reads with
+obstore where it is installed, boto3 otherwise."""
+
+
+def library_versions() -> dict[str, str | None]:
+    """Each of :data:`CLIENT_LIBRARIES` with its installed version (``None``: not installed)."""
+    found: dict[str, str | None] = {}
+    for name in CLIENT_LIBRARIES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = None
+    return found
 
 
 def _git(*args: str) -> str | None:

@@ -26,6 +26,7 @@ from contexts.transport.base import ByteRequest
 from contexts.transport.obstore import Piece, plan_batch, translate_error
 from contexts.transport.obstore_threaded import ThreadedObstoreTransport
 from contexts.transport.options import S3Options
+from contexts.transport.retry import deadline_scope
 from tests.conftest import S3Env, SilentServer
 from tests.reference import reference_lines, upload_segments, upload_single
 from tests.servers import counted_head, latency_server
@@ -399,6 +400,23 @@ def test_threaded_transport_retries_and_counts_failed_attempts(
         fault_server.set_profile("none")
     assert injected > 0, "the profile injected no fault; pick another seed"
     assert stats.retries == injected and stats.requests == 20 + injected
+
+
+def test_threaded_transport_sends_nothing_past_the_deadline(s3: S3Env) -> None:
+    url = s3.new_url()
+    s3.put(url, "a.txt", b"alpha\n")
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    options = S3Options(endpoint_url=s3.endpoint_url)
+    transport = ThreadedObstoreTransport(S3Location(bucket, prefix), options, StatsRecorder(), 2)
+    try:
+        assert transport.get("a.txt") == b"alpha\n"
+        with deadline_scope(0.01):
+            time.sleep(0.05)
+            with pytest.raises(contexts.DeadlineExceededError, match="deadline_s"):
+                transport.get("a.txt")
+        assert transport.stats.snapshot().requests == 1  # the refused GET was never sent
+    finally:
+        transport.close()
 
 
 # -- named errors ---------------------------------------------------------------------------------

@@ -125,6 +125,7 @@ def _summary(data: RunData) -> list[Block]:
         f"**{len(data.cells)} cells**, {len(failed)} failed, {len(truncated)} truncated",
         f"commit `{data.commit}`",
         f"machine {data.machine}",
+        *([f"libraries {data.libraries}"] if data.libraries else []),
         f"target {meta.get('target', '?')} ({meta.get('network', '?')})",
         f"profiles {profiles}",
         f"corpora {corpora}",

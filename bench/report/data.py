@@ -146,6 +146,13 @@ class RunData:
             f"Python {machine.get('python', '?')}"
         )
 
+    @property
+    def libraries(self) -> str:
+        """The client libraries installed for the run (``auto`` reads with obstore where it is
+        installed), or ``""`` for results written before runs recorded them."""
+        found = self.meta.get("libraries") or {}
+        return ", ".join(f"{name} {version}" for name, version in found.items() if version)
+
     def corpus_bytes(self, lines: int) -> int | None:
         for corpus in self.meta.get("corpora") or []:
             if corpus.get("lines") == lines:

@@ -36,6 +36,8 @@ def test_report_files_exist_and_pngs_are_valid(report_dir: Path) -> None:
         assert f"]({png.name})" in markdown  # every figure is in the report
     assert page.count('src="data:image/png;base64,') == len(pngs)  # self-contained
     assert "commit" in markdown and "lower bound" in markdown.lower()
+    boto3_version = json.loads((report_dir / "results.json").read_text())["run"]["libraries"]
+    assert f"boto3 {boto3_version['boto3']}" in markdown  # the clients the run read with
 
 
 def test_winner_table_matches_the_data(report_dir: Path) -> None:
