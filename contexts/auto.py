@@ -268,9 +268,11 @@ class AutoContext(Context):
                 raise ValueError(f"{option} must be a positive integer, not {value!r}")
         if layout not in ("auto", "segments", "single"):
             raise ValueError(f"layout must be 'auto', 'segments' or 'single', not {layout!r}")
+        self._client_option = client
         self.client = s3_client_name(client)
         """The S3 client the context reads with: ``obstore`` or ``boto3`` (``client="auto"``:
-        obstore where it is installed)."""
+        obstore where it is installed and knows the bucket's region, see
+        :func:`~contexts.transport.obstore_threaded.region_known`)."""
         cache = cache_from_option(metadata_cache)
         super().__init__()
         self.url = url
@@ -359,9 +361,13 @@ class AutoContext(Context):
             options = S3Options(max_pool_connections=pool, **self._options)
             self.hedge = policy_for(f"{options.endpoint_url or 'AWS S3'} {options.region_name}")
             if self.client == "obstore":
-                from contexts.transport.obstore_threaded import ThreadedObstoreTransport
+                from contexts.transport import obstore_threaded
 
-                return ThreadedObstoreTransport(location, options, stats, self.max_workers)
+                if self._client_option == "obstore" or obstore_threaded.region_known(options):
+                    return obstore_threaded.ThreadedObstoreTransport(
+                        location, options, stats, self.max_workers
+                    )
+                self.client = "boto3"
             client = shared_s3_client(options)
             return ThreadedS3Transport(location, options, stats, self.max_workers, client)
         if isinstance(location, LocalLocation):

@@ -23,6 +23,7 @@ import contexts
 from contexts import auto
 from contexts.auto import AutoContext
 from contexts.policies import PrefetchingContext
+from contexts.transport import obstore_threaded
 from contexts.transport.base import ByteRequest
 from contexts.transport.buffered import BufferedTransport, HeldBytes
 from contexts.transport.clients import client_key, shared_client_count, shared_s3_client
@@ -247,6 +248,29 @@ def test_the_client_is_obstore_where_it_is_installed(
         auto.s3_client_name("obstore")
     with contexts.open(url, endpoint_url=s3.endpoint_url) as ctx:
         assert ctx.client == "boto3" and ctx[:] == TEXT
+
+
+def test_obstore_reads_only_where_it_knows_the_region(
+    s3: S3Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """object_store does not follow S3's redirect to a bucket's region, boto3 does."""
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "config").write_text("[default]\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    assert not obstore_threaded.region_known(S3Options())
+    assert obstore_threaded.region_known(S3Options(region_name="eu-west-1"))
+    assert obstore_threaded.region_known(S3Options(endpoint_url=s3.endpoint_url))
+    (tmp_path / "config").write_text("[default]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_PROFILE", "default")  # another credential environment: asked again
+    assert obstore_threaded.region_known(S3Options())
+    url = s3.new_url()
+    contexts.write_layout(TEXT, url, "single", endpoint_url=s3.endpoint_url)
+    monkeypatch.setattr(obstore_threaded, "region_known", lambda options: False)
+    with contexts.open(url, endpoint_url=s3.endpoint_url) as ctx:
+        assert ctx.client == "boto3" and ctx[:] == TEXT
+    with contexts.open(url, endpoint_url=s3.endpoint_url, client="obstore") as ctx:
+        assert ctx.client == "obstore" and ctx[:] == TEXT
 
 
 def test_a_missing_context_is_a_named_error(s3: S3Env) -> None:

@@ -21,6 +21,7 @@ are (obstore's own retries are off; every attempt is counted).
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
@@ -37,6 +38,7 @@ from contexts.transport.obstore import make_store, translate_error
 from contexts.transport.options import S3Options
 from contexts.transport.pool import PooledTransport
 from contexts.transport.retry import check_deadline
+from contexts.transport.s3 import make_session
 
 if TYPE_CHECKING:
     from obstore import GetOptions
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 
 _lock = threading.Lock()
 _stores: dict[tuple[Any, ...], S3Store] = {}
+_regions: dict[tuple[Any, ...], bool] = {}
+_ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 
 def shared_store(location: S3Location, options: S3Options) -> S3Store:
@@ -55,6 +59,24 @@ def shared_store(location: S3Location, options: S3Options) -> S3Store:
         if store is None:
             store = _stores[key] = make_store(location, options)
         return store
+
+
+def region_known(options: S3Options) -> bool:
+    """Whether obstore can address a bucket reached with ``options``: through a custom endpoint,
+    or with a region configured (``region_name``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, the
+    profile's). boto3 follows S3's redirect to a bucket's region; object_store does not, so
+    without either ``auto`` reads with boto3. Decided once per ``client_key``."""
+    endpoint = options.endpoint_url or any(os.environ.get(n) for n in _ENDPOINT_VARIABLES)
+    if endpoint or options.region_name:
+        return True
+    key = client_key(options)
+    with _lock:
+        known = _regions.get(key)
+    if known is None:
+        known = bool(make_session(options).region_name)
+        with _lock:
+            _regions[key] = known
+    return known
 
 
 def shared_store_count() -> int:
