@@ -120,6 +120,13 @@ wait for it, instead of queueing behind them at the server and for this process'
 first line read at ``s3-standard``, 1M lines, took 160-190 ms behind the load's 16 requests,
 and 20-50 ms ahead of them). An RLM's first read follows a model call: the load has begun."""
 PIPELINE_CHUNKS = 4
+OVER_BUDGET_BATCH_SHARE = 8
+"""Over its budget, a batch of ``grep`` / ``text()`` / iteration asks for at most this share of
+``max_bytes`` (the chunks shrink to fit, to no fewer than ``OVER_BUDGET_MIN_LINES``): its
+decoded ``str`` holds 1 to 4 bytes a character, so a batch stays within half the budget. At the
+default budget the batches are unchanged."""
+OVER_BUDGET_MIN_LINES = 1_000
+"""The shortest chunk of a scan over budget: a scan never turns into a request per line."""
 """Chunks per batch of ``grep`` / ``text()`` / iteration on a context that is not loaded."""
 METADATA_COPIES = 2
 """Each metadata request goes out this many times at open and the first answer wins: open
@@ -295,6 +302,7 @@ class AutoContext(Context):
         self._deadline_s = options.get("deadline_s")
         self._first_segment_bytes: int | None = None
         self._stored_bytes: int | None = None  # the text's size, when a load is under way
+        self._over_budget_bytes: int | None = None  # the text's size, when it is not loaded
         self._text_size: int | None = None
         self._sized = threading.Event()  # set once open knows the text's size (or never will)
         self._layout_name = layout
@@ -608,6 +616,7 @@ class AutoContext(Context):
             if self._first_segment_bytes is not None:
                 stored = self._first_segment_bytes * len(reader.manifest.segments)
         if stored is not None and stored > self.max_bytes:
+            self._over_budget_bytes = stored
             self._fall_back()
             return
         self._stored_bytes = stored
@@ -622,6 +631,19 @@ class AutoContext(Context):
     def _fall_back(self) -> None:
         assert self._layout is not None
         self._fallback = PrefetchingContext(self._layout, max_bytes=self.max_bytes)
+
+    def _batch_lines(self) -> tuple[int, int]:
+        """Lines per chunk and per batch of a scan through storage: ``PIPELINE_CHUNKS`` chunks
+        of ``chunk_lines``, fewer and shorter over a budget they would not fit in
+        (``OVER_BUDGET_BATCH_SHARE``, at the text's mean bytes a line)."""
+        batch = self.chunk_lines * PIPELINE_CHUNKS
+        stored, lines = self._over_budget_bytes, len(self)
+        if self._fallback is None or not stored or not lines:
+            return self.chunk_lines, batch
+        fits = int(self.max_bytes / OVER_BUDGET_BATCH_SHARE / (stored / lines))
+        fits = max(OVER_BUDGET_MIN_LINES, fits)
+        chunk = min(self.chunk_lines, fits)
+        return chunk, min(batch, max(chunk, fits // chunk * chunk))
 
     def _load(self) -> None:
         """After ``LOAD_GRACE_S`` or the caller's first read (whichever comes first), load, say
@@ -925,8 +947,8 @@ class AutoContext(Context):
 
     def _chunks(self, low: int = 0, high: int | None = None) -> Iterator[tuple[int, str]]:
         """Chunks from memory once loaded (a load under way is waited for); otherwise
-        ``PIPELINE_CHUNKS`` chunks per batch straight from storage (not through the cache,
-        which a whole scan would only flush)."""
+        batches of chunks straight from storage (not through the cache, which a whole scan
+        would only flush), sized by :meth:`_batch_lines`."""
         self._check_open()
         self.wait_loaded()
         memory = self._memory
@@ -935,11 +957,11 @@ class AutoContext(Context):
             return
         assert self._layout is not None
         stop_at = len(self) if high is None else high
-        batch_lines = self.chunk_lines * PIPELINE_CHUNKS
+        chunk_lines, batch_lines = self._batch_lines()
         for batch_start in range(low, stop_at, batch_lines):
             batch_stop = min(stop_at, batch_start + batch_lines)
-            starts = range(batch_start, batch_stop, self.chunk_lines)
-            ranges = [(start, min(batch_stop, start + self.chunk_lines)) for start in starts]
+            starts = range(batch_start, batch_stop, chunk_lines)
+            ranges = [(start, min(batch_stop, start + chunk_lines)) for start in starts]
             self._check_open()
             yield from zip(starts, self._layout._read_ranges(ranges), strict=True)
 

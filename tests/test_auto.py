@@ -108,6 +108,36 @@ def test_over_budget_reads_through_a_bounded_cache(s3: S3Env, layout: str) -> No
         assert ctx._source().cached_bytes <= budget  # type: ignore[attr-defined]
 
 
+def test_over_budget_scans_read_batches_that_fit_the_budget(
+    s3: S3Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = s3.new_url()
+    text = TEXT * 20  # 60,000 lines
+    lines = reference_lines(text)
+    contexts.write_layout(text, url, "single", endpoint_url=s3.endpoint_url)
+    size = len(text.encode())
+    budget = size // 3
+    with contexts.open(url, endpoint_url=s3.endpoint_url, max_bytes=budget) as ctx:
+        assert isinstance(ctx, AutoContext) and ctx._layout is not None
+        batches: list[int] = []
+        read_ranges = ctx._layout._read_ranges
+
+        def counted(ranges: list[tuple[int, int]]) -> list[str]:
+            answers = read_ranges(ranges)
+            batches.append(sum(len(answer.encode()) for answer in answers))
+            return answers
+
+        monkeypatch.setattr(ctx._layout, "_read_ranges", counted)
+        expected = [(i, line) for i, line in enumerate(lines) if line.startswith("0200")]
+        assert ctx.grep("^0200") == expected
+        assert "".join(ctx) == text
+    # a third of the text in budget, an eighth of that a batch: 24 batches or more per scan
+    # (the 200,000-line batches of a context within its budget would read it all in one)
+    assert len(batches) >= 2 * 24
+    mean_line = size / len(lines)  # a batch is sized at the mean; lines vary around it
+    assert max(batches) <= budget / auto.OVER_BUDGET_BATCH_SHARE + 50 * mean_line
+
+
 def test_seed_manifest_without_sizes_loads_or_falls_back_by_what_it_finds(s3: S3Env) -> None:
     """A seed manifest does not give sizes: the load counts bytes and gives up past the budget."""
     url = s3.new_url()
