@@ -159,6 +159,13 @@ class TestWeedAsync(SeaweedSlice, ContextTests):
     name = "s3-async"
 
 
+class TestWeedAuto(SeaweedSlice, ContextTests):
+    """``auto`` over obstore on threads (the product), on a real S3 server."""
+
+    name = "auto"
+    speculative_requests = 11
+
+
 class TestWeedS3fs(SeaweedSlice, ContextTests):
     """The s3fs peers, the cache type picked by the running test (``s3fs_mode``, as in test_conformance)."""
 
@@ -293,7 +300,7 @@ def test_concurrent_appends_lose_nothing(s3: S3Env, capsys: pytest.CaptureFixtur
 
 # -- bad input ----------------------------------------------------------------------------------
 
-READERS = ["s3-sequential", "obstore", "s3-async"]
+READERS = ["s3-sequential", "obstore", "s3-async", "auto"]
 
 
 @pytest.mark.parametrize("name", READERS)
@@ -386,6 +393,8 @@ FAULT_READERS = [
     ("s3-threaded", "single"),
     ("obstore", "segments"),
     ("s3-async", "single"),
+    ("auto", "single"),
+    ("auto", "segments"),
 ]
 """One layout each: every client library and both layouts, for a few seconds of stragglers."""
 
