@@ -84,7 +84,7 @@ from contexts.stored import StoredContext, stored_bytes
 from contexts.transport.base import ByteRequest, Transport
 from contexts.transport.buffered import BufferedTransport
 from contexts.transport.clients import shared_s3_client
-from contexts.transport.hedge import HedgePolicy, first_success, policy_for
+from contexts.transport.hedge import HedgePolicy, first_success, policy_for, settle
 from contexts.transport.local import PooledLocalTransport
 from contexts.transport.options import S3ClientOptions, S3Options
 from contexts.transport.retry import deadline_scope
@@ -612,7 +612,7 @@ class AutoContext(Context):
         stored = stored_bytes(self._layout)
         reader = self._layout.reader
         if stored is None and isinstance(reader, SegmentsReader) and self._segment_flight:
-            wait([self._segment_flight])  # a manifest without sizes: estimate from segment 1
+            settle([self._segment_flight])  # a manifest without sizes: estimate from segment 1
             if self._first_segment_bytes is not None:
                 stored = self._first_segment_bytes * len(reader.manifest.segments)
         if stored is not None and stored > self.max_bytes:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 import pytest
 
@@ -26,6 +26,7 @@ from contexts.transport.hedge import (
     forget_endpoints,
     hedged,
     policy_for,
+    settle,
 )
 from tests.servers import DictTransport
 
@@ -358,3 +359,21 @@ def test_a_large_request_late_behind_a_busy_link_waits_for_the_queue_a_small_one
     second = [i for i, event in enumerate(events) if event in ("large", "small")][2:]
     copies = {events[i]: i for i in second}
     assert copies["small"] < landed < copies["large"], events
+
+
+@pytest.mark.timeout(60)
+def test_waits_end_on_futures_cancelled_by_a_pool_shutdown() -> None:
+    """``concurrent.futures.wait`` and ``as_completed`` never see a future cancelled by
+    ``shutdown(cancel_futures=True)``: a close during a hedged read hung on one."""
+    pool = ThreadPoolExecutor(1)
+    release = threading.Event()
+    running = pool.submit(release.wait)
+    queued = pool.submit(lambda: b"never")
+    pool.shutdown(wait=False, cancel_futures=True)
+    assert queued.cancelled()
+    with pytest.raises(CancelledError):
+        first_success([queued])
+    settle([queued])
+    release.set()
+    settle([running, queued])
+    assert first_success([queued, running]) is True

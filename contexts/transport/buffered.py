@@ -41,7 +41,7 @@ from typing import Any
 
 from contexts.errors import ContextClosedError, ContextError
 from contexts.transport.base import ByteRequest, Revalidated, Transport
-from contexts.transport.hedge import HedgePolicy, hedged
+from contexts.transport.hedge import HedgePolicy, hedged, settle
 
 Extent = tuple[int, int]
 """A half-open byte range ``(start, stop)``."""
@@ -227,7 +227,7 @@ class BufferedTransport(Transport):
             if name in self._whole_flights:
                 flights.append(self._whole_flights[name])
         if flights:
-            wait(flights)
+            settle(flights)
 
     def _covering_flights(self, name: str, start: int, stop: int) -> list[Future[Any]] | None:
         """The flights to wait for when they and the held bytes cover ``[start, stop)``

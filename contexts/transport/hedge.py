@@ -24,9 +24,9 @@ import statistics
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ThreadPoolExecutor, wait
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -262,16 +262,41 @@ class HedgePolicy:
             return self.copies < HEDGE_FREE + HEDGE_BUDGET * self._timed
 
 
+SETTLE_POLL_S = 0.05
+"""How often a wait on futures looks again at the ones it waits for: ``concurrent.futures.wait``
+and ``as_completed`` never see a future that a pool's ``shutdown(cancel_futures=True)``
+cancelled (it is not "notified"), so a wait without a timeout on one would never end."""
+
+
 def first_success(futures: Sequence[Future[T]]) -> T:
-    """The first answer among copies of one request; if all fail, the first failure."""
+    """The first answer among copies of one request; if all fail (or were cancelled, as by a
+    pool's shutdown at ``close()``), the first failure."""
     error: BaseException | None = None
-    for future in as_completed(futures):
-        failure = future.exception()
-        if failure is None:
-            return future.result()
-        error = error or failure
+    pending = list(futures)
+    while True:
+        for future in [future for future in pending if future.done()]:
+            pending.remove(future)
+            if future.cancelled():
+                error = error or CancelledError()
+                continue
+            failure = future.exception()
+            if failure is None:
+                return future.result()
+            error = error or failure
+        if not pending:
+            break
+        wait(pending, timeout=SETTLE_POLL_S, return_when=FIRST_COMPLETED)
     assert error is not None
     raise error
+
+
+def settle(futures: Iterable[Future[Any]]) -> None:
+    """Until every one of ``futures`` is done: finished, failed or cancelled (see
+    ``SETTLE_POLL_S``)."""
+    pending = [future for future in futures if not future.done()]
+    while pending:
+        wait(pending, timeout=SETTLE_POLL_S)
+        pending = [future for future in pending if not future.done()]
 
 
 REMEMBERED_ENDPOINTS = 64
@@ -427,4 +452,4 @@ def hedged(
     ]
 
 
-__all__ = ["HedgePolicy", "first_success", "hedged"]
+__all__ = ["HedgePolicy", "first_success", "hedged", "settle"]
