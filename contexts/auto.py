@@ -335,6 +335,7 @@ class AutoContext(Context):
                 make_transport=self._primed,
                 layout=lambda: self._opened_layout,
                 name="auto-layout",
+                defer_table=True,
             )
             reader = self._layout.reader
             if isinstance(reader, SingleObjectReader):
@@ -894,6 +895,8 @@ class AutoContext(Context):
         if not isinstance(reader, SingleObjectReader):
             return False
         index = reader.index
+        if not index.span_known(*window):  # a peek at either end, before the table is decoded
+            return False
         _first, _last, window_start, window_stop = index.span(*window)
         if window_stop - window_start > WINDOW_MAX_BYTES:
             return False

@@ -44,7 +44,9 @@ class StoredContext(Context):
     ``make_transport`` builds the transport for the parsed location; ``layout`` names the layout
     (``auto``: the manifest, else the line index), or is a function that names it once the
     transport is built (``auto`` names the one its first round found); ``reader_options`` go to
-    the layout reader's ``configured`` (``coalesce_bytes``, ``part_bytes``, ``partial_reads``...).
+    the layout reader's ``configured`` (``coalesce_bytes``, ``part_bytes``, ``partial_reads``...);
+    ``defer_table``: a line index's offset table is checked when first used (``auto``: reads of
+    the text's ends are answered from the copies the index carries before it is decoded).
     Awaitable forms for async RLM code — :meth:`aslice`, :meth:`aread_many`, :meth:`alen` —
     give exactly the answers of ``ctx[a:b]``, ``read_many`` and ``len``; on a transport with its
     own event loop (aiobotocore) they run there, else on a worker thread.
@@ -63,6 +65,7 @@ class StoredContext(Context):
         name: str = "stored",
         chunk_lines: int = 50_000,
         detail: str = "",
+        defer_table: bool = False,
     ) -> None:
         super().__init__()
         self.name = name
@@ -74,7 +77,9 @@ class StoredContext(Context):
         self.transport = make_transport(self.location, self._recorder)
         try:
             named = layout if isinstance(layout, str) else layout()
-            reader: Any = self._checked(lambda issued: open_layout(self.transport, named))
+            reader: Any = self._checked(
+                lambda issued: open_layout(self.transport, named, defer_table=defer_table)
+            )
             # every reader has ``configured(**its planning options)``, each its own keywords
             self.reader: LayoutReader = (
                 reader.configured(**reader_options) if reader_options else reader

@@ -105,10 +105,13 @@ def upload_single(
     *,
     char_offsets: bool = False,
     copies: tuple[int, int] = (0, 0),
+    copies_checksum: bool = True,
 ) -> None:
     """Write the single-object layout: ``context.txt`` and its ``context.idx`` (format v1, or v2
     with character offsets when ``char_offsets``), carrying ``copies = (head, tail)`` bytes of
-    the text's ends after the offset table when they are not zero."""
+    the text's ends after the offset table when they are not zero, with their CRC-32 (over
+    ``"{line_count} {byte_count} {stride} {head} {tail}\\n"`` and the copies) unless not
+    ``copies_checksum`` (as written before the checksum existed)."""
     data = text.encode("utf-8")
     offsets, chars = [0], [0]
     for line in reference_lines(text):
@@ -136,6 +139,9 @@ def upload_single(
     if head or tail:
         header["head"], header["tail"] = head, tail
         inline = data[:head] + (data[len(data) - tail :] if tail else b"")
+        if copies_checksum:
+            bound = f"{line_count} {len(data)} {stride} {head} {tail}\n".encode()
+            header["copies_crc32"] = zlib.crc32(bound + inline)
     put("context.txt", data)
     put(
         "context.idx",

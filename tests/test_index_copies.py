@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import zlib
+from array import array
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -162,3 +164,120 @@ def test_an_object_that_differs_from_its_index_copies_fails_the_load_by_name(s3:
         assert isinstance(ctx.load_error, contexts.IntegrityError)
         assert "differ from the copy" in str(ctx.load_error)
         assert ctx[-1] == reference_lines(edited)[-1]  # from storage now, as its checks allow
+
+
+# -- the offset table decoded on first use (``defer_table``) ------------------------------------
+
+
+def _ends(text: str, data: st.DataObject) -> tuple[int, int]:
+    size = len(text.encode("utf-8"))
+    head = data.draw(st.integers(0, size), label="head")
+    return head, data.draw(st.integers(0, size - head), label="tail")
+
+
+@settings(max_examples=80, deadline=None)
+@given(text=nasty_texts(max_lines=60), stride=st.integers(1, 9), data=st.data())
+def test_spans_from_the_copies_are_the_tables_spans(
+    text: str, stride: int, data: st.DataObject
+) -> None:
+    """Every checkpoint the copies give is the table's, and a span that needs only those is
+    answered without decoding the table; any other span decodes it and is the table's."""
+    objects = stored(text, stride, _ends(text, data))
+    eager = parse_index(objects["context.idx"], url="idx")
+    deferred = parse_index(objects["context.idx"], url="idx", defer_table=True)
+    assert deferred.table_decoded == (not eager.head and not eager.tail)  # no copies, no checksum
+    known = deferred.copy_checkpoints
+    assert {k: eager.checkpoints[k] for k in known} == known
+    lines = eager.line_count
+    start = data.draw(st.integers(0, lines), label="start")
+    stop = data.draw(st.integers(start, lines), label="stop")
+    needs = {start // stride, -(-stop // stride)}
+    fresh = parse_index(objects["context.idx"], url="idx", defer_table=True)
+    copies = bool(eager.head or eager.tail)
+    assert fresh.span_known(start, stop) == (not copies or needs <= known.keys())
+    assert fresh.span(start, stop) == eager.span(start, stop)
+    assert fresh.table_decoded == (not copies or not needs <= known.keys())
+    assert fresh == eager  # the whole index, once decoded
+
+
+def test_a_peek_at_either_end_decodes_no_table() -> None:
+    objects = stored(TEXT, 16, (INLINE_BYTES, INLINE_BYTES))
+    index = parse_index(objects["context.idx"], url="idx", defer_table=True)
+    lines = index.line_count
+    assert index.span(0, 100)[2:] == (0, sum(len(line.encode()) for line in LINES[:112]))
+    assert index.span(lines - 100, lines)[3] == index.byte_count
+    assert not index.table_decoded
+    index.span(3000, 3010)
+    assert index.table_decoded
+
+
+def test_an_index_without_the_checksum_is_decoded_at_once() -> None:
+    """Copies written before ``copies_crc32`` existed are trusted only with the table."""
+    objects: dict[str, bytes] = {}
+    upload_single(objects.__setitem__, TEXT, 16, copies=(4096, 4096), copies_checksum=False)
+    index = parse_index(objects["context.idx"], url="idx", defer_table=True)
+    assert index.table_decoded and len(index.head) == 4096
+
+
+def _parts(data: bytes, inline: int) -> tuple[dict[str, object], bytes, bytes]:
+    header_line, _, payload = data.partition(b"\n")
+    return (
+        json.loads(header_line),
+        payload[: len(payload) - inline],
+        payload[len(payload) - inline :],
+    )
+
+
+def test_a_bad_table_behind_good_copies_is_a_named_error_when_used() -> None:
+    """Cut short, or with offsets that disagree with the copies' line starts: the copies are
+    read, the first use of the table raises ``IndexFormatError`` (each time), and an eager
+    parse raises at once."""
+    inline = 2048
+    data = stored(TEXT, 16, (inline, inline))["context.idx"]
+    header, stream, copies = _parts(data, inline * 2)
+    deltas = array("Q", zlib.decompress(stream))
+    deltas[1], deltas[2] = deltas[2], deltas[1]  # same sum and count: checkpoint 1 moves
+    assert deltas[1] != deltas[2]
+    swapped = zlib.compress(deltas.tobytes())
+    for table, says in ((stream[: len(stream) // 2], r"cut short|follow"), (swapped, "disagree")):
+        corrupt = json.dumps(header).encode() + b"\n" + table + copies
+        index = parse_index(corrupt, url="s3://b/p/context.idx", defer_table=True)
+        assert index.head == copies[:inline] and index.span(0, 10)[3] > 0
+        for _ in range(2):
+            with pytest.raises(IndexFormatError, match=says):
+                index.span(3000, 3010)
+        with pytest.raises(IndexFormatError, match=says):
+            parse_index(corrupt, url="s3://b/p/context.idx")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda h, c: ({**h, "line_count": h["line_count"] + 1}, c),  # the tail's numbering moves
+        lambda h, c: (h, c[:-1] + bytes([c[-1] ^ 1])),
+        lambda h, c: ({**h, "head": h["head"] + 1, "tail": h["tail"] - 1}, c),
+    ],
+)
+@pytest.mark.parametrize("defer_table", [False, True])
+def test_copies_that_fail_their_checksum_are_a_named_error(change: Any, defer_table: bool) -> None:
+    inline = 2048
+    data = stored(TEXT, 16, (inline, inline))["context.idx"]
+    header, stream, copies = _parts(data, inline * 2)
+    header, copies = change(header, copies)
+    corrupt = json.dumps(header).encode() + b"\n" + stream + copies
+    with pytest.raises(IndexFormatError, match=r"checksum|need"):
+        parse_index(corrupt, url="s3://b/p/context.idx", defer_table=defer_table)
+
+
+def test_auto_reads_the_ends_behind_a_bad_table_and_names_it_elsewhere(s3: S3Env) -> None:
+    url = s3.new_url()
+    upload_single(lambda name, body: s3.put(url, name, body), TEXT, 16, copies=(8192, 8192))
+    header, stream, copies = _parts(s3.get(url, "context.idx"), 2 * 8192)
+    s3.put(url, "context.idx", json.dumps(header).encode() + b"\n" + stream[:-40] + copies)
+    with contexts.open(url, endpoint_url=s3.endpoint_url, metadata_cache=False) as ctx:
+        assert ctx[:20] == "".join(LINES[:20])
+        assert ctx[-20:] == "".join(LINES[-20:])
+        assert not ctx.wait_loaded(60)
+        assert isinstance(ctx.load_error, IndexFormatError)
+        with pytest.raises(IndexFormatError, match=r"cut short|follow"):
+            ctx[3000:3010]

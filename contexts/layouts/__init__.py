@@ -14,12 +14,15 @@ LAYOUTS = ("segments", "single")
 __all__ = ["LAYOUTS", "LayoutReader", "ReadPlan", "open_layout"]
 
 
-def open_layout(transport: Transport, layout: str = "auto") -> LayoutReader:
-    """Load the layout's metadata (one GET; ``auto`` tries the manifest, then the line index)."""
+def open_layout(
+    transport: Transport, layout: str = "auto", *, defer_table: bool = False
+) -> LayoutReader:
+    """Load the layout's metadata (one GET; ``auto`` tries the manifest, then the line index);
+    ``defer_table``: a line index's offset table is checked when first used, not now."""
     if layout == "segments":
         return SegmentsReader.load(transport)
     if layout == "single":
-        return SingleObjectReader.load(transport)
+        return SingleObjectReader.load(transport, defer_table=defer_table)
     if layout != "auto":
         raise ValueError(f"layout must be 'auto', 'segments' or 'single', not {layout!r}")
     denied: AccessDeniedError | None = None
@@ -32,7 +35,7 @@ def open_layout(transport: Transport, layout: str = "auto") -> LayoutReader:
         # may still be a single-object layout.
         denied = exc
     try:
-        return SingleObjectReader.load(transport)
+        return SingleObjectReader.load(transport, defer_table=defer_table)
     except (LayoutNotFoundError, AccessDeniedError) as exc:
         if denied is not None:
             raise AccessDeniedError(

@@ -11,6 +11,14 @@ A header line of JSON, then a zlib stream. Checkpoint ``k`` is the byte offset w
 context has a ~100 KB index, and any line range maps to one byte range that over-reads fewer
 than ``S`` lines at each end.
 
+An index that carries copies of its text's ends (``"head"``, ``"tail"``: their lengths in the
+header; the bytes follow the zlib stream) also carries ``"copies_crc32"``, the CRC-32 of those
+bytes. With it, a reader can trust the copies before it decodes the offset table
+(``parse_index(..., defer_table=True)``): a peek at either end is answered from the copies, their
+line starts counted in them (:attr:`LineIndex.copy_checkpoints`), while the table (~7 ms for 1M
+lines: zlib, a running sum, its checks) is decoded and checked on first use. An index without
+the checksum (written before it existed) is decoded at once, as before.
+
 Version 2 adds character offsets at the same checkpoints (for the str view,
 :mod:`contexts.char_view`): the header carries ``"char_count": C`` and the stream continues
 with, per checkpoint delta, the bytes beyond one per character (``byte delta - char delta``,
@@ -32,6 +40,7 @@ from __future__ import annotations
 import json
 import operator
 import sys
+import threading
 import zlib
 from array import array
 from collections.abc import Callable, Iterable, Sequence
@@ -66,8 +75,9 @@ class LineIndex:
     """Size of the object in bytes."""
     stride: int
     """Lines between checkpoints."""
-    checkpoints: array[int]
-    """Byte offset of line ``k * stride`` for each k, then ``byte_count``."""
+    offsets: array[int] | Callable[[], array[int]]
+    """The byte offsets (:attr:`checkpoints`), or the function that decodes and checks them on
+    first use (``parse_index(..., defer_table=True)``)."""
     chars: array[int] | Callable[[], array[int]] | None = None
     """The character offsets (:attr:`char_checkpoints`), or the function that computes and
     checks them on first use (:func:`parse_index`); ``None`` without character offsets."""
@@ -101,6 +111,38 @@ class LineIndex:
             self.head,
             self.tail,
         )
+
+    @cached_property
+    def checkpoints(self) -> array[int]:
+        """Byte offset of line ``k * stride`` for each k, then ``byte_count`` (a deferred
+        table is decoded and checked here, once: :class:`IndexFormatError` if it is bad)."""
+        return self.offsets() if callable(self.offsets) else self.offsets
+
+    @property
+    def table_decoded(self) -> bool:
+        """Whether :attr:`checkpoints` is known without decoding anything."""
+        return not callable(self.offsets) or "checkpoints" in self.__dict__
+
+    @cached_property
+    def copy_checkpoints(self) -> dict[int, int]:
+        """The checkpoints known from the copies of the text's ends alone
+        (:func:`copy_checkpoints`)."""
+        return copy_checkpoints(self.line_count, self.byte_count, self.stride, self.head, self.tail)
+
+    def span_known(self, start: int, stop: int) -> bool:
+        """Whether :meth:`span` of lines ``[start, stop)`` needs no decoding of the table."""
+        if self.table_decoded:
+            return True
+        known = self.copy_checkpoints
+        return start // self.stride in known and -(-stop // self.stride) in known
+
+    def _offset(self, k: int) -> int:
+        """Checkpoint ``k``'s byte offset, from the copies while the table is not decoded."""
+        if not self.table_decoded:
+            known = self.copy_checkpoints.get(k)
+            if known is not None:
+                return known
+        return self.checkpoints[k]
 
     @cached_property
     def char_checkpoints(self) -> array[int] | None:
@@ -138,7 +180,7 @@ class LineIndex:
         high = -(-stop // self.stride)
         first_line = low * self.stride
         last_line = min(high * self.stride, self.line_count)
-        return first_line, last_line, self.checkpoints[low], self.checkpoints[high]
+        return first_line, last_line, self._offset(low), self._offset(high)
 
     def to_bytes(self) -> bytes:
         """Serialise in the format above."""
@@ -158,10 +200,24 @@ class LineIndex:
             deltas.extend(b - c for b, c in zip(byte_deltas, char_deltas, strict=True))
         if self.head or self.tail:
             header["head"], header["tail"] = len(self.head), len(self.tail)
+            header["copies_crc32"] = _copies_checksum(
+                self.line_count, self.byte_count, self.stride, self.head, self.tail
+            )
         if sys.byteorder != "little":
             deltas.byteswap()
         stream = zlib.compress(deltas.tobytes(), 6)
         return json.dumps(header).encode("utf-8") + b"\n" + stream + self.head + self.tail
+
+
+def _starts_after_newlines(copy: bytes, at: int, byte_count: int) -> list[int]:
+    """Byte offsets of the lines that start after a newline in ``copy`` (found at offset
+    ``at`` of an object of ``byte_count`` bytes): a newline ending the object starts none.
+    The loops run in C."""
+    pieces = copy.split(b"\n")[:-1]  # each piece and its newline: one line's end
+    starts = list(map(operator.add, accumulate(map(len, pieces)), count(at + 1)))
+    if starts and starts[-1] >= byte_count:
+        starts.pop()
+    return starts
 
 
 def _deltas(offsets: Sequence[int]) -> Iterable[int]:
@@ -203,9 +259,11 @@ def _sampled(starts: array[int], stride: int) -> array[int]:
     return sampled
 
 
-def parse_index(data: bytes, *, url: str) -> LineIndex:
+def parse_index(data: bytes, *, url: str, defer_table: bool = False) -> LineIndex:
     """Parse and check an index sidecar read from ``url``; raise :class:`IndexFormatError`.
-    Character offsets are computed and checked on first use (``char_checkpoints``)."""
+    Character offsets are computed and checked on first use (``char_checkpoints``); with
+    ``defer_table``, so is the offset table, where the index's copies carry their checksum
+    (``copies_crc32``): the copies and the header are checked now, the table when first used."""
     header_bytes, newline, payload = data.partition(b"\n")
     try:
         if not newline:
@@ -238,50 +296,169 @@ def parse_index(data: bytes, *, url: str) -> LineIndex:
         inline = [header.get(key, 0) for key in ("head", "tail")]
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in inline):
             raise ValueError("head and tail must be non-negative integers")
-        stream = zlib.decompressobj()
-        raw = stream.decompress(payload)
-        if not stream.eof:
-            raise ValueError("the offset table is cut short")
-        copies = stream.unused_data
-        if len(copies) != sum(inline):
-            raise ValueError(
-                f"{len(copies)} bytes follow the offset table, the header says {sum(inline)}"
-            )
-        if sum(inline) > byte_count:
-            raise ValueError(f"inline copies of {sum(inline)} bytes in a {byte_count}-byte object")
-        head, tail = copies[: inline[0]], copies[inline[0] :]
-        if len(raw) % 8:
-            raise ValueError("offset table is not a whole number of uint64 values")
-        deltas = array("Q")
-        deltas.frombytes(raw)
-        if sys.byteorder != "little":
-            deltas.byteswap()
-        excess = None
-        if char_count is not None:
-            if len(deltas) % 2:
-                raise ValueError("a version-2 offset table must hold byte and character deltas")
-            half = len(deltas) // 2
-            excess = deltas[half:]
-            del deltas[half:]
-        checkpoints = array("q", accumulate(deltas))
-    except (ValueError, KeyError, TypeError, zlib.error, OverflowError, UnsafePathError) as exc:
+        checksum = header.get("copies_crc32")
+        if checksum is not None and (isinstance(checksum, bool) or not isinstance(checksum, int)):
+            raise ValueError("copies_crc32 must be an integer")
+    except (ValueError, KeyError, TypeError, UnsafePathError) as exc:
         raise IndexFormatError(f"line index {url} is unreadable: {exc}; {_FIX}") from None
-    expected = checkpoint_count(line_count, stride) + 1
-    if len(checkpoints) != expected:
+    table = _OffsetTable(payload, sum(inline), line_count, byte_count, stride, char_count, url)
+    if defer_table and checksum is not None:
+        copies = payload[len(payload) - sum(inline) :] if sum(inline) else b""
+        if len(copies) != sum(inline) or sum(inline) > byte_count:
+            table.decode()  # names what is wrong
+    else:
+        copies = table.decode().copies
+    head, tail = copies[: inline[0]], copies[inline[0] :]
+    if (
+        checksum is not None
+        and _copies_checksum(line_count, byte_count, stride, head, tail) != checksum
+    ):
         raise IndexFormatError(
-            f"line index {url} has {len(checkpoints)} offsets but {line_count} lines at stride "
-            f"{stride} need {expected}; {_FIX}"
+            f"line index {url}: the copies of the text's ends do not match their checksum "
+            f"(copies_crc32); {_FIX}"
         )
-    if checkpoints[0] != 0 or checkpoints[-1] != byte_count:
-        raise IndexFormatError(
-            f"line index {url} offsets do not run from 0 to the object size {byte_count}; {_FIX}"
-        )
-    if deltas.count(0) > 1:  # unsigned deltas from 0: increasing unless another is zero
-        raise IndexFormatError(f"line index {url} offsets are not increasing; {_FIX}")
-    chars = None
-    if excess is not None:  # computed and checked on first use
-        chars = partial(_char_offsets, deltas, excess, char_count, url=url)
-    return LineIndex(object_name, line_count, byte_count, stride, checkpoints, chars, head, tail)
+    table.copies_known = partial(copy_checkpoints, line_count, byte_count, stride, head, tail)
+    if not table.decoded:
+        offsets: array[int] | Callable[[], array[int]] = table.checkpoints
+    else:
+        offsets = table.checkpoints()
+        table.check_copies(offsets)
+    chars = None if char_count is None else table.char_offsets  # checked on first use
+    return LineIndex(object_name, line_count, byte_count, stride, offsets, chars, head, tail)
+
+
+def _copies_checksum(
+    line_count: int, byte_count: int, stride: int, head: bytes, tail: bytes
+) -> int:
+    """The CRC-32 that binds the copies of a text's ends to the counts their lines are
+    numbered with (``copies_crc32``: over ``"{line_count} {byte_count} {stride} {head length}
+    {tail length}\\n"``, then the copies)."""
+    counts = f"{line_count} {byte_count} {stride} {len(head)} {len(tail)}\n"
+    return zlib.crc32(counts.encode() + head + tail)
+
+
+def copy_checkpoints(
+    line_count: int, byte_count: int, stride: int, head: bytes, tail: bytes
+) -> dict[int, int]:
+    """``{k: byte offset of line k * stride}`` for each line start found in the copies of a
+    text's ends (the head's counted from line 0, the tail's back from the last line), and the
+    final checkpoint, ``byte_count``."""
+    known = {checkpoint_count(line_count, stride): byte_count}
+    if not line_count:
+        return known
+    head_starts = [0, *_starts_after_newlines(head, 0, byte_count)][:line_count]
+    known.update(enumerate(head_starts[::stride]))
+    tail_starts = _starts_after_newlines(tail, byte_count - len(tail), byte_count)
+    first = line_count - len(tail_starts)  # the line the first of them starts
+    skip = max(-first, (-first) % stride)  # to the first checkpoint line, never below line 0
+    known.update(zip(count((first + skip) // stride), tail_starts[skip::stride]))
+    return known
+
+
+@dataclass(frozen=True)
+class _Decoded:
+    checkpoints: array[int]
+    deltas: array[int]
+    excess: array[int] | None
+    copies: bytes
+
+
+class _OffsetTable:
+    """An index's zlib offset table, decoded and checked once (:meth:`decode`)."""
+
+    def __init__(
+        self,
+        payload: bytes,
+        inline: int,
+        line_count: int,
+        byte_count: int,
+        stride: int,
+        char_count: int | None,
+        url: str,
+    ) -> None:
+        self.payload, self.inline, self.url = payload, inline, url
+        self.line_count, self.byte_count, self.stride = line_count, byte_count, stride
+        self.char_count = char_count
+        self.copies_known: Callable[[], dict[int, int]] | None = None
+        """The checkpoints the copies give, which the table must agree with."""
+        self._decoded: _Decoded | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def decoded(self) -> bool:
+        return self._decoded is not None
+
+    def checkpoints(self) -> array[int]:
+        return self.decode().checkpoints
+
+    def char_offsets(self) -> array[int]:
+        decoded = self.decode()
+        assert decoded.excess is not None
+        return _char_offsets(decoded.deltas, decoded.excess, self.char_count, url=self.url)
+
+    def decode(self) -> _Decoded:
+        """The table, checked (:class:`IndexFormatError` if it is bad; again on each call)."""
+        with self._lock:
+            if self._decoded is None:
+                self._decoded = self._checked()
+            return self._decoded
+
+    def _checked(self) -> _Decoded:
+        url, inline = self.url, self.inline
+        try:
+            stream = zlib.decompressobj()
+            raw = stream.decompress(self.payload)
+            if not stream.eof:
+                raise ValueError("the offset table is cut short")
+            copies = stream.unused_data
+            if len(copies) != inline:
+                raise ValueError(
+                    f"{len(copies)} bytes follow the offset table, the header says {inline}"
+                )
+            if inline > self.byte_count:
+                raise ValueError(
+                    f"inline copies of {inline} bytes in a {self.byte_count}-byte object"
+                )
+            if len(raw) % 8:
+                raise ValueError("offset table is not a whole number of uint64 values")
+            deltas = array("Q")
+            deltas.frombytes(raw)
+            if sys.byteorder != "little":
+                deltas.byteswap()
+            excess = None
+            if self.char_count is not None:
+                if len(deltas) % 2:
+                    raise ValueError("a version-2 offset table must hold byte and character deltas")
+                half = len(deltas) // 2
+                excess = deltas[half:]
+                del deltas[half:]
+            checkpoints = array("q", accumulate(deltas))
+        except (ValueError, zlib.error, OverflowError) as exc:
+            raise IndexFormatError(f"line index {url} is unreadable: {exc}; {_FIX}") from None
+        expected = checkpoint_count(self.line_count, self.stride) + 1
+        if len(checkpoints) != expected:
+            raise IndexFormatError(
+                f"line index {url} has {len(checkpoints)} offsets but {self.line_count} lines at "
+                f"stride {self.stride} need {expected}; {_FIX}"
+            )
+        if checkpoints[0] != 0 or checkpoints[-1] != self.byte_count:
+            raise IndexFormatError(
+                f"line index {url} offsets do not run from 0 to the object size "
+                f"{self.byte_count}; {_FIX}"
+            )
+        if deltas.count(0) > 1:  # unsigned deltas from 0: increasing unless another is zero
+            raise IndexFormatError(f"line index {url} offsets are not increasing; {_FIX}")
+        self.check_copies(checkpoints)
+        return _Decoded(checkpoints, deltas, excess, copies)
+
+    def check_copies(self, checkpoints: array[int]) -> None:
+        """The table agrees with the line starts in the copies (once :attr:`copies_known`)."""
+        known = {} if self.copies_known is None else self.copies_known()
+        if any(checkpoints[k] != offset for k, offset in known.items()):
+            raise IndexFormatError(
+                f"line index {self.url}: its offsets disagree with the line starts in the "
+                f"copies of the text's ends it carries; {_FIX}"
+            )
 
 
 def _char_offsets(

@@ -74,8 +74,10 @@ class SingleObjectReader:
         *,
         coalesce_bytes: int | None = None,
         part_bytes: int | None = None,
+        defer_table: bool = False,
     ) -> SingleObjectReader:
-        """GET and check the index sidecar (one request)."""
+        """GET and check the index sidecar (one request); ``defer_table``: its offset table
+        when first used (:func:`~contexts.layouts.line_index.parse_index`)."""
         check_sizes(coalesce_bytes, part_bytes)
         try:
             data = transport.get(index_name)
@@ -84,7 +86,7 @@ class SingleObjectReader:
                 f"no line index at {transport.url(index_name)}; write the context with "
                 "contexts.write_layout(text, url, layout='single') or check the URL"
             ) from None
-        index = parse_index(data, url=transport.url(index_name))
+        index = parse_index(data, url=transport.url(index_name), defer_table=defer_table)
         return cls(index, transport, coalesce_bytes=coalesce_bytes, part_bytes=part_bytes)
 
     def configured(
