@@ -215,20 +215,29 @@ class _LoadQueue:
             future.cancel()
 
 
-def s3_client_name(client: str) -> str:
-    """``obstore`` or ``boto3`` for the ``client`` option: ``auto`` picks obstore where it is
-    installed (a request costs this process about a seventh of boto3's CPU: see
-    :mod:`contexts.transport.obstore_threaded`), else boto3."""
-    if client == "auto":
-        return "obstore" if importlib.util.find_spec("obstore") is not None else "boto3"
-    if client not in ("obstore", "boto3"):
+def s3_client_name(client: str, options: S3Options | None = None) -> str:
+    """``obstore`` or ``boto3`` for the ``client`` option (a named error for another value, or
+    for ``obstore`` where it is not installed). ``auto`` picks obstore where it is installed (a
+    request costs this process about a seventh of boto3's CPU: see
+    :mod:`contexts.transport.obstore_threaded`) and, given the ``options`` the bucket is reached
+    with, where it can address the bucket (``region_known``); else boto3."""
+    if client not in ("auto", "obstore", "boto3"):
         raise ValueError(f"client must be 'auto', 'obstore' or 'boto3', not {client!r}")
-    if client == "obstore" and importlib.util.find_spec("obstore") is None:
+    installed = importlib.util.find_spec("obstore") is not None
+    if client == "obstore" and not installed:
         raise MissingDependencyError(
             "client='obstore' needs obstore: pip install 'rlm-context-lab[obstore]', or pass "
             "client='boto3'"
         )
-    return client
+    if client != "auto":
+        return client
+    if not installed:
+        return "boto3"
+    if options is None:
+        return "obstore"
+    from contexts.transport.obstore_threaded import region_known  # imports obstore
+
+    return "obstore" if region_known(options) else "boto3"
 
 
 class AutoContext(Context):
@@ -278,8 +287,7 @@ class AutoContext(Context):
         self._client_option = client
         self.client = s3_client_name(client)
         """The S3 client the context reads with: ``obstore`` or ``boto3`` (``client="auto"``:
-        obstore where it is installed and knows the bucket's region, see
-        :func:`~contexts.transport.obstore_threaded.region_known`)."""
+        obstore where it is installed and can address the bucket, see :func:`s3_client_name`)."""
         cache = cache_from_option(metadata_cache)
         super().__init__()
         self.url = url
@@ -369,14 +377,13 @@ class AutoContext(Context):
             pool = self.max_workers + self.load_workers
             options = S3Options(max_pool_connections=pool, **self._options)
             self.hedge = policy_for(f"{options.endpoint_url or 'AWS S3'} {options.region_name}")
+            self.client = s3_client_name(self._client_option, options)
             if self.client == "obstore":
                 from contexts.transport import obstore_threaded
 
-                if self._client_option == "obstore" or obstore_threaded.region_known(options):
-                    return obstore_threaded.ThreadedObstoreTransport(
-                        location, options, stats, self.max_workers
-                    )
-                self.client = "boto3"
+                return obstore_threaded.ThreadedObstoreTransport(
+                    location, options, stats, self.max_workers
+                )
             client = shared_s3_client(options)
             return ThreadedS3Transport(location, options, stats, self.max_workers, client)
         if isinstance(location, LocalLocation):
@@ -617,8 +624,7 @@ class AutoContext(Context):
             if self._first_segment_bytes is not None:
                 stored = self._first_segment_bytes * len(reader.manifest.segments)
         if stored is not None and stored > self.max_bytes:
-            self._over_budget_bytes = stored
-            self._fall_back()
+            self._fall_back(stored)
             return
         self._stored_bytes = stored
         assert self._buffer is not None
@@ -629,8 +635,11 @@ class AutoContext(Context):
         self._loader = threading.Thread(target=self._load, name="auto-loader", daemon=True)
         self._loader.start()
 
-    def _fall_back(self) -> None:
+    def _fall_back(self, stored: int) -> None:
+        """Read through a cache of ``max_bytes`` from now on: the text holds ``stored`` bytes
+        (or about as many: a manifest without sizes), too many to load."""
         assert self._layout is not None
+        self._over_budget_bytes = stored  # first: a scan that sees the cache sizes batches by it
         self._fallback = PrefetchingContext(self._layout, max_bytes=self.max_bytes)
 
     def _batch_lines(self) -> tuple[int, int]:
@@ -721,14 +730,14 @@ class AutoContext(Context):
         if not segments:
             return ""
         plan = reader.plan([(entry.start_line, entry.stop_line) for entry in segments])
-        bodies = []
+        bodies: list[bytes] = []
         loaded = 0
         queue = self._queued(plan.requests)
         try:
             for body in queue.bodies():
                 loaded += len(body)
-                if loaded > self.max_bytes:
-                    self._fall_back()
+                if loaded > self.max_bytes:  # at the mean size of the segments read so far
+                    self._fall_back(loaded * len(segments) // (len(bodies) + 1))
                     return None
                 bodies.append(body)
         finally:

@@ -26,7 +26,12 @@ from contexts.policies import PrefetchingContext
 from contexts.transport import obstore_threaded
 from contexts.transport.base import ByteRequest
 from contexts.transport.buffered import BufferedTransport, HeldBytes
-from contexts.transport.clients import client_key, shared_client_count, shared_s3_client
+from contexts.transport.clients import (
+    client_key,
+    shared_client_count,
+    shared_s3_client,
+    with_shared_session,
+)
 from contexts.transport.hedge import HedgePolicy
 from contexts.transport.obstore_threaded import shared_store_count
 from contexts.transport.options import S3Options
@@ -149,6 +154,27 @@ def test_seed_manifest_without_sizes_loads_or_falls_back_by_what_it_finds(s3: S3
         assert not ctx.wait_loaded(60) and ctx.load_error is None
         assert isinstance(ctx, AutoContext) and isinstance(ctx._source(), PrefetchingContext)
         assert ctx[:] == TEXT
+
+
+def test_a_load_that_finds_the_text_over_budget_sizes_scans_by_what_it_read(s3: S3Env) -> None:
+    """A seed manifest whose first segment is small (the estimate fits) and the rest large:
+    the load gives up past the budget, and scans read batches sized by the bytes it counted,
+    not the 200,000-line batches of a context within its budget."""
+    url = s3.new_url()
+    text = "s\n" * 2_000 + "".join(f"{i:06d} {'w' * 200}\n" for i in range(40_000))
+    upload_segments(lambda name, data: s3.put(url, name, data), text, 2_000)
+    budget = len(text.encode()) // 3
+    with contexts.open(url, endpoint_url=s3.endpoint_url, max_bytes=budget) as ctx:
+        assert isinstance(ctx, AutoContext)
+        assert not ctx.wait_loaded(60) and ctx.load_error is None
+        assert isinstance(ctx._source(), PrefetchingContext)
+        stored = ctx._over_budget_bytes
+        assert stored is not None and budget < stored <= 2 * len(text.encode())
+        _chunk, batch = ctx._batch_lines()
+        assert batch * len(text.encode()) / len(ctx) <= 2 * budget / auto.OVER_BUDGET_BATCH_SHARE
+        assert ctx.grep("^0399") == [
+            (i, line) for i, line in enumerate(reference_lines(text)) if line.startswith("0399")
+        ]
 
 
 def test_a_corrupt_object_is_a_named_error_and_the_load_says_why(s3: S3Env) -> None:
@@ -297,10 +323,23 @@ def test_obstore_reads_only_where_it_knows_the_region(
     url = s3.new_url()
     contexts.write_layout(TEXT, url, "single", endpoint_url=s3.endpoint_url)
     monkeypatch.setattr(obstore_threaded, "region_known", lambda options: False)
+    assert auto.s3_client_name("auto", S3Options()) == "boto3"
+    assert auto.s3_client_name("obstore", S3Options()) == "obstore"
     with contexts.open(url, endpoint_url=s3.endpoint_url) as ctx:
         assert ctx.client == "boto3" and ctx[:] == TEXT
     with contexts.open(url, endpoint_url=s3.endpoint_url, client="obstore") as ctx:
         assert ctx.client == "obstore" and ctx[:] == TEXT
+
+
+def test_one_session_per_profile_and_credential_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clients, obstore's credentials and the region check share a session: no open pays for
+    another, and other credentials never reuse one."""
+    first = with_shared_session(S3Options(), lambda session: session)
+    assert with_shared_session(S3Options(region_name="eu-west-1"), id) == id(first)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "another-key")
+    assert with_shared_session(S3Options(), id) != id(first)
 
 
 def test_a_missing_context_is_a_named_error(s3: S3Env) -> None:

@@ -17,7 +17,8 @@ import dataclasses
 import hashlib
 import os
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import boto3
 
@@ -35,6 +36,8 @@ _CREDENTIAL_VARIABLES = (
     "AWS_DEFAULT_REGION",
     "AWS_REGION",
 )
+
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _clients: dict[tuple[Any, ...], Any] = {}
@@ -60,14 +63,26 @@ def shared_s3_client(options: S3Options) -> Any:
     key = client_key(options)
     with _lock:
         client = _clients.get(key)
-        if client is None:
-            # boto3 sessions are not thread-safe: clients are made under the lock
-            session_key = (options.profile_name, key[-1])
-            session = _sessions.get(session_key)
-            if session is None:
-                session = _sessions[session_key] = make_session(options)
-            client = _clients[key] = make_s3_client(options, session)
+        if client is None:  # boto3 sessions are not thread-safe: clients are made under the lock
+            client = _clients[key] = make_s3_client(options, _session(options))
         return client
+
+
+def with_shared_session(options: S3Options, use: Callable[[boto3.session.Session], T]) -> T:
+    """``use(session)`` with the process's session for ``options``'s profile and credential
+    environment (made on first use; a missing profile is ``CredentialsError``), under the
+    lock that makes sharing it safe: its region, its credential chain."""
+    with _lock:
+        return use(_session(options))
+
+
+def _session(options: S3Options) -> boto3.session.Session:
+    """The shared session of ``options`` (call with the lock held)."""
+    session_key = (options.profile_name, _credential_digest())
+    session = _sessions.get(session_key)
+    if session is None:
+        session = _sessions[session_key] = make_session(options)
+    return session
 
 
 def shared_client_count() -> int:

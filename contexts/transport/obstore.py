@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import boto3
 import botocore.credentials
 import botocore.exceptions as bce
 import obstore
@@ -58,6 +57,7 @@ from contexts.location import S3Location
 from contexts.ranges import DEFAULT_COALESCE_BYTES, DEFAULT_PART_BYTES, check_sizes, coalesce, split
 from contexts.stats import StatsRecorder
 from contexts.transport.base import ByteRequest, Transport, past_the_end
+from contexts.transport.clients import with_shared_session
 from contexts.transport.loop_thread import LoopThread
 from contexts.transport.options import S3Options
 
@@ -297,13 +297,9 @@ def boto3_credentials(options: S3Options, url: str) -> tuple[Boto3Credentials, s
     """The credential provider and the region from boto3's standard chain."""
     endpoint = options.describe_endpoint()
     try:
-        session = boto3.session.Session(profile_name=options.profile_name)
-        credentials = session.get_credentials()
-    except bce.ProfileNotFound:
-        raise CredentialsError(
-            f"AWS profile {options.profile_name!r} is not in your AWS config files; "
-            "check ~/.aws/config or pass profile_name=None"
-        ) from None
+        credentials, region = with_shared_session(
+            options, lambda session: (session.get_credentials(), session.region_name)
+        )
     except bce.BotoCoreError as exc:
         raise CredentialsError(
             f"the AWS credentials for {endpoint} could not be loaded ({type(exc).__name__}); "
@@ -315,7 +311,7 @@ def boto3_credentials(options: S3Options, url: str) -> tuple[Boto3Credentials, s
             "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE / profile_name=..., or run with an IAM role "
             "(any dummy values work for the embedded moto server)"
         )
-    return Boto3Credentials(credentials), options.region_name or session.region_name
+    return Boto3Credentials(credentials), options.region_name or region
 
 
 def make_store(location: S3Location, options: S3Options) -> S3Store:

@@ -32,13 +32,12 @@ from contexts.errors import ContextError
 from contexts.location import S3Location
 from contexts.stats import StatsRecorder
 from contexts.transport.base import ByteRequest, Revalidated, Transport, past_the_end
-from contexts.transport.clients import client_key
+from contexts.transport.clients import client_key, with_shared_session
 from contexts.transport.hedge import first_byte_arrived
 from contexts.transport.obstore import make_store, translate_error
 from contexts.transport.options import S3Options
 from contexts.transport.pool import PooledTransport
 from contexts.transport.retry import check_deadline
-from contexts.transport.s3 import make_session
 
 if TYPE_CHECKING:
     from obstore import GetOptions
@@ -73,7 +72,7 @@ def region_known(options: S3Options) -> bool:
     with _lock:
         known = _regions.get(key)
     if known is None:
-        known = bool(make_session(options).region_name)
+        known = bool(with_shared_session(options, lambda session: session.region_name))
         with _lock:
             _regions[key] = known
     return known
