@@ -536,9 +536,10 @@ class AutoContext(Context):
     def _speculative_part(self, start: int, stop: int) -> bytes:
         """Bytes ``[start, stop)`` of the text (a part past the end fails or comes back short)."""
         assert self._buffer is not None
-        # hedged like a caller's read: a read waiting for this flight would otherwise wait for
-        # the latency tail's straggler (on the demand pool, idle at open)
-        body = self._buffer.fetch_hedged([ByteRequest(TEXT_NAME, (start, stop))], eager=True)[0]
+        # hedged as the parts of a caller's read (urgent): a read of the text's first MBs
+        # waits for the slowest of them (on the demand pool, idle at open)
+        request = ByteRequest(TEXT_NAME, (start, stop))
+        body = self._buffer.fetch_hedged([request], eager=True, urgent=True)[0]
         self._sized.wait()
         size = self._text_size
         if size is not None and start < size and len(body) == min(stop, size) - start:

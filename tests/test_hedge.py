@@ -20,6 +20,8 @@ from contexts.transport.hedge import (
     HEDGE_INITIAL_S,
     HEDGE_MIN_S,
     REMEMBERED_ENDPOINTS,
+    URGENT_MIN_S,
+    URGENT_MULTIPLE,
     HedgePolicy,
     first_byte_arrived,
     first_success,
@@ -296,6 +298,42 @@ def test_with_first_byte_a_large_request_late_to_begin_is_copied_one_flowing_is_
     assert answers == ["copy", "whole"]
     assert attempts.count("late") == 2 and attempts.count("flowing") == 1
     assert policy.copies == 1
+
+
+def test_the_urgent_delay_is_a_smaller_multiple_of_the_latency_with_a_lower_floor() -> None:
+    policy = HedgePolicy(min_s=0.05, max_s=2.0, initial_s=2.0)
+    assert policy.urgent_delay() == 2.0  # nothing learned: only a stalled request is copied
+    for latency in (0.030, 0.032, 0.034):
+        policy.observe(latency, 100, latency, eager=True)
+    assert policy.urgent_delay() == pytest.approx(URGENT_MULTIPLE * 0.032)
+    assert policy.delay(0, eager=True) == pytest.approx(2 * 0.032)
+    fast = HedgePolicy()
+    fast.observe(0.002, 100, 0.002, eager=True)
+    assert fast.urgent_delay() == URGENT_MIN_S and fast.delay(0, eager=True) == HEDGE_MIN_S
+
+
+@pytest.mark.timeout(20)
+def test_an_urgent_part_late_to_its_first_byte_is_copied_at_the_urgent_delay() -> None:
+    """The eager delay here is 30 s, past the test's timeout: only the urgent delay (20 ms,
+    from a 4 ms latency) copies the part whose first attempt hangs."""
+    policy = HedgePolicy(min_s=30.0, max_s=60.0, initial_s=30.0)
+    policy.observe(0.004, 100, 0.004, eager=True)
+    release = threading.Event()
+    attempts: list[str] = []
+
+    def late_to_begin() -> str:
+        attempts.append("late")
+        if len(attempts) == 1:
+            release.wait(60)
+        first_byte_arrived()
+        return "copy"
+
+    with ThreadPoolExecutor(4) as workers:
+        answers = hedged(
+            [late_to_begin], workers, policy, [1 << 20], first_byte=True, eager=True, urgent=True
+        )
+        release.set()
+    assert answers == ["copy"] and len(attempts) == 2 and policy.copies == 1
 
 
 @pytest.mark.timeout(60)

@@ -381,11 +381,13 @@ class BufferedTransport(Transport):
         own = self._hedge.expected(max(request.nbytes or 0 for request in requests))
         return own if max(etas) <= time.monotonic() + own else 0.0
 
-    def fetch_hedged(self, requests: Sequence[ByteRequest], *, eager: bool = False) -> list[bytes]:
+    def fetch_hedged(
+        self, requests: Sequence[ByteRequest], *, eager: bool = False, urgent: bool = False
+    ) -> list[bytes]:
         """``requests`` from storage, past what is held and in flight: hedged on the pool (a
         caller's read, or background work that a straggler would hold up; ``eager``: a caller
-        waits for them, see :func:`~contexts.transport.hedge.hedged`), else the inner
-        transport's way."""
+        waits for them; ``urgent``: parts a caller will wait for all of, see
+        :func:`~contexts.transport.hedge.hedged`), else the inner transport's way."""
         if self._hedge is None or self._pool is None:
             return self.inner.fetch_many(requests)
 
@@ -396,6 +398,7 @@ class BufferedTransport(Transport):
             [fetch(request) for request in requests],
             [request.nbytes for request in requests],
             eager=eager,
+            urgent=urgent,
         )
 
     def hedged_calls(
@@ -404,11 +407,12 @@ class BufferedTransport(Transport):
         sizes: Sequence[int | None],
         *,
         eager: bool = False,
+        urgent: bool = False,
     ) -> list[bytes]:
         """Each of ``fetches`` (one request of the inner transport, of ``sizes`` bytes), timed
         and hedged on the pool (:func:`~contexts.transport.hedge.hedged`, on the first byte
         where the inner transport reports it; ``eager``: a caller waits for them); without a
-        policy and a pool, one after another."""
+        policy and a pool, one after another (``urgent``: see :meth:`fetch_hedged`)."""
         hedge, pool = self._hedge, self._pool
         if hedge is None or pool is None:
             return [fetch() for fetch in fetches]
@@ -425,6 +429,7 @@ class BufferedTransport(Transport):
                 lambda: self.stats.record_repeats(1),
                 first_byte=self.inner.reports_first_byte,
                 eager=eager,
+                urgent=urgent,
             )
         except RuntimeError:  # the pool refused: the context closed meanwhile
             if self.stopped:

@@ -37,6 +37,14 @@ EAGER_MULTIPLE = 2.0
 and a body dropped, the caller's wait costs its whole step (at ``s3-standard``, lognormal p50
 20 ms / p99 150 ms, about one request in five is copied at 2 x the median, one in ten at 3 x;
 the budget, ``HEDGE_BUDGET``, bounds both)."""
+URGENT_MULTIPLE = 1.25
+"""The same for ``urgent`` requests: parts of one read that a caller will wait for all of (the
+open's speculative head parts), copied when their first byte is this many times the median
+latency late. The caller waits for the slowest of them: at ``s3-standard``, 7 parts at once
+wait for a draw near the 90th percentile of the latency, and a copy sent at 2 x the median
+(~60 ms as measured at open, loaded by the open's own requests) lands after ~95 ms."""
+URGENT_MIN_S = 0.02
+"""The floor of an urgent request's delay (``HEDGE_MIN_S`` for the others)."""
 LARGE_BYTES = 256 * 1024
 """Requests this large are timed for the transfer rate, smaller ones for the latency."""
 HEDGE_MIN_S = 0.05
@@ -108,6 +116,16 @@ class HedgePolicy:
         if nbytes is None:
             return self.max_s
         return base + multiple * nbytes / (rate or self.initial_rate)
+
+    def urgent_delay(self) -> float:
+        """Seconds an ``urgent`` request waits for its first byte before its copy:
+        ``URGENT_MULTIPLE`` x the median latency, within ``[URGENT_MIN_S, max_s]``
+        (``initial_s`` before any latency is known)."""
+        with self._lock:
+            latency = statistics.median(self._latencies) if self._latencies else None
+        if latency is None:
+            return self.initial_s
+        return min(self.max_s, max(URGENT_MIN_S, URGENT_MULTIPLE * latency))
 
     def _latency_and_rate(self) -> tuple[float, float]:
         """The median latency (``min_s`` before one is known) and the median rate
@@ -349,6 +367,7 @@ def hedged(
     *,
     first_byte: bool = False,
     eager: bool = False,
+    urgent: bool = False,
 ) -> list[T]:
     """Run each of ``tasks`` (one request each, of ``sizes`` bytes; ``None``: unknown) on
     ``pool``; a task running longer than ``policy.delay(size)`` is started once more (one still
@@ -362,7 +381,8 @@ def hedged(
     flowing only if its transfer overruns ``policy.delay(size)`` from there on (a 2 MB part
     drawn 285 ms to its first byte at ``s3-standard`` is copied after ~100 ms, not ~270).
     ``eager`` tasks (a caller waits for them) are copied after ``policy.delay(size,
-    eager=True)``.
+    eager=True)``; ``urgent`` ones (with ``first_byte``: parts a caller will wait for all of)
+    when their first byte is later than ``policy.urgent_delay()``.
 
     A large task is not copied while the link is busy (:meth:`HedgePolicy.congested`: the
     large requests in flight would take longer than the latency's delay to transfer). Then
@@ -405,7 +425,8 @@ def hedged(
         """Seconds after its start at which task ``number`` is copied (learns meanwhile)."""
         if not first_byte:
             return policy.delay(sizes[number], eager=eager)
-        head, started, latency = heads[number], starts[number], policy.delay(0, eager=eager)
+        head, started = heads[number], starts[number]
+        latency = policy.urgent_delay() if urgent else policy.delay(0, eager=eager)
         if head is None or started is None:
             return latency
         return head - started + max(latency, policy.delay(sizes[number], eager=eager) - latency)
