@@ -120,6 +120,7 @@ wait for it, instead of queueing behind them at the server and for this process'
 first line read at ``s3-standard``, 1M lines, took 160-190 ms behind the load's 16 requests,
 and 20-50 ms ahead of them). An RLM's first read follows a model call: the load has begun."""
 PIPELINE_CHUNKS = 4
+"""Chunks per batch of ``grep`` / ``text()`` / iteration on a context that is not loaded."""
 OVER_BUDGET_BATCH_SHARE = 8
 """Over its budget, a batch of ``grep`` / ``text()`` / iteration asks for at most this share of
 ``max_bytes`` (the chunks shrink to fit, to no fewer than ``OVER_BUDGET_MIN_LINES``): its
@@ -127,7 +128,6 @@ decoded ``str`` holds 1 to 4 bytes a character, so a batch stays within half the
 default budget the batches are unchanged."""
 OVER_BUDGET_MIN_LINES = 1_000
 """The shortest chunk of a scan over budget: a scan never turns into a request per line."""
-"""Chunks per batch of ``grep`` / ``text()`` / iteration on a context that is not loaded."""
 METADATA_COPIES = 2
 """Each metadata request goes out this many times at open and the first answer wins: open
 waits for one request, and the fastest of two draws of S3's long-tailed first-byte latency

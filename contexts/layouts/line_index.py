@@ -49,7 +49,7 @@ from functools import cached_property, partial
 from itertools import accumulate, compress, count, repeat
 
 from contexts.errors import IndexFormatError, IntegrityError, UnsafePathError
-from contexts.lines import CharMap
+from contexts.lines import CharMap, line_starts
 from contexts.location import check_relative_name
 from contexts.ranges import coalesce, split
 
@@ -211,13 +211,13 @@ class LineIndex:
 
 def _starts_after_newlines(copy: bytes, at: int, byte_count: int) -> list[int]:
     """Byte offsets of the lines that start after a newline in ``copy`` (found at offset
-    ``at`` of an object of ``byte_count`` bytes): a newline ending the object starts none.
-    The loops run in C."""
-    pieces = copy.split(b"\n")[:-1]  # each piece and its newline: one line's end
-    starts = list(map(operator.add, accumulate(map(len, pieces)), count(at + 1)))
-    if starts and starts[-1] >= byte_count:
-        starts.pop()
-    return starts
+    ``at`` of an object of ``byte_count`` bytes): a newline ending the object starts none."""
+    starts = line_starts(copy)  # its final entry, len(copy), starts a line after a newline only
+    after = starts[1:] if copy.endswith(b"\n") else starts[1:-1]
+    placed = list(map(at.__add__, after))  # increasing: only the last can be the object's end
+    if placed and placed[-1] >= byte_count:
+        placed.pop()
+    return placed
 
 
 def _deltas(offsets: Sequence[int]) -> Iterable[int]:
@@ -301,10 +301,11 @@ def parse_index(data: bytes, *, url: str, defer_table: bool = False) -> LineInde
             raise ValueError("copies_crc32 must be an integer")
     except (ValueError, KeyError, TypeError, UnsafePathError) as exc:
         raise IndexFormatError(f"line index {url} is unreadable: {exc}; {_FIX}") from None
-    table = _OffsetTable(payload, sum(inline), line_count, byte_count, stride, char_count, url)
+    inline_bytes = sum(inline)
+    table = _OffsetTable(payload, inline_bytes, line_count, byte_count, stride, char_count, url)
     if defer_table and checksum is not None:
-        copies = payload[len(payload) - sum(inline) :] if sum(inline) else b""
-        if len(copies) != sum(inline) or sum(inline) > byte_count:
+        copies = payload[len(payload) - inline_bytes :] if inline_bytes else b""
+        if len(copies) != inline_bytes or inline_bytes > byte_count:
             table.decode()  # names what is wrong
     else:
         copies = table.decode().copies

@@ -105,12 +105,10 @@ class HedgePolicy:
         """Seconds to wait for a request of ``nbytes`` (``None``: unknown) before its copy
         (``eager``: a request a caller is waiting for, ``eager_multiple`` times what it should
         take rather than ``multiple``)."""
-        with self._lock:
-            latency = statistics.median(self._latencies) if self._latencies else None
-            rate = statistics.median(self._rates) if self._rates else None
         multiple = self.eager_multiple if eager else self.multiple
-        base = self.initial_s if latency is None else multiple * latency
-        base = min(self.max_s, max(self.min_s, base))
+        base = self._latency_times(multiple, self.min_s)
+        with self._lock:
+            rate = statistics.median(self._rates) if self._rates else None
         if nbytes is not None and nbytes < LARGE_BYTES:
             return base
         if nbytes is None:
@@ -120,12 +118,16 @@ class HedgePolicy:
     def urgent_delay(self) -> float:
         """Seconds an ``urgent`` request waits for its first byte before its copy:
         ``URGENT_MULTIPLE`` x the median latency, within ``[URGENT_MIN_S, max_s]``
-        (``initial_s`` before any latency is known)."""
+        (``initial_s`` there before any latency is known)."""
+        return self._latency_times(URGENT_MULTIPLE, URGENT_MIN_S)
+
+    def _latency_times(self, multiple: float, floor: float) -> float:
+        """``multiple`` x the median latency (``initial_s`` before one is known), within
+        ``[floor, max_s]``."""
         with self._lock:
             latency = statistics.median(self._latencies) if self._latencies else None
-        if latency is None:
-            return self.initial_s
-        return min(self.max_s, max(URGENT_MIN_S, URGENT_MULTIPLE * latency))
+        base = self.initial_s if latency is None else multiple * latency
+        return min(self.max_s, max(floor, base))
 
     def _latency_and_rate(self) -> tuple[float, float]:
         """The median latency (``min_s`` before one is known) and the median rate
