@@ -54,7 +54,7 @@ def test_pool_is_sized_to_the_fan_out(s3: S3Env) -> None:
         contexts.open_context("s3-threaded", url, endpoint_url=s3.endpoint_url, max_workers=0)
 
 
-def _readers_agree(ctx: contexts.Context, threads: int = 32, reads: int = 60) -> None:
+def _readers_agree(ctx: contexts.Context, threads: int = 32, reads: int = 20) -> None:
     failures: list[tuple[int, int] | BaseException] = []
 
     def worker(seed: int) -> None:

@@ -200,12 +200,15 @@ def test_trace_round_trips_as_json_lines(tmp_path: Path) -> None:
 
 @pytest.mark.timeout(240)
 def test_quick_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status = main(["bench", "--quick", "--scenarios", "peek,head-50k", "--out", str(tmp_path)])
+    # Every registered context through the quick bench, on the scenario that is quick for all
+    # of them; then the cells the quick budget cuts, on three.
+    status = main(["bench", "--quick", "--scenarios", "peek", "--out", str(tmp_path / "all")])
     output = capsys.readouterr().out
     assert status == 0, output
     assert "bench summary" in output and "results:" in output
-    assert "report:" in output and (tmp_path / "report.md").stat().st_size > 0
-    results = load_results(tmp_path / "results.json")
+    assert "report:" in output and (tmp_path / "all" / "report.md").stat().st_size > 0
+    results = load_results(tmp_path / "all" / "results.json")
+    assert {cell.context for cell in results.cells} == set(contexts.available())
     # Directory contexts do not go through the simulated network and say so.
     assert {cell.profile for cell in results.cells} == {"seed", "local-disk"}
     assert {c.context for c in results.cells if c.profile == "local-disk"} == {"volume"}
@@ -213,15 +216,20 @@ def test_quick_cli_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     # The quick budget is a bench figure: recorded, and every cell within it (counted).
     assert results.meta["budget"] == QUICK_BUDGET.to_dict() and results.meta["wall_s"] > 0
     assert all(len(cell.ops) <= 200 for cell in results.cells)
-    sequential = next(
-        c for c in results.cells if (c.context, c.scenario) == ("s3-sequential", "head-50k")
-    )
+
+    head = ["--scenarios", "head-50k", "--contexts", "memory,s3-sequential,auto"]
+    status = main(["bench", "--quick", *head, "--out", str(tmp_path / "head"), "--no-report"])
+    output = capsys.readouterr().out
+    assert status == 0, output
+    results = load_results(tmp_path / "head" / "results.json")
+    assert all(cell.status == "ok" and cell.correct for cell in results.cells)
+    sequential = next(c for c in results.cells if c.context == "s3-sequential")
     # 20 segment GETs one after another under a 150 ms profile need at least 3 s: the 1 s
     # budget stops the cell (mid-op, or before it if the open was slow), so fewer than the 21
     # requests of a whole head went out.
     assert sequential.truncated and sequential.requests < 21 and sequential.ops == []
     for cell in results.cells:
-        if cell.scenario == "head-50k" and cell.profile == "seed" and cell.context != "memory":
+        if cell.context != "memory":
             # one 150 ms round trip (unlimited bandwidth), or nothing for a cut cell
             assert cell.lower_bound_s == pytest.approx(0.0 if cell.truncated else 0.150), cell
             assert cell.truncated or (cell.ratio is not None and cell.ratio >= 1)
