@@ -30,9 +30,10 @@ character offsets when first asked for them. The same format indexes a large seg
 Reading by index (both layouts): :func:`plan_spans` turns the byte spans of a batch into
 :class:`SpanGroup` s — nearby spans **coalesced** into one GET, long ones **split** into parts of
 ``part_bytes`` fetched in parallel, by the one planner of :mod:`contexts.ranges` — and
-:func:`read_group` joins a group's parts *before* decoding (a UTF-8 character cut at a part
-boundary decodes whole) and checks every indexed line boundary it relies on
-(:class:`IntegrityError` on any disagreement).
+:func:`checked_group_bytes` joins a group's parts *before* decoding (a UTF-8 character cut at a
+part boundary decodes whole) and checks every indexed line boundary it relies on
+(:class:`IntegrityError` on any disagreement); :func:`read_group` decodes the whole group, and
+the single-object reader decodes only the lines each range asked for.
 """
 
 from __future__ import annotations
@@ -552,23 +553,21 @@ def plan_spans(
     return groups, group_of
 
 
-def read_group(
+def checked_group_bytes(
     group: SpanGroup,
     bodies: Sequence[bytes],
     *,
     url: str,
     object_lines: int,
-    terminate: bool,
     fix: str,
-) -> str:
-    """The text of ``group`` from the bodies of its parts (same order), checked against the index.
+) -> bytes:
+    """The bytes of ``group`` from ``fetch_start`` on (the bodies of its parts, same order,
+    joined), with every line boundary the group relies on checked against the index.
 
-    Checks: each body has exactly the length asked for; the joined bytes are UTF-8 (errors name
-    the absolute byte offset); every line boundary the group relies on — its start (from the
-    byte before it) and each span's ends — falls right after a ``"\\n"`` and at the line number
-    the index gives; only the object's last line may lack its ``"\\n"``. ``terminate`` appends a
-    missing final ``"\\n"`` when the group reaches the end of an object that is not the end of
-    the context (a seed-style segment).
+    Checks: each body has exactly the length asked for; the group's start (from the byte
+    before it) and each span's ends fall right after a ``"\\n"`` and at the line number the
+    index gives; only the object's last line may lack its ``"\\n"``. Decoding is the caller's
+    (:func:`decode_group_bytes`): of the whole group, or of only the lines it asked for.
     """
     for (start, stop), body in zip(group.parts, bodies, strict=True):
         if len(body) != stop - start:
@@ -584,13 +583,6 @@ def read_group(
             f"{url}: the index puts line {group.first_line} at byte {group.byte_start}, but no "
             f"line ends there: the object changed after indexing; {fix}"
         )
-    try:
-        text = str(memoryview(data)[lead:], "utf-8") if lead else data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise IntegrityError(
-            f"{url} is not valid UTF-8 at byte {group.byte_start + exc.start} ({exc.reason}): the "
-            f"object does not match its index; {fix}"
-        ) from None
     # Every boundary (offset -> line) the cuts rely on, checked in one pass over the bytes.
     boundaries = {group.byte_stop: group.last_line}
     for first_line, last_line, byte_start, byte_stop in group.spans:
@@ -619,6 +611,54 @@ def read_group(
                 f"{url} bytes {group.byte_start}-{offset - 1} hold {found} lines where the index "
                 f"says {expected}: the object changed after indexing; {fix}"
             )
+    return data
+
+
+def decode_group_bytes(data: bytes, low: int, high: int, *, at: int, url: str, fix: str) -> str:
+    """``data[low:high]`` decoded from UTF-8, where ``data[0]`` is byte ``at`` of the object
+    (an error names the object's byte offset)."""
+    try:
+        return str(memoryview(data)[low:high], "utf-8")
+    except UnicodeDecodeError as exc:
+        raise IntegrityError(
+            f"{url} is not valid UTF-8 at byte {at + low + exc.start} ({exc.reason}): the "
+            f"object does not match its index; {fix}"
+        ) from None
+
+
+def line_offset(data: bytes, offset: int, lines: int) -> int:
+    """Where the line ``lines`` lines after the one starting at ``offset`` of ``data`` starts
+    (a few ``find`` calls: less than a stride of the index)."""
+    for _ in range(lines):
+        offset = data.index(b"\n", offset) + 1
+    return offset
+
+
+def line_offset_back(data: bytes, offset: int, lines: int) -> int:
+    """Where the line ``lines`` lines before the one starting at ``offset`` of ``data`` starts
+    (``offset`` may be the end of an object whose last line lacks its ``"\\n"``)."""
+    for _ in range(lines):
+        offset = data.rfind(b"\n", 0, offset - 1) + 1
+    return offset
+
+
+def read_group(
+    group: SpanGroup,
+    bodies: Sequence[bytes],
+    *,
+    url: str,
+    object_lines: int,
+    terminate: bool,
+    fix: str,
+) -> str:
+    """The text of ``group`` from the bodies of its parts (same order), checked against the index
+    (:func:`checked_group_bytes`) and decoded whole (errors name the absolute byte offset).
+    ``terminate`` appends a missing final ``"\\n"`` when the group reaches the end of an object
+    that is not the end of the context (a seed-style segment).
+    """
+    data = checked_group_bytes(group, bodies, url=url, object_lines=object_lines, fix=fix)
+    lead = group.byte_start - group.fetch_start
+    text = decode_group_bytes(data, lead, len(data), at=group.fetch_start, url=url, fix=fix)
     if terminate and group.last_line == object_lines and not text.endswith("\n"):
         text += "\n"
     return text

@@ -12,11 +12,14 @@ from contexts.layouts.line_index import (
     Span,
     SpanGroup,
     build_index,
+    checked_group_bytes,
+    decode_group_bytes,
+    line_offset,
+    line_offset_back,
     parse_index,
     plan_spans,
-    read_group,
 )
-from contexts.lines import CharMap, IndexedText, line_starts
+from contexts.lines import CharMap, line_starts
 from contexts.ranges import check_sizes
 from contexts.transport.base import ByteRequest, Transport
 
@@ -46,8 +49,9 @@ class SingleObjectReader:
     Each range maps to whole lines between index checkpoints (over-reading less than a stride at
     each end). With ``coalesce_bytes`` set, the spans of a batch at most that many bytes apart
     share one GET; with ``part_bytes`` set, a GET longer than that is split into parts that a
-    concurrent transport fetches in parallel. Parts are joined before decoding, and every range
-    is cut out of its group's text. ``None`` for both (the default) is one GET per distinct span.
+    concurrent transport fetches in parallel. Parts are joined before decoding, and each range
+    decodes only its own lines' bytes (found from the checkpoint before it, a few ``find``
+    calls). ``None`` for both (the default) is one GET per distinct span.
     """
 
     layout = "single"
@@ -135,24 +139,33 @@ class SingleObjectReader:
         if len(bodies) != len(plan.requests):
             raise ValueError(f"{len(plan.requests)} bodies expected, not {len(bodies)}")
         url = self.transport.url(self.index.object_name)
-        texts: list[IndexedText] = []
+        groups: list[bytes] = []
         at = 0
         for group in plan.groups:
             count = len(group.parts)
-            text = read_group(
-                group,
-                bodies[at : at + count],
-                url=url,
-                object_lines=self.index.line_count,
-                terminate=False,
-                fix=REWRITE_SINGLE,
+            groups.append(
+                checked_group_bytes(
+                    group,
+                    bodies[at : at + count],
+                    url=url,
+                    object_lines=self.index.line_count,
+                    fix=REWRITE_SINGLE,
+                )
             )
-            texts.append(IndexedText(text, group.last_line - group.first_line))
             at += count
+        # Each range is decoded from its own bytes: no text of the whole group is made and
+        # then cut (over a budget, that copy was as large as a read-ahead batch).
         results = []
         for (start, stop), number in zip(plan.ranges, plan.group_of, strict=True):
-            first = plan.groups[number].first_line
-            results.append(texts[number].cut(start - first, stop - first))
+            group, data = plan.groups[number], groups[number]
+            first_line, last_line, byte_start, byte_stop = self.index.span(start, stop)
+            low = line_offset(data, byte_start - group.fetch_start, start - first_line)
+            high = line_offset_back(data, byte_stop - group.fetch_start, last_line - stop)
+            results.append(
+                decode_group_bytes(
+                    data, low, high, at=group.fetch_start, url=url, fix=REWRITE_SINGLE
+                )
+            )
         return results
 
 
