@@ -123,9 +123,10 @@ PIPELINE_CHUNKS = 4
 """Chunks per batch of ``grep`` / ``text()`` / iteration on a context that is not loaded."""
 OVER_BUDGET_BATCH_SHARE = 8
 """Over its budget, a batch of ``grep`` / ``text()`` / iteration asks for at most this share of
-``max_bytes`` (the chunks shrink to fit, to no fewer than ``OVER_BUDGET_MIN_LINES``): its
-decoded ``str`` holds 1 to 4 bytes a character, so a batch stays within half the budget. At the
-default budget the batches are unchanged."""
+``max_bytes``, in ``PIPELINE_CHUNKS`` chunks (each no shorter than ``OVER_BUDGET_MIN_LINES``):
+its decoded ``str`` s hold 1 to 4 bytes a character, so a batch stays within half the budget,
+and one character outside Latin-1 widens only its own chunk. At the default budget the batches
+are unchanged."""
 OVER_BUDGET_MIN_LINES = 1_000
 """The shortest chunk of a scan over budget: a scan never turns into a request per line."""
 METADATA_COPIES = 2
@@ -645,15 +646,16 @@ class AutoContext(Context):
 
     def _batch_lines(self) -> tuple[int, int]:
         """Lines per chunk and per batch of a scan through storage: ``PIPELINE_CHUNKS`` chunks
-        of ``chunk_lines``, fewer and shorter over a budget they would not fit in
-        (``OVER_BUDGET_BATCH_SHARE``, at the text's mean bytes a line)."""
+        of ``chunk_lines``; over a budget they would not fit in, a batch of
+        ``OVER_BUDGET_BATCH_SHARE`` of it (at the text's mean bytes a line) in chunks of a
+        ``PIPELINE_CHUNKS``-th of that."""
         batch = self.chunk_lines * PIPELINE_CHUNKS
         stored, lines = self._over_budget_bytes, len(self)
         if self._fallback is None or not stored or not lines:
             return self.chunk_lines, batch
         fits = int(self.max_bytes / OVER_BUDGET_BATCH_SHARE / (stored / lines))
         fits = max(OVER_BUDGET_MIN_LINES, fits)
-        chunk = min(self.chunk_lines, fits)
+        chunk = min(self.chunk_lines, max(OVER_BUDGET_MIN_LINES, fits // PIPELINE_CHUNKS))
         return chunk, min(batch, max(chunk, fits // chunk * chunk))
 
     def _load(self) -> None:

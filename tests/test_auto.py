@@ -125,11 +125,13 @@ def test_over_budget_scans_read_batches_that_fit_the_budget(
     with contexts.open(url, endpoint_url=s3.endpoint_url, max_bytes=budget) as ctx:
         assert isinstance(ctx, AutoContext) and ctx._layout is not None
         batches: list[int] = []
+        chunks: list[int] = []
         read_ranges = ctx._layout._read_ranges
 
         def counted(ranges: list[tuple[int, int]]) -> list[str]:
             answers = read_ranges(ranges)
             batches.append(sum(len(answer.encode()) for answer in answers))
+            chunks.extend(len(answer.encode()) for answer in answers)
             return answers
 
         monkeypatch.setattr(ctx._layout, "_read_ranges", counted)
@@ -141,6 +143,11 @@ def test_over_budget_scans_read_batches_that_fit_the_budget(
     assert len(batches) >= 2 * 24
     mean_line = size / len(lines)  # a batch is sized at the mean; lines vary around it
     assert max(batches) <= budget / auto.OVER_BUDGET_BATCH_SHARE + 50 * mean_line
+    # each batch in PIPELINE_CHUNKS chunks: a character wider than Latin-1 widens only the str
+    # of its own chunk, and the chunk a caller still holds while the next batch comes is small
+    batch_lines = budget / auto.OVER_BUDGET_BATCH_SHARE / mean_line
+    chunk_lines = max(auto.OVER_BUDGET_MIN_LINES, batch_lines // auto.PIPELINE_CHUNKS)
+    assert max(chunks) <= (chunk_lines + 50) * mean_line  # here 1,000 lines of a 2,000-line batch
 
 
 def test_seed_manifest_without_sizes_loads_or_falls_back_by_what_it_finds(s3: S3Env) -> None:
