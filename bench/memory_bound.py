@@ -145,7 +145,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(
         f"peak resident set above the one before open: {peak / 1e6:.1f} MB = max_bytes + "
-        f"{(peak - args.max_bytes) / 1e6:.1f} MB; threads left after close(): {left or 'none'}"
+        f"{(peak - args.max_bytes) / 1e6:.1f} MB; threads left after close(): {left or 'none'}; "
+        f"MALLOC_ARENA_MAX={os.environ.get('MALLOC_ARENA_MAX', 'unset')} (glibc's arenas per "
+        "thread keep freed blocks: 2 keeps the peak near the live bytes)"
     )
     if wrong or left or loaded:
         raise SystemExit("memory_bound: wrong answers, a loaded text or threads left (above)")
