@@ -57,6 +57,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import nullcontext
 from functools import partial
 from itertools import chain, islice
 from typing import Any, NamedTuple, TypeVar, Unpack
@@ -973,12 +974,17 @@ class AutoContext(Context):
         assert self._layout is not None
         stop_at = len(self) if high is None else high
         chunk_lines, batch_lines = self._batch_lines()
-        for batch_start in range(low, stop_at, batch_lines):
-            batch_stop = min(stop_at, batch_start + batch_lines)
-            starts = range(batch_start, batch_stop, chunk_lines)
-            ranges = [(start, min(batch_stop, start + chunk_lines)) for start in starts]
-            self._check_open()
-            yield from zip(starts, self._layout._read_ranges(ranges), strict=True)
+        fallback = self._fallback
+        # Over budget, the cache lends what a batch can take once decoded (4 bytes a
+        # character), so the scan's batches and the cache fit the budget together.
+        lent = 4 * self.max_bytes // OVER_BUDGET_BATCH_SHARE
+        with nullcontext() if fallback is None else fallback.lent(lent):
+            for batch_start in range(low, stop_at, batch_lines):
+                batch_stop = min(stop_at, batch_start + batch_lines)
+                starts = range(batch_start, batch_stop, chunk_lines)
+                ranges = [(start, min(batch_stop, start + chunk_lines)) for start in starts]
+                self._check_open()
+                yield from zip(starts, self._layout._read_ranges(ranges), strict=True)
 
     @property
     def stats(self) -> ContextStats:

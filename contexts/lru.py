@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -52,14 +53,32 @@ class SizedLRU(Generic[K, V]):
             previous = self._entries.pop(key, None)
             if previous is not None:
                 self._bytes -= previous[1]
-            while self._entries and (
-                self._bytes + size > self.max_bytes
-                or (self.max_entries is not None and len(self._entries) >= self.max_entries)
-            ):
-                _key, (_value, dropped) = self._entries.popitem(last=False)
-                self._bytes -= dropped
+            self._drop_until_fits(size, self.max_entries)
             self._entries[key] = (value, size)
             self._bytes += size
+
+    def _drop_until_fits(self, size: int, max_entries: int | None) -> None:
+        """Drop the least recently used until ``size`` more bytes (and one more entry) fit."""
+        while self._entries and (
+            self._bytes + size > self.max_bytes
+            or (max_entries is not None and len(self._entries) >= max_entries)
+        ):
+            _key, (_value, dropped) = self._entries.popitem(last=False)
+            self._bytes -= dropped
+
+    @contextmanager
+    def lent(self, nbytes: int) -> Iterator[None]:
+        """Lend ``nbytes`` of the budget (at most all of it) while the block runs: the least
+        recently used go until the rest fits, and what is put meanwhile fits the rest."""
+        with self._lock:
+            nbytes = max(0, min(nbytes, self.max_bytes))
+            self.max_bytes -= nbytes
+            self._drop_until_fits(0, None)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.max_bytes += nbytes
 
     def clear(self) -> None:
         """Drop everything."""

@@ -150,6 +150,36 @@ def test_over_budget_scans_read_batches_that_fit_the_budget(
     assert max(chunks) <= (chunk_lines + 50) * mean_line  # here 1,000 lines of a 2,000-line batch
 
 
+def test_an_over_budget_scan_borrows_from_the_cache_what_its_batch_can_decode_to(
+    s3: S3Env,
+) -> None:
+    """The cache, full from slices, and a scan's batches (outside it) fit the budget together:
+    while the scan runs, the cache keeps at most what the batch cannot take."""
+    url = s3.new_url()
+    text = TEXT * 20  # 60,000 lines
+    lines = reference_lines(text)
+    contexts.write_layout(text, url, "single", endpoint_url=s3.endpoint_url)
+    budget = len(text.encode()) // 3
+    lent = 4 * budget // auto.OVER_BUDGET_BATCH_SHARE
+    with contexts.open(url, endpoint_url=s3.endpoint_url, max_bytes=budget) as ctx:
+        assert isinstance(ctx, AutoContext)
+        cache = ctx._source()
+        assert isinstance(cache, PrefetchingContext)
+        for start in range(0, len(ctx), 5_000):  # the cache fills
+            assert ctx[start : start + 5_000] == "".join(lines[start : start + 5_000])
+        assert cache.cached_bytes > budget - lent
+        chunks = ctx._chunks()
+        first, chunk = next(chunks)
+        assert first == 0 and text.startswith(chunk) and chunk.endswith("\n")
+        assert cache.cached_bytes <= budget - lent  # lent while the scan runs
+        ctx[30_000:30_010]  # a read meanwhile is kept within the rest
+        assert cache.cached_bytes <= budget - lent
+        assert "".join(chunk for _first, chunk in chunks) == text[len(chunk) :]
+        for start in range(0, len(ctx), 5_000):  # the whole budget is back
+            ctx[start : start + 5_000]
+        assert cache.cached_bytes > budget - lent
+
+
 def test_seed_manifest_without_sizes_loads_or_falls_back_by_what_it_finds(s3: S3Env) -> None:
     """A seed manifest does not give sizes: the load counts bytes and gives up past the budget."""
     url = s3.new_url()

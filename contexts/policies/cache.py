@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -56,6 +57,11 @@ class CachedContext(WrappedContext):
     def cached_bytes(self) -> int:
         """Bytes the cache holds now (always <= ``max_bytes``)."""
         return self._blocks.nbytes
+
+    def lent(self, nbytes: int) -> AbstractContextManager[None]:
+        """Lend ``nbytes`` of the budget while the block runs (the least recently used blocks
+        go): for a scan that holds its batches outside the cache, so both fit the budget."""
+        return self._blocks.lent(nbytes)
 
     @property
     def stats(self) -> ContextStats:
