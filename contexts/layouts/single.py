@@ -41,6 +41,8 @@ class SinglePlan(ReadPlan):
     """The groups of byte spans; their parts, in order, are :attr:`ReadPlan.requests`."""
     group_of: tuple[int, ...]
     """For each range, the group that holds it."""
+    spans: tuple[Span, ...]
+    """For each range, its span: the checkpoints around it (``LineIndex.span``)."""
 
 
 class SingleObjectReader:
@@ -123,7 +125,11 @@ class SingleObjectReader:
         name = self.index.object_name
         requests = tuple(ByteRequest(name, part) for group in groups for part in group.parts)
         return SinglePlan(
-            tuple(ranges), requests, tuple(groups), tuple(group_of[span] for span in spans)
+            tuple(ranges),
+            requests,
+            tuple(groups),
+            tuple(group_of[span] for span in spans),
+            tuple(spans),
         )
 
     def object_size(self, name: str) -> int | None:
@@ -156,9 +162,9 @@ class SingleObjectReader:
         # Each range is decoded from its own bytes: no text of the whole group is made and
         # then cut (over a budget, that copy was as large as a read-ahead batch).
         results = []
-        for (start, stop), number in zip(plan.ranges, plan.group_of, strict=True):
+        for (start, stop), number, span in zip(plan.ranges, plan.group_of, plan.spans, strict=True):
             group, data = plan.groups[number], groups[number]
-            first_line, last_line, byte_start, byte_stop = self.index.span(start, stop)
+            first_line, last_line, byte_start, byte_stop = span
             low = line_offset(data, byte_start - group.fetch_start, start - first_line)
             high = line_offset_back(data, byte_stop - group.fetch_start, last_line - stop)
             results.append(
